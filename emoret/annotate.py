@@ -1,0 +1,145 @@
+"""Streaming, order-preserving annotation of caption records, in parallel.
+
+Records are read in the parent, captions are sent in chunks to worker processes
+(which hold the VADER analyzer and NRC lexicon), and results come back in input
+order. At most a few chunks are in flight, so memory stays flat on any input. An
+input error stops reading, but every record before it is still annotated and
+yielded before the error is raised.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from typing import Any, Iterable, Iterator
+
+from emoret import emotions
+from emoret.records import InputError, iter_numbered, require_caption, source_name, video_id_of
+
+CHUNK_SIZE = 256
+_MIN_FOR_WORKERS = 2 * CHUNK_SIZE  # below this, starting processes costs more than it saves
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _warm() -> None:
+    emotions.vader()
+    emotions.nrc_lexicon()
+    emotions.words("warm up.")
+
+
+class _Chunks:
+    """Cuts numbered records into chunks, holding back an input error until the end."""
+
+    def __init__(self, numbered: Iterable[tuple[int, dict[str, Any]]], source: str, size: int):
+        self._numbered = numbered
+        self._source = source
+        self._size = size
+        self.error: InputError | None = None
+
+    def __iter__(self) -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
+        records: list[dict[str, Any]] = []
+        captions: list[str] = []
+        try:
+            for line, record in self._numbered:
+                captions.append(require_caption(record, self._source, line))
+                records.append(record)
+                if len(records) == self._size:
+                    yield records, captions
+                    records, captions = [], []
+        except InputError as err:
+            self.error = err
+        if records:
+            yield records, captions
+
+
+def annotate_records(
+    numbered: Iterable[tuple[int, dict[str, Any]]], source: str = "<input>", workers: int = 1
+) -> Iterator[dict[str, Any]]:
+    """Annotate ``(line, record)`` pairs, yielding annotated records in input order."""
+    chunks = _Chunks(numbered, source, CHUNK_SIZE)
+    iterator = iter(chunks)
+    _warm()  # before forking, so every worker inherits the loaded lexicons
+    if workers <= 1:
+        for records, captions in iterator:
+            yield from _merge(records, emotions.annotate_many(captions))
+    else:
+        yield from _annotate_parallel(iterator, workers)
+    if chunks.error is not None:
+        raise chunks.error
+
+
+def _annotate_parallel(chunks: Iterator, workers: int) -> Iterator[dict[str, Any]]:
+    # Small inputs are done in-process: a pool would cost more than it saves.
+    head: list = []
+    for chunk in chunks:
+        head.append(chunk)
+        if sum(len(c[0]) for c in head) >= _MIN_FOR_WORKERS:
+            break
+    else:
+        for records, captions in head:
+            yield from _merge(records, emotions.annotate_many(captions))
+        return
+
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers) as pool:
+        pending: deque = deque()
+        limit = 2 * workers
+
+        def submit(chunk):
+            records, captions = chunk
+            pending.append((records, pool.apply_async(emotions.annotate_many, (captions,))))
+
+        for chunk in head:
+            submit(chunk)
+        for chunk in chunks:
+            while len(pending) >= limit:
+                records, result = pending.popleft()
+                yield from _merge(records, result.get())
+            submit(chunk)
+        while pending:
+            records, result = pending.popleft()
+            yield from _merge(records, result.get())
+
+
+def _merge(records: list[dict[str, Any]], results: list) -> Iterator[dict[str, Any]]:
+    for record, (scores, counts) in zip(records, results):
+        yield emotions.merge_annotation(record, scores, counts)
+
+
+def merge_by_video(
+    numbered: Iterable[tuple[int, dict[str, Any]]], source: str = "<input>"
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """One record a video, its captions joined with ". " (as the seed built its training set).
+
+    The first record of a video gives the other fields; ``n_captions`` counts the merged ones.
+    Videos keep the order of their first caption.
+    """
+    merged: dict[str, tuple[int, dict[str, Any], list[str]]] = {}
+    for line, record in numbered:
+        caption = require_caption(record, source, line)
+        video_id = video_id_of(record)
+        if video_id is None:
+            raise InputError(source, "record has neither 'video_id' nor 'video'", line)
+        if video_id not in merged:
+            first = {k: v for k, v in record.items() if k not in ("caption", "sen_id")}
+            first.setdefault("video_id", video_id)
+            merged[video_id] = (line, first, [])
+        merged[video_id][2].append(caption)
+    for line, first, captions in merged.values():
+        record = dict(first)
+        record["caption"] = ". ".join(captions)
+        record["n_captions"] = len(captions)
+        yield line, record
+
+
+def annotate_path(path: str | None, workers: int = 1, by_video: bool = False) -> Iterator[dict[str, Any]]:
+    """Annotate the records of a JSON / JSON-lines file (``-`` or None: stdin)."""
+    source = source_name(path)
+    numbered = iter_numbered(path)
+    if by_video:
+        numbered = merge_by_video(numbered, source)
+    return annotate_records(numbered, source, workers)

@@ -1,0 +1,319 @@
+"""Reading and writing the JSON / JSON-lines records the commands exchange.
+
+Input is a JSON array or JSON lines, from a path or ``-`` (stdin), auto-detected by
+the first non-blank byte. Both are streamed: a JSON array is decoded one element at a
+time, so memory stays flat however long the file. Every problem with the input is an
+:class:`InputError` naming the file and line, which the CLI prints as one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator
+
+import orjson
+
+STDIN_NAME = "<stdin>"
+_CHUNK = 1 << 16
+_WHITESPACE = " \t\r\n"
+
+
+class InputError(Exception):
+    """Bad input: names the source and, where known, the line."""
+
+    def __init__(self, source: str, message: str, line: int | None = None):
+        self.source = source
+        self.line = line
+        self.message = message
+        where = f"{source}:{line}" if line is not None else source
+        super().__init__(f"{where}: {message}")
+
+
+def source_name(path: str | os.PathLike | None) -> str:
+    return STDIN_NAME if path in (None, "-") else str(path)
+
+
+@contextlib.contextmanager
+def open_binary(path: str | os.PathLike | None) -> Iterator[IO[bytes]]:
+    """Open a path, or stdin for ``-``/None, for binary reading."""
+    if path in (None, "-"):
+        yield sys.stdin.buffer
+        return
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        raise InputError(str(path), "no such file") from None
+    except IsADirectoryError:
+        raise InputError(str(path), "is a directory, not a file") from None
+    except PermissionError:
+        raise InputError(str(path), "permission denied") from None
+    with handle:
+        yield handle
+
+
+def _decode_utf8(raw: bytes, source: str, line: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(source, f"not UTF-8 text (byte {err.start + 1} of the line)", line) from None
+
+
+def iter_records(path: str | os.PathLike | None = "-") -> Iterator[dict[str, Any]]:
+    """Yield the JSON objects of a JSON array or JSON-lines file (``-`` is stdin)."""
+    for _, record in iter_numbered(path):
+        yield record
+
+
+def iter_numbered(path: str | os.PathLike | None = "-") -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line, object)`` pairs: the line each object starts on."""
+    source = source_name(path)
+    with open_binary(path) as handle:
+        first = _peek_first_byte(handle)
+        if first is None:
+            return
+        head, line_no = first
+        if head.lstrip()[:1] == b"[":
+            yield from _iter_json_array(handle, head, line_no, source)
+        else:
+            yield from _iter_json_lines(handle, head, line_no, source)
+
+
+def _peek_first_byte(handle: IO[bytes]) -> tuple[bytes, int] | None:
+    """Skip blank lines; return the first non-blank line and its number."""
+    line_no = 0
+    for raw in handle:
+        line_no += 1
+        if raw.strip():
+            return raw, line_no
+    return None
+
+
+def _iter_json_lines(handle: IO[bytes], first: bytes, first_no: int, source: str):
+    def lines():
+        yield first_no, first
+        for offset, raw in enumerate(handle, start=first_no + 1):
+            yield offset, raw
+
+    for line_no, raw in lines():
+        if not raw.strip():
+            continue
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError as err:
+            _decode_utf8(raw, source, line_no)  # a more precise message for bad bytes
+            raise InputError(source, f"malformed JSON ({_short(err)})", line_no) from None
+        if not isinstance(value, dict):
+            raise InputError(source, f"expected a JSON object, got {_kind(value)}", line_no)
+        yield line_no, value
+
+
+def _iter_json_array(handle: IO[bytes], first: bytes, first_no: int, source: str):
+    """Decode a JSON array element by element with ``raw_decode`` over a sliding buffer."""
+    decoder = json.JSONDecoder()
+    text = _decode_utf8(first, source, first_no)
+    line_no = first_no  # line of text[0]
+    pos = text.index("[") + 1
+    exhausted = False
+    expect_value = True  # after '[' or ','
+    seen_any = False
+
+    def refill() -> bool:
+        nonlocal text, pos, line_no, exhausted
+        chunk = handle.read(_CHUNK)
+        if not chunk:
+            exhausted = True
+            return False
+        # Keep whole UTF-8 sequences together: read on to the next newline.
+        chunk += handle.readline()
+        line_no += text.count("\n", 0, pos)
+        text = text[pos:] + _decode_utf8(chunk, source, line_no + text.count("\n", pos))
+        pos = 0
+        return True
+
+    while True:
+        while pos < len(text) and text[pos] in _WHITESPACE:
+            pos += 1
+        if pos >= len(text):
+            if not refill():
+                raise InputError(source, "JSON array is not closed", line_no + text.count("\n", 0, pos))
+            continue
+        here = line_no + text.count("\n", 0, pos)
+        char = text[pos]
+        if char == "]" and (not expect_value or not seen_any):
+            _check_trailing(handle, text[pos + 1 :], source, here)
+            return
+        if char == "," and not expect_value:
+            expect_value = True
+            pos += 1
+            continue
+        if not expect_value:
+            raise InputError(source, "malformed JSON (expected ',' or ']')", here)
+        while True:
+            try:
+                value, end = decoder.raw_decode(text, pos)
+                # A value ending exactly at the buffer's end may be cut (a number).
+                if end == len(text) and not exhausted and refill():
+                    continue
+                break
+            except json.JSONDecodeError as err:
+                if not exhausted and refill():
+                    continue
+                raise InputError(source, f"malformed JSON ({err.msg})", line_no + text.count("\n", 0, err.pos)) from None
+        if not isinstance(value, dict):
+            raise InputError(source, f"expected a JSON object, got {_kind(value)}", here)
+        yield here, value
+        seen_any = True
+        expect_value = False
+        pos = end
+
+
+def _check_trailing(handle: IO[bytes], rest: str, source: str, line: int) -> None:
+    if rest.strip() or any(chunk.strip() for chunk in iter(lambda: handle.read(_CHUNK), b"")):
+        raise InputError(source, "unexpected data after the JSON array", line)
+
+
+def _short(err: Exception) -> str:
+    return str(err).split(":")[0]
+
+
+def _kind(value: Any) -> str:
+    return {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
+        type(value), "null" if value is None else type(value).__name__
+    )
+
+
+def dumps(record: dict[str, Any]) -> bytes:
+    """One JSON line (with its newline); numpy scalars and arrays serialise too."""
+    return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
+
+
+class OutputClosed(Exception):
+    """The reader of stdout went away (``| head``): stop quietly, not an error.
+
+    Deliberately not an OSError, so that no generic handler reports it as a failure.
+    """
+
+
+class JsonlWriter:
+    """Writes JSON lines to stdout, or atomically to a file.
+
+    A file is written to a temporary name beside it and renamed into place by
+    :meth:`close`. ``close(keep=True)`` after an input error still publishes the
+    records already written, as stdout would have.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = None if path in (None, "-") else Path(path)
+        self.count = 0
+        if self.path is None:
+            self._handle = sys.stdout.buffer
+            self._tmp = None
+            self._interactive = sys.stdout.isatty()
+        else:
+            self._tmp = _temp_beside(self.path)
+            self._handle = open(self._tmp, "wb")
+
+    def write(self, record: dict[str, Any]) -> None:
+        try:
+            self._handle.write(dumps(record))
+            if self._tmp is None and self._interactive:
+                self._handle.flush()
+        except BrokenPipeError:
+            raise OutputClosed() from None
+        self.count += 1
+
+    def write_all(self, records: Iterable[dict[str, Any]]) -> int:
+        for record in records:
+            self.write(record)
+        return self.count
+
+    def close(self, keep: bool = True) -> None:
+        if self._tmp is None:
+            try:
+                self._handle.flush()
+            except BrokenPipeError:
+                raise OutputClosed() from None
+            return
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        if keep:
+            os.replace(self._tmp, self.path)
+        else:
+            os.unlink(self._tmp)
+        self._tmp = None
+
+    def __enter__(self) -> "JsonlWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._tmp is None:
+            if exc_type is None or issubclass(exc_type, InputError):
+                self.close()
+        else:
+            # Publish on success and on bad input (the records before it are good);
+            # a crash or Ctrl-C leaves the previous file untouched.
+            self.close(keep=exc_type is None or issubclass(exc_type, InputError))
+
+
+def _temp_beside(path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return tmp
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; rename it into place on success."""
+    target = Path(path)
+    tmp = _temp_beside(target)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def write_jsonl_atomic(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> int:
+    with JsonlWriter(path) as writer:
+        return writer.write_all(records)
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
+    return list(iter_records(path))
+
+
+def require_caption(record: dict[str, Any], source: str, line: int) -> str:
+    """The record's caption, or an InputError naming the line."""
+    caption = record.get("caption")
+    if not isinstance(caption, str):
+        what = "no 'caption'" if caption is None else "a 'caption' that is not a string"
+        raise InputError(source, f"record has {what}", line)
+    return caption
+
+
+def video_id_of(record: dict[str, Any]) -> str | None:
+    """``video_id``, else the stem of ``video``."""
+    vid = record.get("video_id")
+    if vid is not None:
+        return str(vid)
+    video = record.get("video")
+    if video is not None:
+        return Path(str(video)).stem
+    return None

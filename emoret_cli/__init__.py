@@ -1,0 +1,1 @@
+"""The ``emoret`` command line: one module a subcommand, each a thin layer over ``emoret``."""

@@ -1,0 +1,3 @@
+from emoret_cli.main import main
+
+main()

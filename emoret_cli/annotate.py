@@ -1,0 +1,27 @@
+"""``emoret annotate``: VADER sentiment and NRC emotion counts for captions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+EPILOG = (
+    "Example: emoret annotate captions.json | emoret filter --thr 0.6\n\n"
+    "Input is a JSON array or JSON lines (a path, or '-' / nothing for stdin)."
+)
+
+
+def COMMAND(
+    input: str = typer.Argument("-", help="Captions: JSON array or JSON lines; '-' reads stdin."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write here (atomically) instead of stdout."),
+    by_video: bool = typer.Option(False, "--by-video", help="Merge each video's captions (joined with '. ') into one record."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Processes (default: the machine's cores)."),
+) -> None:
+    """Add `sentiment` (VADER) and NRC emotion counts to caption records."""
+    from emoret.annotate import annotate_path, default_workers
+    from emoret.records import JsonlWriter
+
+    with JsonlWriter(output) as writer:
+        writer.write_all(annotate_path(input, workers=workers or default_workers(), by_video=by_video))

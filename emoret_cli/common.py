@@ -1,0 +1,70 @@
+"""What every subcommand shares: stderr console, errors as one line, exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn
+
+import typer
+
+EXIT_FAILED = 1  # the run failed (e.g. a video could not be decoded)
+EXIT_USAGE = 2  # bad usage or bad input
+
+
+class CliError(Exception):
+    """An error to print as one line on stderr, with an exit status."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.code = code
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    raise CliError(message, code)
+
+
+def message(text: str) -> None:
+    """A plain line on stderr (never stdout, which carries data only)."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def progress(**kwargs):
+    """A rich progress bar on stderr; invisible when stderr is not a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=stderr_console(),
+        transient=True,
+        **kwargs,
+    )
+
+
+def quiet_stdout_after_broken_pipe() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot raise again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+
+
+def silence_hf() -> None:
+    """transformers/huggingface progress bars and advice go nowhere near stdout."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def exit_with(code: int) -> NoReturn:
+    raise typer.Exit(code)

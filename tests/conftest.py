@@ -1,0 +1,49 @@
+"""Shared test helpers: run the CLI in-process and capture what it writes."""
+
+from __future__ import annotations
+
+import io
+import sys
+from dataclasses import dataclass
+
+import orjson
+import pytest
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: bytes
+    stderr: str
+
+    @property
+    def records(self) -> list[dict]:
+        return [orjson.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def run_cli(monkeypatch):
+    """Run ``emoret ARGS`` through its real entry point; returns exit code, stdout, stderr."""
+    from emoret_cli.main import main
+
+    def run(*args: str, stdin: bytes | str = b"") -> CliResult:
+        if isinstance(stdin, str):
+            stdin = stdin.encode()
+        out, err = io.BytesIO(), io.BytesIO()
+        out_text = io.TextIOWrapper(out, encoding="utf-8", write_through=True)
+        err_text = io.TextIOWrapper(err, encoding="utf-8", write_through=True)
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
+        monkeypatch.setattr(sys, "stdout", out_text)
+        monkeypatch.setattr(sys, "stderr", err_text)
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            out_text.flush()
+            err_text.flush()
+            monkeypatch.undo()
+        return CliResult(code, out.getvalue(), err.getvalue().decode("utf-8", "replace"))
+
+    return run

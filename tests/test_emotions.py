@@ -1,0 +1,110 @@
+import random
+import string
+
+import pytest
+
+from emoret import emotions, vader_fast
+
+# The seed project's published annotations (issue 2).
+SEED_VECTORS = [
+    (
+        "a young girl in a horror movie is haunted",
+        dict(joy=1, fear=2, surprise=2, sadness=2, disgust=1, anger=1, anticipation=1, positive=1, negative=2),
+    ),
+    (
+        "while other friends too try and hitting the basket another is eager to achieve his fourth "
+        "successful basket in basketball",
+        dict(joy=4, trust=3, surprise=1, anticipation=3, positive=4),
+    ),
+    ("people enjoy the performance of singer", dict(joy=1, trust=1, anticipation=1, positive=1)),
+    ("a fearful animation scene", dict(fear=1, sadness=1, negative=1)),
+    ("_ darkest blue_ no silhouettes are visible", dict(sadness=1, neutral=1)),
+    ("a heart is shown", dict(neutral=1)),
+]
+
+
+@pytest.mark.parametrize("caption,expected", SEED_VECTORS)
+def test_nrc_counts_match_the_seed_annotations(caption, expected):
+    counts = emotions.nrc_counts(caption)
+    assert set(counts) == set(emotions.NRC_KEYS)
+    assert {k: v for k, v in counts.items() if v} == expected
+
+
+def _reference_words(text):
+    from nltk.tokenize import TreebankWordTokenizer
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
+
+    out = []
+    for sentence in PunktSentenceTokenizer().tokenize(text):
+        for token in TreebankWordTokenizer().tokenize(sentence):
+            stripped = token.strip().strip(string.punctuation)
+            if stripped:
+                out.append(token if token.startswith("'") else stripped)
+    return out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a man cannot stop dancing",
+        "they gonna wanna gotta lemme gimme go",
+        "Two dogs play 3 games",
+        "she said \"hello!\" and left. then (quietly) came back?",
+        "it's a dog's life, isn't it",
+        "  leading and trailing  ",
+        "",
+        "'tis the season... more'n ever",
+    ],
+)
+def test_fast_word_path_equals_punkt_and_treebank(text):
+    assert emotions.words(text) == _reference_words(text)
+
+
+def test_lookup_ignores_case():
+    assert emotions.nrc_counts("A HAPPY Dog")["joy"] == emotions.nrc_counts("a happy dog")["joy"] == 1
+
+
+def test_fast_vader_gives_the_stock_scores():
+    analyzer = emotions.vader()
+    alphabet = string.ascii_letters + string.punctuation + "   "
+    rng = random.Random(1)
+    words = ["good", "bad", "happy", "not", "never", "but", "very", "kind", "of", "LOVE", ":)", ":(", "ok"]
+    texts = [
+        " ".join(rng.choice(words) + rng.choice(["", "", "!", ",", "...", "?"]) for _ in range(rng.randint(1, 12)))
+        for _ in range(300)
+    ] + ["".join(rng.choice(alphabet) for _ in range(40)) for _ in range(300)]
+    fast = [analyzer.polarity_scores(t) for t in texts]
+    vader_fast.uninstall()
+    try:
+        stock = [analyzer.polarity_scores(t) for t in texts]
+    finally:
+        assert vader_fast.install(analyzer)
+    assert fast == stock
+
+
+def test_sentiment_has_the_four_vader_keys():
+    scores = emotions.sentiment("a happy yellow ball bounces")
+    assert set(scores) == set(emotions.SENTIMENT_KEYS)
+    assert scores["compound"] > 0
+
+
+def test_vader_lexicon_is_built_offline_in_the_cache(tmp_path, monkeypatch):
+    import nltk
+
+    monkeypatch.setenv("EMORET_CACHE", str(tmp_path))
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "elsewhere")])
+    emotions.ensure_vader_lexicon()
+    assert (tmp_path / "nltk_data" / "sentiment" / "vader_lexicon.zip").is_file()
+    from nltk.sentiment.vader import SentimentIntensityAnalyzer
+
+    assert SentimentIntensityAnalyzer().polarity_scores("good")["compound"] > 0
+
+
+def test_emotion_vector_order_and_parsing():
+    assert emotions.EMOTIONS == ("joy", "trust", "fear", "surprise", "sadness", "disgust", "anger", "anticipation")
+    assert emotions.parse_emotion_names("trust, joy") == [1, 1, 0, 0, 0, 0, 0, 0]
+    with pytest.raises(ValueError, match="unknown emotion 'glee'"):
+        emotions.parse_emotion_names("joy,glee")
+    assert emotions.query_emotions("a fearful animation scene") == [0, 0, 1, 0, 1, 0, 0, 0]
+    assert emotions.record_emotion_vector({"caption": "x", "joy": 2, "anger": 1}) == [2, 0, 0, 0, 0, 0, 1, 0]
+    assert emotions.record_emotion_vector({"caption": "a fearful animation scene"}) == [0, 0, 1, 0, 1, 0, 0, 0]
