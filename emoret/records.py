@@ -117,22 +117,32 @@ def _iter_json_array(handle: IO[bytes], first: bytes, first_no: int, source: str
     decoder = json.JSONDecoder()
     text = _decode_utf8(first, source, first_no)
     line_no = first_no  # line of text[0]
+    counted_to = counted = 0  # newlines in text[:counted_to], counted incrementally
     pos = text.index("[") + 1
     exhausted = False
     expect_value = True  # after '[' or ','
     seen_any = False
 
+    def line_at(index: int) -> int:
+        nonlocal counted_to, counted
+        if index < counted_to:  # only on error paths
+            return line_no + text.count("\n", 0, index)
+        counted += text.count("\n", counted_to, index)
+        counted_to = index
+        return line_no + counted
+
     def refill() -> bool:
-        nonlocal text, pos, line_no, exhausted
+        nonlocal text, pos, line_no, exhausted, counted_to, counted
         chunk = handle.read(_CHUNK)
         if not chunk:
             exhausted = True
             return False
         # Keep whole UTF-8 sequences together: read on to the next newline.
         chunk += handle.readline()
-        line_no += text.count("\n", 0, pos)
-        text = text[pos:] + _decode_utf8(chunk, source, line_no + text.count("\n", pos))
-        pos = 0
+        line_no = line_at(pos)
+        rest = text[pos:]
+        text = rest + _decode_utf8(chunk, source, line_no + rest.count("\n"))
+        pos = counted_to = counted = 0
         return True
 
     while True:
@@ -140,9 +150,9 @@ def _iter_json_array(handle: IO[bytes], first: bytes, first_no: int, source: str
             pos += 1
         if pos >= len(text):
             if not refill():
-                raise InputError(source, "JSON array is not closed", line_no + text.count("\n", 0, pos))
+                raise InputError(source, "JSON array is not closed", line_at(pos))
             continue
-        here = line_no + text.count("\n", 0, pos)
+        here = line_at(pos)
         char = text[pos]
         if char == "]" and (not expect_value or not seen_any):
             _check_trailing(handle, text[pos + 1 :], source, here)
@@ -163,7 +173,8 @@ def _iter_json_array(handle: IO[bytes], first: bytes, first_no: int, source: str
             except json.JSONDecodeError as err:
                 if not exhausted and refill():
                     continue
-                raise InputError(source, f"malformed JSON ({err.msg})", line_no + text.count("\n", 0, err.pos)) from None
+                raise InputError(source, f"malformed JSON ({err.msg})", line_at(err.pos)) from None
+        here = line_at(pos)
         if not isinstance(value, dict):
             raise InputError(source, f"expected a JSON object, got {_kind(value)}", here)
         yield here, value
