@@ -1,0 +1,342 @@
+"""EmoretModel: a transformers CLIP with a video encoder and an emotion-aware text encoder.
+
+The CLIP module is kept whole (``self.clip``) and its weights keep their names; the new
+parameters are attached inside it under CLIP-ViP's names (see vision.py, text.py), so a
+saved model directory is also a loadable CLIP directory and CLIP-ViP checkpoints load
+without renaming.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from emoret.model.config import EMORET_FILE, EmoretConfig
+from emoret.model.text import EmotionText, make_emotion_embedding
+from emoret.model.vision import add_vip_parameters, has_vip_parameters, meanpool_features, vip_features
+from emoret.records import InputError, atomic_path, write_bytes_atomic
+
+log = logging.getLogger("emoret")
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+WEIGHTS_FILE = "model.safetensors"
+INITIAL_LOG_SCALE = math.log(100.0)
+
+
+class EmoretModel(nn.Module):
+    def __init__(self, clip: nn.Module, tokenizer, config: EmoretConfig, generator: torch.Generator | None = None):
+        super().__init__()
+        self.clip = clip
+        self.tokenizer = tokenizer
+        self.config = config
+        config.image_size = int(clip.config.vision_config.image_size)
+        if config.video_encoder == "vip" and not has_vip_parameters(clip):
+            add_vip_parameters(clip, config.num_proxies, config.num_frames)
+        embeddings = clip.text_model.embeddings
+        if config.emotion and not hasattr(embeddings, "emotion_embedding"):
+            width = embeddings.token_embedding.weight.shape[1]
+            table = make_emotion_embedding(width, config.emotion_init, generator)
+            embeddings.emotion_embedding = table.to(embeddings.token_embedding.weight.device)
+        self._text = EmotionText(clip)
+        self._fingerprint: str | None = config.fingerprint or None
+
+    # --- attributes of the shared contract -------------------------------------------
+    @property
+    def image_size(self) -> int:
+        return self.config.image_size
+
+    @property
+    def num_frames(self) -> int:
+        return self.config.num_frames
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.clip.config.projection_dim)
+
+    @property
+    def device(self) -> torch.device:
+        return self.clip.text_projection.weight.device
+
+    @property
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = weights_fingerprint(self.clip.state_dict(), self.config)
+        return self._fingerprint
+
+    # --- encoders ----------------------------------------------------------------------
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        limit = int(self.clip.config.text_config.max_position_embeddings)
+        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=limit, return_tensors="pt")
+        return {"input_ids": batch["input_ids"].to(self.device), "attention_mask": batch["attention_mask"].to(self.device)}
+
+    def text_features(self, input_ids, attention_mask, emotions: torch.Tensor | None = None) -> torch.Tensor:
+        """Projected text features [B, D], not normalised."""
+        return self._text.features(input_ids, attention_mask, emotions)
+
+    def video_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Projected video features [B, D] from [B, T, 3, S, S], not normalised."""
+        frames = frames.to(self.device)
+        if self.config.video_encoder == "vip":
+            return vip_features(self.clip, frames)
+        return meanpool_features(self.clip, frames)
+
+    def encode_text(self, texts: list[str], emotions: torch.Tensor | None = None) -> torch.Tensor:
+        """L2-normalised [B, D]. ``emotions``: [B, 8] counts (binarised inside) or None."""
+        tokens = self.tokenize(texts)
+        if emotions is not None:
+            emotions = torch.as_tensor(emotions, dtype=torch.float32, device=self.device)
+        return F.normalize(self.text_features(tokens["input_ids"], tokens["attention_mask"], emotions), dim=-1)
+
+    def encode_video(self, frames: torch.Tensor) -> torch.Tensor:
+        """L2-normalised [B, D] from preprocessed frames [B, T, 3, S, S]."""
+        return F.normalize(self.video_features(frames), dim=-1)
+
+    def forward(self, input_ids, attention_mask, emotions, frames):
+        """(text [B, D], video [B, D], log logit scale): what training needs in one call."""
+        text = F.normalize(self.text_features(input_ids, attention_mask, emotions), dim=-1)
+        video = F.normalize(self.video_features(frames), dim=-1)
+        return text, video, self.clip.logit_scale
+
+    def preprocess_frames(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 [T, H, W, 3] → float [T, 3, S, S]: CLIP's resize, centre crop and normalisation."""
+        return preprocess_frames(frames, self.image_size)
+
+    # --- persistence -------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write a model directory: config.json, model.safetensors, tokenizer, emoret.json.
+
+        Each file is replaced atomically; emoret.json, carrying the fingerprint, comes last.
+        """
+        from safetensors.torch import save_file
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().to("cpu").contiguous() for k, v in self.clip.state_dict().items()}
+        write_bytes_atomic(out / "config.json", self.clip.config.to_json_string().encode())
+        with atomic_path(out / WEIGHTS_FILE) as tmp:
+            save_file(state, tmp, metadata={"format": "pt"})
+        self.tokenizer.save_pretrained(out)
+        self._fingerprint = weights_fingerprint(state, self.config)
+        self.config.fingerprint = self._fingerprint
+        self.config.save(out)
+        return out
+
+
+def preprocess_frames(frames: np.ndarray, size: int) -> torch.Tensor:
+    array = np.asarray(frames)
+    if array.ndim != 4 or array.shape[-1] != 3:
+        raise ValueError(f"frames must be [T, H, W, 3], got shape {tuple(array.shape)}")
+    x = torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).float().div_(255.0)
+    height, width = x.shape[-2:]
+    if (height, width) != (size, size):
+        scale = size / min(height, width)
+        resized = (max(size, round(height * scale)), max(size, round(width * scale)))
+        x = F.interpolate(x, size=resized, mode="bicubic", antialias=True, align_corners=False).clamp_(0.0, 1.0)
+        top, left = (resized[0] - size) // 2, (resized[1] - size) // 2
+        x = x[:, :, top : top + size, left : left + size]
+    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    return ((x - mean) / std).contiguous()
+
+
+def weights_fingerprint(state: dict[str, torch.Tensor], config: EmoretConfig) -> str:
+    """sha256 over the encoder settings and every tensor (name, dtype, shape, bytes)."""
+    digest = hashlib.sha256(json.dumps(config.identity(), sort_keys=True).encode())
+    for name in sorted(state):
+        tensor = state[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def quiet_transformers() -> None:
+    """Loading prints progress bars and advice; emoret's stdout/stderr stay its own."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def _load_tokenizer(spec: str | os.PathLike, source: str):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(spec))
+    except (OSError, ValueError) as err:
+        raise InputError(source, f"cannot load a tokenizer from {spec} ({_first_line(err)})") from None
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _load_clip(spec: str, source: str):
+    """A CLIPModel from a local directory or hub id; every CLIP weight must load.
+
+    Returns (clip, names of extra tensors in the file that CLIP itself does not use).
+    """
+    from transformers import CLIPModel
+
+    try:
+        clip, info = CLIPModel.from_pretrained(spec, output_loading_info=True)
+    except (OSError, ValueError) as err:
+        raise InputError(source, f"cannot load a CLIP model ({_first_line(err)})") from None
+    _own_memory(clip)
+    missing = [k for k in info.get("missing_keys", ()) if not k.endswith("position_ids")]
+    if missing:
+        raise InputError(source, f"checkpoint lacks CLIP weight {sorted(missing)[0]} ({len(missing)} missing)")
+    return clip, sorted(info.get("unexpected_keys", ()))
+
+
+def _own_memory(module: nn.Module) -> None:
+    """Copy tensors that are views into a memory-mapped file into fresh, aligned memory.
+
+    Mapped tensors sit at arbitrary offsets, and the vectorised kernels then round
+    differently in the last bit: a model must compute the same before and after a save.
+    """
+    with torch.no_grad():
+        for tensor in list(module.parameters()) + list(module.buffers()):
+            tensor.data = tensor.data.clone()
+
+
+def _attach_saved_extras(clip: nn.Module, directory: Path, names: list[str]) -> None:
+    """Load emoret's own tensors (proxies, temporal and emotion embeddings) from the file."""
+    if not names:
+        return
+    from safetensors import safe_open
+
+    embeddings_v = clip.vision_model.embeddings
+    embeddings_t = clip.text_model.embeddings
+    with safe_open(str(directory / WEIGHTS_FILE), framework="pt") as handle:
+        for name in names:
+            tensor = handle.get_tensor(name).clone()
+            if name == "vision_model.embeddings.added_cls":
+                embeddings_v.added_cls = nn.Parameter(tensor)
+            elif name == "vision_model.embeddings.temporal_embedding":
+                embeddings_v.temporal_embedding = nn.Parameter(tensor)
+            elif name == "text_model.embeddings.emotion_embedding.weight":
+                embeddings_t.emotion_embedding = nn.Embedding.from_pretrained(tensor, freeze=False)
+            else:
+                log.warning("emoret: %s: unused tensor %s", directory, name)
+
+
+def _resolve_dir(path: Path) -> Path:
+    """A training output directory stands for its best checkpoint."""
+    if not (path / EMORET_FILE).exists() and (path / "best" / EMORET_FILE).exists():
+        return path / "best"
+    return path
+
+
+def load_model(
+    spec: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    video_encoder: str | None = None,
+    *,
+    emotion: bool | None = None,
+    emotion_init: str = "zero",
+    num_frames: int | None = None,
+    tokenizer: str | None = None,
+    seed: int = 0,
+) -> EmoretModel:
+    """Load a hub id, a local CLIP directory, an emoret model directory or a CLIP-ViP ``.pt``.
+
+    ``video_encoder`` / ``emotion`` / ``num_frames`` override what the source implies
+    (an emoret directory: what it was trained with; CLIP: meanpool, no emotion;
+    CLIP-ViP: vip, no emotion). New parameters start fresh; ``seed`` fixes their draw.
+    """
+    quiet_transformers()
+    source = str(spec)
+    path = Path(spec)
+    generator = torch.Generator().manual_seed(seed)
+    if path.is_file():
+        model = _load_clipvip(path, video_encoder, emotion, emotion_init, num_frames, tokenizer, generator)
+    elif path.is_dir():
+        path = _resolve_dir(path)
+        if (path / EMORET_FILE).exists():
+            config = EmoretConfig.load(path)
+            clip, extras = _load_clip(str(path), source)
+            _attach_saved_extras(clip, path, extras)
+            config = _override(config, video_encoder, emotion, emotion_init, num_frames)
+            model = EmoretModel(clip, _load_tokenizer(tokenizer or path, source), config, generator)
+        else:
+            if not (path / "config.json").exists():
+                raise InputError(source, "not a model directory (no config.json or emoret.json)")
+            clip, extras = _load_clip(str(path), source)
+            if extras:
+                log.warning("emoret: %s: unused tensors %s", source, ", ".join(extras))
+            config = _override(EmoretConfig(base=source), video_encoder, emotion, emotion_init, num_frames)
+            model = EmoretModel(clip, _load_tokenizer(tokenizer or path, source), config, generator)
+    elif path.exists() or os.sep in source or source.startswith(".") or source.count("/") > 1:
+        raise InputError(source, "no such file or directory")
+    else:  # a hub id: fetched, or found in the local Hugging Face cache
+        clip, _ = _load_clip(source, source)
+        config = _override(EmoretConfig(base=source), video_encoder, emotion, emotion_init, num_frames)
+        model = EmoretModel(clip, _load_tokenizer(tokenizer or source, source), config, generator)
+    return model.to(device).eval()
+
+
+def _override(config: EmoretConfig, video_encoder, emotion, emotion_init, num_frames) -> EmoretConfig:
+    values = config.to_dict()
+    changed = False
+    for key, value in (("video_encoder", video_encoder), ("emotion", emotion), ("num_frames", num_frames)):
+        if value is not None and values[key] != value:
+            values[key] = value
+            changed = True
+    if emotion:
+        values["emotion_init"] = emotion_init
+    if changed:
+        values["fingerprint"] = ""
+    try:
+        return EmoretConfig(**values)
+    except ValueError as err:
+        raise InputError("model", str(err)) from None
+
+
+def _load_clipvip(path: Path, video_encoder, emotion, emotion_init, num_frames, tokenizer, generator) -> EmoretModel:
+    from transformers import CLIPConfig, CLIPModel
+
+    from emoret.model import convert
+
+    source = str(path)
+    clip_state, outside = convert.split_clipvip(convert.read_checkpoint(path), source)
+    folder = convert.sibling_files(path)
+    if tokenizer is None:
+        tokenizer = str(folder) if (folder / "tokenizer_config.json").exists() else "openai/clip-vit-base-patch32"
+    tok = _load_tokenizer(tokenizer, source)
+    if (folder / "config.json").exists():
+        clip_config = CLIPConfig.from_pretrained(str(folder))
+    else:
+        clip_config = convert.infer_clip_config(clip_state, tok, source)
+    clip = CLIPModel(clip_config)
+    temporal = clip_state.get("vision_model.embeddings.temporal_embedding")
+    proxies = clip_state.get("vision_model.embeddings.added_cls")
+    if temporal is not None and proxies is not None:
+        clip.vision_model.embeddings.added_cls = nn.Parameter(torch.zeros_like(proxies))
+        clip.vision_model.embeddings.temporal_embedding = nn.Parameter(torch.zeros_like(temporal))
+    unused = outside + convert.load_into(clip, clip_state, source)
+    if unused:
+        log.warning("emoret: %s: unused keys: %s", source, ", ".join(unused))
+    config = EmoretConfig(
+        video_encoder="vip",
+        num_proxies=(proxies.shape[0] + 1) if proxies is not None else 4,
+        num_frames=temporal.shape[1] if temporal is not None else 12,
+        base=source,
+    )
+    config = _override(config, video_encoder, emotion, emotion_init, num_frames)
+    model = EmoretModel(clip, tok, config, generator)
+    model.unused_keys = unused
+    return model
