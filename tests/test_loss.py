@@ -1,0 +1,45 @@
+"""The contrastive losses against their formulas written out term by term."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from emoret.model.loss import MAX_LOG_SCALE, logit_scale, sourcewise_infonce, symmetric_infonce
+
+
+def unit(rows: int, seed: int) -> torch.Tensor:
+    return F.normalize(torch.randn(rows, 6, generator=torch.Generator().manual_seed(seed)), dim=-1)
+
+
+def test_symmetric_infonce_matches_the_formula():
+    text, video, log_scale = unit(5, 0), unit(5, 1), torch.tensor(math.log(20.0))
+    s = 20.0 * text @ video.t()
+    t2v = -sum(s[i, i] - torch.logsumexp(s[i], 0) for i in range(5)) / 5
+    v2t = -sum(s[i, i] - torch.logsumexp(s[:, i], 0) for i in range(5)) / 5
+    assert torch.allclose(symmetric_infonce(text, video, log_scale), (t2v + v2t) / 2, atol=1e-5)
+
+
+def test_sourcewise_infonce_matches_the_formula():
+    b = 4
+    video, subtitle, caption = unit(b, 0), unit(b, 1), unit(b, 2)
+    scale = 10.0
+    texts = torch.cat([subtitle, caption])
+    s = scale * video @ texts.t()  # [B, 2B]
+    v2t = 0.0
+    for i in range(b):
+        for positive in (i, b + i):  # both sources are positives, negatives pooled over 2B
+            v2t = v2t - (s[i, positive] - torch.logsumexp(s[i], 0))
+    v2t = v2t / (2 * b)
+    t2v = -sum(s[j % b, j] - torch.logsumexp(s[:, j], 0) for j in range(2 * b)) / (2 * b)
+    got = sourcewise_infonce(video, subtitle, caption, torch.tensor(math.log(scale)))
+    assert torch.allclose(got, (v2t + t2v) / 2, atol=1e-5)
+
+
+def test_logit_scale_is_clamped_to_100_and_learns_below_it():
+    assert torch.isclose(logit_scale(torch.tensor(9.0)), torch.tensor(100.0))
+    param = torch.tensor(MAX_LOG_SCALE, requires_grad=True)
+    symmetric_infonce(unit(4, 0), unit(4, 1), param).backward()
+    assert param.grad is not None and param.grad != 0  # at the bound it can still move down
