@@ -35,11 +35,12 @@ def _root(
 
 def _register() -> None:
     # One module a subcommand; each exposes COMMAND (the function) and EPILOG (an example).
-    from emoret_cli import annotate, filter as filter_cmd
+    from emoret_cli import annotate, extract_frames, filter as filter_cmd
 
     for name, module in (
         ("annotate", annotate),
         ("filter", filter_cmd),
+        ("extract-frames", extract_frames),
     ):
         app.command(name, epilog=module.EPILOG, help=module.COMMAND.__doc__)(module.COMMAND)
 

@@ -1,0 +1,105 @@
+"""Re-encoding a video at a frame rate and short side, with PyAV (the seed's compression step).
+
+The output is H.264 in MP4, video only, at ``fps`` (the source's rate when None) with
+its short side ``size`` (even dimensions, as yuv420p needs). Frame rate changes drop or
+repeat frames by time, as ``ffmpeg -r`` does; frames that are dropped are never converted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from emoret.frames import publish_mode
+from emoret.records import atomic_path
+from emoret.video import VideoError, count_packets, open_video, StreamInfo, resample_indices, scaled_size
+
+
+def reencode_video(source: str | os.PathLike, target: str | os.PathLike, fps: float | None = None,
+                   size: int = 224, threads: int = 0, crf: int = 23, preset: str = "veryfast") -> Path:
+    """Write ``source`` re-encoded to ``target`` atomically; :class:`VideoError` if unreadable."""
+    import av
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open_video(source) as container:
+        info = StreamInfo.of(container)
+        n_frames = info.frames or count_packets(container, info)
+        out_fps = fps or info.fps or 25.0
+        if n_frames < 1 or info.ticks_per_frame is None:
+            raise VideoError("no video frames with timestamps to re-encode")
+        repeats = Counter(resample_indices(n_frames, info.fps or out_fps, out_fps))
+        decoder = info.stream.codec_context
+        decoder.thread_type = "AUTO"
+        decoder.thread_count = threads
+        width, height = (_even(v) for v in scaled_size(info.width, info.height, size, "crop"))
+        written = 0
+        with atomic_path(target) as tmp:
+            with av.open(tmp, mode="w", format="mp4") as output:
+                rate = Fraction(out_fps).limit_denominator(1001)
+                stream = output.add_stream(h264_encoder(), rate=rate)
+                stream.pix_fmt = "yuv420p"
+                if stream.codec_context.name == "libx264":
+                    stream.codec_context.options = {"crf": str(crf), "preset": preset}
+                rotated = None
+                for packet in container.demux(info.stream):
+                    index = _index(packet.pts, info)
+                    decoder.skip_frame = "DEFAULT" if index is None or index in repeats else "NONREF"
+                    try:
+                        frames = decoder.decode(packet)
+                    except av.error.FFmpegError:
+                        continue  # a corrupt packet: the frames around it still go out
+                    for frame in frames:
+                        count = repeats.get(_index(frame.pts, info), 0)
+                        if not count:
+                            continue
+                        if rotated is None:
+                            rotated = round((frame.rotation or 0) / 90) % 4
+                            stream.width, stream.height = (height, width) if rotated % 2 else (width, height)
+                        picture = _resized(frame, width, height, rotated)
+                        for _ in range(count):
+                            picture.pts = written
+                            picture.time_base = 1 / rate
+                            written += 1
+                            for out_packet in stream.encode(picture):
+                                output.mux(out_packet)
+                if not written:
+                    raise VideoError("no frame could be decoded")
+                for out_packet in stream.encode(None):
+                    output.mux(out_packet)
+            publish_mode(tmp)
+    return target
+
+
+def _index(pts: int | None, info: StreamInfo) -> int | None:
+    if pts is None:
+        return None
+    return round((pts - info.start) / info.ticks_per_frame)
+
+
+def _even(value: int) -> int:
+    return max(2, value - value % 2)
+
+
+def _resized(frame, width: int, height: int, quarters: int):
+    import av
+
+    picture = frame.reformat(width=width, height=height, format="yuv420p", interpolation="BICUBIC")
+    if not quarters:
+        return picture
+    array = np.ascontiguousarray(np.rot90(picture.to_ndarray(format="rgb24"), quarters))
+    return av.VideoFrame.from_ndarray(array, format="rgb24").reformat(format="yuv420p")
+
+
+def h264_encoder() -> str:
+    """The H.264 encoder this PyAV build has (MPEG-4 Part 2 when it has none)."""
+    import av
+
+    for name in ("libx264", "h264", "libopenh264"):
+        if name in av.codecs_available:
+            return name
+    return "mpeg4"

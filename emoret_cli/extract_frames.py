@@ -1,0 +1,83 @@
+"""``emoret extract-frames``: decode videos into a frame store (one .npy a video + manifest)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
+
+EPILOG = (
+    "Examples: emoret extract-frames videos/ --out frames/\n\n"
+    "emoret extract-frames --from captions.json --video-root videos/ --out frames/ --fps 6 --resize squash\n\n"
+    "Unchanged videos (same size and mtime, same sampling) are skipped; --force redoes them. "
+    "Each manifest record is also printed on stdout."
+)
+
+
+class Resize(str, Enum):
+    crop = "crop"
+    squash = "squash"
+
+
+def COMMAND(
+    inputs: Optional[List[Path]] = typer.Argument(None, help="Video files, or directories searched recursively."),
+    out: Path = typer.Option(..., "--out", "-o", help="Frame store directory: <video_id>.npy + manifest.jsonl."),
+    from_records: Optional[str] = typer.Option(
+        None, "--from", help="Caption or manifest records naming videos ('video', 'source' or 'video_id'); '-' reads stdin."),
+    video_root: Path = typer.Option(Path("."), "--video-root", help="Where the --from records' files are."),
+    num_frames: Optional[int] = typer.Option(None, "--num-frames", "-n", min=1,
+                                             help="Frames evenly spaced over each video (default 12)."),
+    fps: Optional[float] = typer.Option(None, "--fps", min=0.001, help="Instead, keep frames at this rate."),
+    size: int = typer.Option(224, "--size", min=1, help="Frame side in pixels."),
+    resize: Resize = typer.Option(Resize.crop, "--resize",
+                                  help="crop: short side to --size, centre crop; squash: straight to size x size."),
+    reencode: Optional[Path] = typer.Option(
+        None, "--reencode", help="Also write each video here, re-encoded at --fps (else its own) with short side --size."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Processes (default: the machine's cores)."),
+    force: bool = typer.Option(False, "--force", help="Redo videos that are already extracted."),
+) -> None:
+    """Decode videos into a frame store: DIR/<video_id>.npy (uint8 [T,H,W,3] RGB) and DIR/manifest.jsonl."""
+    import contextlib
+
+    from emoret import extract
+    from emoret.records import JsonlWriter
+    from emoret.video import Sampling, find_videos
+
+    if num_frames is not None and fps is not None:
+        fail("give --num-frames or --fps, not both")
+    if not inputs and from_records is None:
+        fail("give video files or directories, or --from FILE")
+    if out.exists() and not out.is_dir():
+        fail(f"{out}: not a directory")
+    sources = find_videos(inputs or [])
+    if from_records is not None:
+        named = {path.resolve() for path in sources}
+        sources += [path for path in extract.sources_from_records(from_records, video_root)
+                    if path.resolve() not in named]
+    sampling = Sampling(num_frames=None if fps else (num_frames or 12), fps=fps, size=size, resize=resize.value)
+    options = extract.Options(str(out), sampling, str(reencode) if reencode else None, fps)
+    planned = extract.plan(sources, options, force=force)
+    to_do = sum(isinstance(item, extract.Job) for item in planned)
+
+    failed = 0
+    with JsonlWriter() as stdout, progress() as bar:
+        task = bar.add_task("extracting frames", total=to_do)
+        runner = extract.run(planned, options, workers=workers or extract.default_workers())
+        with contextlib.closing(runner):
+            for item, record in zip(planned, runner):
+                stdout.write(record)
+                if not isinstance(item, extract.Job):
+                    continue
+                bar.advance(task)
+                if "error" in record:
+                    failed += 1
+                    message(f"emoret: {record['source']}: {record['error']}")
+                elif "warning" in record:
+                    message(f"emoret: warning: {record['source']}: {record['warning']}")
+    if failed:
+        message(f"emoret: {failed} of {len(planned)} videos failed (see 'error' in {out / 'manifest.jsonl'})")
+        exit_with(EXIT_FAILED)
