@@ -135,3 +135,42 @@ def evaluate_all(similarity: np.ndarray, text_video: Sequence[int], emotional: n
     if emotional is not None and emotional.any():
         reports["emotion"] = evaluate_subset(similarity, text_video, emotional)
     return reports
+
+
+def match_captions(text_records: Sequence[dict], video_records: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """(rows of the captions whose video is present, each one's video row), by ``video_id``."""
+    from emoret.records import video_id_of
+
+    video_row: dict[str, int] = {}
+    for row, record in enumerate(video_records):
+        video_row.setdefault(str(video_id_of(record)), row)
+    rows, targets = [], []
+    for row, record in enumerate(text_records):
+        target = video_row.get(str(video_id_of(record)))
+        if target is not None:
+            rows.append(row)
+            targets.append(target)
+    return np.asarray(rows, dtype=np.int64), np.asarray(targets, dtype=np.int64)
+
+
+def format_table(reports: dict[str, Report]) -> str:
+    """The seed's table: R@1/5/10 in percent, median and mean rank; T2V and V2T per subset."""
+    titles = {"all": "Emotion+Neutral", "emotion": "Emotion"}
+    names = [name for name in ("all", "emotion") if name in reports]
+    width = 9
+    head = f"{'':8}" + "".join(f"{titles[name]:<{2 * width}}" for name in names)
+    sub = f"{'':8}" + "".join(f"{'T2V':>{width - 1}} {'V2T':>{width - 1}} " for _ in names)
+    lines = [head.rstrip(), sub.rstrip()]
+    rows = (("R@1", "r1", True), ("R@5", "r5", True), ("R@10", "r10", True), ("MdR", "median_rank", False), ("MnR", "mean_rank", False))
+    for label, attr, percent in rows:
+        cells = []
+        for name in names:
+            for summary in (reports[name].t2v, reports[name].v2t):
+                value = getattr(summary, attr)
+                cells.append(f"{value * 100 if percent else value:>{width - 1}.1f}")
+        lines.append(f"{label:8}" + " ".join(cells))
+    counts = ", ".join(
+        f"{titles[name]}: {reports[name].t2v.count} captions, {reports[name].v2t.count} videos" for name in names
+    )
+    lines.append(f"({counts})")
+    return "\n".join(lines)

@@ -1,0 +1,75 @@
+"""Answering text queries from an index directory with the model that built it."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+from emoret import index as store
+from emoret.records import InputError
+
+
+# Bookkeeping of the frame store and of refresh: not what a person searching wants to read.
+INTERNAL_KEYS = frozenset(
+    {"frame_indices", "sampling", "source_frames", "n_frames", "source_size", "source_mtime_ns", "size", "mtime_ns"}
+)
+
+
+def hit_record(query: str, hit: store.Hit) -> dict[str, Any]:
+    """A hit as one output record: query, rank, score, then the video's public fields."""
+    fields = {key: value for key, value in hit.item.items() if key not in INTERNAL_KEYS}
+    return {"query": query, "rank": hit.rank, "score": round(hit.score, 6), **fields}
+
+
+class ModelMismatch(Exception):
+    """The model given for queries is not the one the index was built with."""
+
+
+def model_spec_for(index: store.Index, override: str | None) -> str:
+    """``override``, else the model recorded in the index."""
+    if override:
+        return override
+    spec = index.meta.get("model")
+    if not spec:
+        raise InputError(str(index.path), "the index does not record its model; pass --model")
+    return str(spec)
+
+
+def check_model(index: store.Index, model: Any) -> None:
+    """Refuse a model whose fingerprint or dimension differs from the index's."""
+    if int(model.embed_dim) != index.dim:
+        raise ModelMismatch(
+            f"{index.path}: the index has dimension {index.dim}, the model embeds in {model.embed_dim}"
+        )
+    expected = index.meta.get("fingerprint")
+    if expected and expected != model.fingerprint:
+        raise ModelMismatch(
+            f"{index.path}: built with another model (fingerprint {expected[:12]}, this model {model.fingerprint[:12]}); "
+            "rebuild the index or pass the model it was built with"
+        )
+
+
+def query_emotion_vectors(queries: Sequence[str], mode: str | Sequence[int]) -> list[list[int]] | None:
+    """``"auto"``: NRC counts of each query; ``"none"``: no emotion; a vector: the same for all."""
+    if isinstance(mode, str):
+        if mode == "none":
+            return None
+        if mode == "auto":
+            from emoret.emotions import query_emotions
+
+            return [query_emotions(text) for text in queries]
+        raise ValueError(f"unknown emotion mode {mode!r}")
+    return [list(mode) for _ in queries]
+
+
+def search(index: store.Index, model: Any, queries: Sequence[str], top: int = 10, ef: int | None = None,
+           emotions: str | Sequence[int] = "auto") -> list[list[store.Hit]]:
+    """The ranked hits of each query, best first."""
+    from emoret.embed import embed_texts
+
+    vectors = embed_texts(model, list(queries), query_emotion_vectors(queries, emotions))
+    return index.search(vectors, top=top, ef=ef)
+
+
+def index_dir(path: str | os.PathLike | None) -> str:
+    return str(path) if path else str(store.default_index_dir())

@@ -1,0 +1,110 @@
+"""``emoret embed``: embed videos or captions into NAME.npy + NAME.jsonl."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
+
+EPILOG = (
+    "Examples: emoret embed --model model/ --frames frames/ --out videos\n\n"
+    "emoret embed --model openai/clip-vit-base-patch32 ~/Videos --out videos\n\n"
+    "emoret embed --model model/ --texts annotated.jsonl --out texts\n\n"
+    "Split a large library over 4 machines: --shard 0/4 ... --shard 3/4 (outputs concatenate in shard order)."
+)
+
+
+def COMMAND(
+    videos: Optional[List[Path]] = typer.Argument(None, help="Video files or directories, decoded on the fly."),
+    model_spec: str = typer.Option(..., "--model", "-m", help="Hub id, CLIP or emoret model directory, or CLIP-ViP .pt."),
+    out: str = typer.Option(..., "--out", "-o", help="Output NAME: writes NAME.npy, NAME.jsonl and NAME.meta.json."),
+    frames: Optional[Path] = typer.Option(None, "--frames", help="A frame store made by 'emoret extract-frames'."),
+    texts: Optional[str] = typer.Option(None, "--texts", help="Caption records to embed (a path, or '-' for stdin)."),
+    no_emotion: bool = typer.Option(False, "--no-emotion", help="Embed captions without their emotion vector."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", min=1, help="Items a batch (default 64 texts, 8 videos)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (half precision on a GPU)."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="I/N: embed only the I-th of N equal parts (0-based)."),
+) -> None:
+    """Embed videos (a frame store or video files) or captions with a model."""
+    from emoret import embed
+
+    sources = sum((bool(videos), frames is not None, texts is not None))
+    if sources != 1:
+        fail("give one of: video paths, --frames DIR or --texts FILE")
+    if no_emotion and texts is None:
+        fail("--no-emotion applies to --texts only")
+    try:
+        part = embed.parse_shard(shard)
+    except ValueError as err:
+        fail(str(err))
+
+    from emoret_cli.modelopt import load_model_or_fail
+
+    model = load_model_or_fail(model_spec, device)
+    meta = embed.model_meta(model, model_spec)
+    if shard:
+        meta["shard"] = shard
+    if texts is not None:
+        _embed_texts(model, texts, not no_emotion, batch_size or 64, part, out, meta)
+        return
+    failed = _embed_videos(model, videos or [], frames, batch_size or 8, part, out, meta)
+    if failed:
+        exit_with(EXIT_FAILED)
+
+
+def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, out: str, meta: dict) -> None:
+    from emoret import embed
+    from emoret.records import iter_numbered, require_caption, source_name
+
+    name = source_name(source)
+    numbered = list(iter_numbered(source))
+    for line, record in numbered:
+        require_caption(record, name, line)
+    start, stop = embed.shard_bounds(len(numbered), part)
+    records = [record for _, record in numbered[start:stop]]
+    emotions = embed.text_emotions(records) if use_emotion else None
+    with progress() as bar:
+        task = bar.add_task("embedding captions", total=len(records))
+        vectors = embed.embed_texts(
+            model, [record["caption"] for record in records], emotions, batch_size,
+            on_batch=lambda n: bar.advance(task, n),
+        )
+    meta.update(kind="texts", emotion=use_emotion)
+    path = embed.save_embeddings(out, vectors, records, meta)
+    message(f"embed: {len(records)} captions → {path}")
+
+
+def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, meta: dict) -> int:
+    from emoret import embed
+
+    failures: list = []
+    if frames_dir is not None:
+        items, broken = embed.items_from_frames(frames_dir)
+        # extract-frames already failed for these; say so, but this run is not a failure.
+        for record in broken:
+            message(f"embed: skipping {record.get('source') or record.get('video_id')} ({record['error']})")
+    else:
+        items = embed.items_from_files(paths, int(model.num_frames), int(model.image_size))
+    start, stop = embed.shard_bounds(len(items), part)
+    items = items[start:stop]
+    if not items:
+        fail("no videos to embed" + (" in this shard" if part != (0, 1) else ""))
+
+    def report(failure) -> None:
+        failures.append(failure.record)
+        where = failure.record.get("path") or failure.record.get("source") or failure.record.get("video_id")
+        message(f"emoret: {where}: {failure.reason}")
+
+    with progress() as bar:
+        task = bar.add_task("embedding videos", total=len(items))
+        vectors, records = embed.embed_videos(
+            model, items, batch_size, on_item=lambda: bar.advance(task), on_failure=report
+        )
+    meta.update(kind="videos")
+    if len(records):
+        path = embed.save_embeddings(out, vectors, records, meta)
+        message(f"embed: {len(records)} videos → {path}" + (f"; {len(failures)} failed" if failures else ""))
+    return len(failures)

@@ -1,0 +1,63 @@
+"""``emoret tsne``: a t-SNE picture of caption and/or video embeddings by emotion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from emoret_cli.common import fail, message
+
+EPILOG = (
+    "Example: emoret tsne --texts texts --videos videos --annotations annotated.jsonl "
+    "--emotion joy --emotion fear -o tsne.png"
+)
+
+
+def COMMAND(
+    texts: Optional[str] = typer.Option(None, "--texts", help="Caption embeddings NAME (NAME.npy + NAME.jsonl)."),
+    videos: Optional[str] = typer.Option(None, "--videos", help="Video embeddings NAME."),
+    annotations: Optional[str] = typer.Option(None, "--annotations", help="Annotated captions: gives videos their captions' emotions."),
+    emotion: Optional[List[str]] = typer.Option(None, "--emotion", "-e", help="A panel for this emotion (repeat; default joy, fear, sadness, anger)."),
+    out: Path = typer.Option(Path("tsne.png"), "--out", "-o", help="PNG to write."),
+    seed: int = typer.Option(0, "--seed", help="t-SNE random seed."),
+    perplexity: float = typer.Option(30.0, "--perplexity", min=1.0, help="t-SNE perplexity (capped for few points)."),
+) -> None:
+    """Plot t-SNE of embeddings, one panel per emotion against the rest."""
+    from emoret.emotions import EMOTIONS
+
+    if texts is None and videos is None:
+        fail("give --texts and/or --videos")
+    wanted = [name.strip().lower() for name in (emotion or ["joy", "fear", "sadness", "anger"])]
+    unknown = [name for name in wanted if name not in EMOTIONS]
+    if unknown:
+        fail(f"--emotion: unknown emotion {unknown[0]!r}: choose from {', '.join(EMOTIONS)}")
+
+    import numpy as np
+
+    from emoret import plots
+    from emoret.embed import load_embeddings
+    from emoret.records import read_jsonl
+
+    by_video = plots.video_emotions(read_jsonl(annotations)) if annotations else None
+    parts, kinds, records = [], [], []
+    for kind, name in (("text", texts), ("video", videos)):
+        if name is None:
+            continue
+        loaded = load_embeddings(name)
+        parts.append(loaded.vectors)
+        kinds += [kind] * len(loaded.vectors)
+        records += loaded.records
+    if len(parts) == 2 and parts[0].shape[1] != parts[1].shape[1]:
+        fail(f"caption embeddings have dimension {parts[0].shape[1]}, video embeddings {parts[1].shape[1]}")
+    if videos is not None and by_video is None:
+        message("tsne: no --annotations: videos are marked by their own records' emotions only")
+    vectors = np.concatenate(parts)
+    try:
+        points = plots.tsne_2d(vectors, seed=seed, perplexity=perplexity)
+    except ValueError as err:
+        fail(str(err))
+    flags = plots.emotion_flags(records, by_video)
+    plots.tsne_figure(points, kinds, flags, wanted, out, title=f"t-SNE of {len(vectors)} embeddings")
+    message(f"tsne: {len(vectors)} points → {out}")

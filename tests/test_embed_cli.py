@@ -1,0 +1,96 @@
+import numpy as np
+import orjson
+import pytest
+from retrieval_data import VIDEO_IDS, build_frames, caption_records, env, write_captions  # noqa: F401
+
+from emoret.embed import load_embeddings, parse_shard, shard_bounds
+
+
+def test_embed_frames_writes_normalised_rows_in_manifest_order(env, run_cli, tmp_path):
+    result = run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--out", tmp_path / "v")
+    assert result.code == 0, result.stderr
+    assert result.stdout == b""  # data goes to files; stdout stays clean
+    loaded = load_embeddings(tmp_path / "v")
+    assert loaded.vectors.shape == (6, env.model.embed_dim)
+    assert np.allclose(np.linalg.norm(loaded.vectors, axis=1), 1.0, atol=1e-5)
+    assert [r["video_id"] for r in loaded.records] == VIDEO_IDS
+    assert loaded.meta["fingerprint"] == env.fingerprint and loaded.meta["kind"] == "videos"
+    # Same vectors as the library computes (the test fixture's embeddings).
+    assert np.allclose(loaded.vectors, load_embeddings(env.videos).vectors, atol=1e-5)
+
+
+def test_frame_store_errors_are_skipped_not_fatal(env, run_cli, tmp_path):
+    frames = build_frames(tmp_path, broken="clip2")
+    result = run_cli("embed", "--model", env.model_dir, "--frames", frames, "--out", tmp_path / "v")
+    assert result.code == 0, result.stderr
+    assert "clip2" in result.stderr
+    assert [r["video_id"] for r in load_embeddings(tmp_path / "v").records] == [v for v in VIDEO_IDS if v != "clip2"]
+
+
+def test_shards_concatenate_to_the_whole(env, run_cli, tmp_path):
+    parts = []
+    for shard in ("0/3", "1/3", "2/3"):
+        out = tmp_path / f"part{shard[0]}"
+        assert run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--out", out, "--shard", shard).code == 0
+        parts.append(load_embeddings(out))
+    whole = load_embeddings(env.videos)
+    assert np.allclose(np.concatenate([p.vectors for p in parts]), whole.vectors, atol=1e-5)
+    assert [r["video_id"] for p in parts for r in p.records] == VIDEO_IDS
+
+
+def test_shard_bounds_cover_every_item_once():
+    for total in (0, 1, 7, 100):
+        for count in (1, 3, 8):
+            spans = [shard_bounds(total, (i, count)) for i in range(count)]
+            assert spans[0][0] == 0 and spans[-1][1] == total
+            assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    with pytest.raises(ValueError):
+        parse_shard("3/3")
+    with pytest.raises(ValueError):
+        parse_shard("x")
+
+
+def test_embed_texts_uses_emotions_unless_told_not_to(env, run_cli, tmp_path):
+    with_emotion = run_cli("embed", "--model", env.model_dir, "--texts", env.captions, "--out", tmp_path / "t")
+    assert with_emotion.code == 0, with_emotion.stderr
+    plain = run_cli("embed", "--model", env.model_dir, "--texts", "-", "--no-emotion", "--out", tmp_path / "p",
+                    stdin=env.captions.read_bytes())
+    assert plain.code == 0, plain.stderr
+    a, b = load_embeddings(tmp_path / "t"), load_embeddings(tmp_path / "p")
+    assert a.records == caption_records() and a.meta["emotion"] is True and b.meta["emotion"] is False
+    changed = ~np.isclose(a.vectors, b.vectors, atol=1e-6).all(axis=1)
+    # The emotion table moves exactly the captions whose NRC counts are non-zero.
+    from emoret.emotions import record_emotion_vector
+
+    has_counts = np.array([any(record_emotion_vector(r)) for r in a.records])
+    assert has_counts.any() and (~has_counts).any()
+    assert (changed == has_counts).all()
+
+
+def test_embed_bad_usage_is_one_line_exit_2(env, run_cli, tmp_path):
+    both = run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--texts", env.captions, "--out", tmp_path / "x")
+    assert both.code == 2 and both.stderr.count("\n") == 1 and "one of" in both.stderr
+    missing = run_cli("embed", "--model", tmp_path / "nope", "--frames", env.frames, "--out", tmp_path / "x")
+    assert missing.code == 2 and "Traceback" not in missing.stderr and "nope" in missing.stderr
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(orjson.dumps({"video_id": "a", "caption": "ok"}) + b"\n" + b'{"video_id": "b"}\n')
+    no_caption = run_cli("embed", "--model", env.model_dir, "--texts", bad, "--out", tmp_path / "x")
+    assert no_caption.code == 2 and f"{bad}:2" in no_caption.stderr
+    shard = run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--out", tmp_path / "x", "--shard", "5/2")
+    assert shard.code == 2 and "--shard" in shard.stderr
+    assert not (tmp_path / "x.npy").exists()
+
+
+def test_embed_video_files_reports_a_broken_one_and_exits_1(env, run_cli, tmp_path):
+    from emoret.synthetic import make_scenes, make_video
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for scene in make_scenes(2, seed=0):
+        make_video(videos / f"{scene.video_id}.mp4", scene, width=64, height=48, fps=8, duration=0.5)
+    (videos / "broken.mp4").write_bytes(b"not a video at all")
+    result = run_cli("embed", "--model", env.model_dir, videos, "--out", tmp_path / "v")
+    assert result.code == 1
+    assert "broken.mp4" in result.stderr and "Traceback" not in result.stderr
+    loaded = load_embeddings(tmp_path / "v")
+    assert len(loaded.records) == 2 and all(r["path"].endswith(".mp4") and r["duration"] > 0 for r in loaded.records)
