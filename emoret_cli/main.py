@@ -36,11 +36,17 @@ def _root(
 def _register() -> None:
     # One module a subcommand; each exposes COMMAND (the function) and EPILOG (an example).
     from emoret_cli import annotate, extract_frames, filter as filter_cmd
+    from emoret_cli import embed, eval as eval_cmd, index, search, tsne
 
     for name, module in (
         ("annotate", annotate),
         ("filter", filter_cmd),
         ("extract-frames", extract_frames),
+        ("embed", embed),
+        ("index", index),
+        ("search", search),
+        ("eval", eval_cmd),
+        ("tsne", tsne),
     ):
         app.command(name, epilog=module.EPILOG, help=module.COMMAND.__doc__)(module.COMMAND)
 
