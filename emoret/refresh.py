@@ -23,7 +23,7 @@ from emoret.records import InputError
 class RefreshResult:
     kept: int = 0
     embedded: int = 0
-    removed: int = 0
+    removed: int = 0  # indexed videos whose file is gone
     failed: list[embed.VideoFailure] = field(default_factory=list)
     written: bool = False
 
@@ -69,7 +69,9 @@ def refresh(
         else:
             fresh.append((position, item))
     result.kept = len(reused)
-    result.removed = (len(previous.items) if previous is not None else 0) - len(reused)
+    if previous is not None:
+        present = {item.record["path"] for item in items}
+        result.removed = sum(1 for item in previous.items if item.get("path") not in present)
     if on_start:
         on_start(len(fresh))
 
@@ -99,9 +101,7 @@ def refresh(
         records.append(record)
 
     same_params = previous is not None and all(previous.meta.get(k) == v for k, v in params.items())
-    if result.embedded == 0 and result.removed == 0 and same_params:
-        return result
-    if not records:
+    if not records or (same_params and records == previous.items):
         return result
     meta = embed.model_meta(model, model_spec)
     meta["source"] = "videos"

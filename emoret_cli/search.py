@@ -51,7 +51,7 @@ def COMMAND(
     except searching.ModelMismatch as err:
         fail(str(err))
 
-    table = not as_json and sys.stdout.isatty()
+    table = not as_json and _stdout_is_terminal()
     queries = _stdin_queries() if query == "-" else iter([query])
     for text in queries:
         hits = searching.search(index, model, [text], top=top, ef=ef, emotions=mode)[0]
@@ -59,6 +59,10 @@ def COMMAND(
             _print_table(text, hits)
         else:
             _print_json(text, hits)
+
+
+def _stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
 
 
 def _emotion_mode(emotions: Optional[str], no_emotion: bool):
