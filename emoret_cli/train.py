@@ -1,0 +1,75 @@
+"""``emoret train``: contrastive training of the emotion-aware video-text model."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+EPILOG = (
+    "Example: emoret train --model demo/base-model --captions annotated.jsonl --frames frames/ "
+    "--out model/ --epochs 5 --lr 1e-6\n\n"
+    "Distributed: torchrun --nproc_per_node 2 -m emoret_cli train ... (gloo on CPU, nccl on GPU). "
+    "Settings may come from --config FILE (JSON or YAML, the flags' names as keys); flags win."
+)
+
+
+def COMMAND(
+    model: Optional[str] = typer.Option(None, "--model", help="Base model: hub id, CLIP or emoret dir, CLIP-ViP .pt."),
+    captions: Optional[str] = typer.Option(None, "--captions", help="Caption records (annotated JSON/JSONL)."),
+    frames: Optional[str] = typer.Option(None, "--frames", help="Frame store directory (emoret extract-frames)."),
+    out: Optional[str] = typer.Option(None, "--out", help="Output directory (best/ and last/ checkpoints, metrics)."),
+    val_captions: Optional[str] = typer.Option(None, "--val-captions", help="Captions to validate on each epoch."),
+    video_encoder: Optional[str] = typer.Option(None, "--video-encoder", help="vip (default) or meanpool."),
+    emotion: Optional[bool] = typer.Option(None, "--emotion/--no-emotion", help="Emotion embedding (default on)."),
+    emotion_init: Optional[str] = typer.Option(None, "--emotion-init", help="zero (default) or normal (the seed's)."),
+    num_frames: Optional[int] = typer.Option(None, "--num-frames", help="Frames a video (default 12)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 5)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Videos a step, per process (default 32)."),
+    accum_steps: Optional[int] = typer.Option(None, "--accum-steps", help="Batches accumulated a step (default 1)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate of CLIP weights (default 1e-6)."),
+    lr_new: Optional[float] = typer.Option(None, "--lr-new", help="Learning rate of new parameters (default 1e-4)."),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="AdamW weight decay (default 0.2)."),
+    warmup: Optional[float] = typer.Option(None, "--warmup", help="Warm-up fraction of steps (default 0.01)."),
+    grad_clip: Optional[float] = typer.Option(None, "--grad-clip", help="Gradient norm clip, 0 = off (default 1.0)."),
+    amp: Optional[str] = typer.Option(None, "--amp", help="bf16, fp16 or off (default: bf16 on GPU, off on CPU)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 0)."),
+    save_every: Optional[int] = typer.Option(None, "--save-every", help="Checkpoint every N steps (default: each epoch)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto (default), cpu or cuda."),
+    config: Optional[str] = typer.Option(None, "--config", help="Settings file, JSON or YAML."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+) -> None:
+    """Train the model on captions and stored frames; write checkpoints and metrics.jsonl."""
+    import os
+    import sys
+
+    from emoret import train as training
+    from emoret_cli import common
+
+    given = dict(
+        model=model, captions=captions, frames=frames, out=out, val_captions=val_captions,
+        video_encoder=video_encoder, emotion=emotion, emotion_init=emotion_init, num_frames=num_frames,
+        epochs=epochs, batch_size=batch_size, accum_steps=accum_steps, lr=lr, lr_new=lr_new,
+        weight_decay=weight_decay, warmup=warmup, grad_clip=grad_clip, amp=amp, seed=seed,
+        save_every=save_every, device=device,
+    )  # fmt: skip
+    file_values = training.read_config_file(config) if config else {}
+    if resume and out and not config and os.path.exists(os.path.join(out, training.CONFIG_FILE)):
+        # Resuming needs only --out: the rest comes from the run's saved settings.
+        file_values = training.read_config_file(os.path.join(out, training.CONFIG_FILE))
+    settings = training.make_config(file_values, given, source=config or "flags")
+    common.silence_hf()
+    rank = int(os.environ.get("RANK", "0"))
+    show = rank == 0 and sys.stderr.isatty()
+
+    def report(record: dict) -> None:
+        if "train_loss" in record:
+            val = record.get("val", {}).get("t2v")
+            extra = f"  val t2v R@1 {val['R@1']:.3f} R@5 {val['R@5']:.3f}" if val else ""
+            common.message(f"epoch {record['epoch']}: loss {record['train_loss']:.4f}{extra}")
+        elif show and record["step"] % 10 == 0:
+            common.message(f"step {record['step']}: loss {record['loss']:.4f} ({record['videos_per_s']:.1f} videos/s)")
+
+    result = training.train(settings, resume=resume, on_record=report if rank == 0 else None)
+    if rank == 0:
+        common.message(f"emoret: trained model in {result / 'best'} (last: {result / 'last'})")

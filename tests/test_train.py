@@ -1,0 +1,215 @@
+"""emoret train: the command, its errors, resuming after a kill, and two-process DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from emoret.model.tiny import build_tiny_clip
+from emoret.records import InputError
+from emoret.train import epoch_pairs, load_video_captions, lr_factor, make_config, read_config_file, train
+
+COLOURS = {
+    "red": (255, 0, 0),
+    "green": (0, 255, 0),
+    "blue": (0, 0, 255),
+    "yellow": (255, 255, 0),
+    "white": (255, 255, 255),
+    "black": (0, 0, 0),
+    "purple": (128, 0, 128),
+    "cyan": (0, 255, 255),
+}
+
+
+def write_dataset(root: Path) -> dict[str, Path]:
+    """8 single-colour videos (4 frames, 40 px) with two captions each, and a tiny base model."""
+    frames = root / "frames"
+    frames.mkdir(parents=True)
+    records = []
+    for index, (name, rgb) in enumerate(COLOURS.items()):
+        video = np.zeros((4, 40, 40, 3), dtype=np.uint8)
+        video[:] = rgb
+        video[:, :, :20] //= 2  # some structure inside the frame
+        np.save(frames / f"v{index}.npy", video)
+        records.append({"video_id": f"v{index}", "caption": f"a happy {name} screen", "joy": 1, "sen_id": 2 * index})
+        records.append({"video": f"v{index}.mp4", "caption": f"the {name} video", "sen_id": 2 * index + 1, "joy": 0})
+    captions = root / "captions.jsonl"
+    captions.write_text("".join(json.dumps(r) + "\n" for r in records))
+    base = build_tiny_clip([r["caption"] for r in records], root / "base", seed=0)
+    return {"frames": frames, "captions": captions, "base": base}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_dataset(tmp_path_factory.mktemp("train-data"))
+
+
+def settings(data, out, **overrides):
+    values = dict(
+        model=str(data["base"]), captions=str(data["captions"]), frames=str(data["frames"]), out=str(out),
+        num_frames=4, batch_size=4, epochs=2, lr=2e-3, lr_new=2e-3, warmup=0.1, seed=3,
+    )  # fmt: skip
+    values.update(overrides)
+    return make_config({}, values)
+
+
+def weights(directory: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(directory / "model.safetensors"))
+
+
+def test_cli_trains_writes_metrics_and_checkpoints(data, tmp_path, run_cli):
+    out = tmp_path / "model"
+    result = run_cli(
+        "train", "--model", data["base"], "--captions", data["captions"], "--frames", data["frames"],
+        "--out", out, "--val-captions", data["captions"], "--num-frames", "4", "--batch-size", "4",
+        "--epochs", "3", "--lr", "3e-3", "--lr-new", "3e-3", "--video-encoder", "vip",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert result.stdout == b""
+    assert "epoch 2: loss" in result.stderr
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in records if "loss" in r]
+    epochs = [r for r in records if "train_loss" in r]
+    assert [r["step"] for r in steps] == list(range(1, 7))
+    assert {"lr", "lr_new", "temperature", "step_time", "videos_per_s"} <= set(steps[0])
+    assert [r["epoch"] for r in epochs] == [0, 1, 2]
+    assert {"R@1", "R@5", "R@10"} <= set(epochs[0]["val"]["t2v"])
+    assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]
+    assert os.readlink(out / "last") == "checkpoints/step-0000006"
+    assert (out / "best" / "emoret.json").exists() and (out / "last" / "train_state.pt").exists()
+    from emoret.model import load_model
+
+    model = load_model(out)  # the best checkpoint
+    assert model.config.video_encoder == "vip" and model.config.emotion and model.num_frames == 4
+    assert model.fingerprint == json.loads((out / "best" / "emoret.json").read_text())["fingerprint"]
+
+
+def test_resume_after_a_kill_gives_the_same_weights(data, tmp_path):
+    whole = train(settings(data, tmp_path / "whole", batch_size=2, save_every=3))
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_step_7(record):
+        if record.get("step") == 7 and "loss" in record:
+            raise Killed()
+
+    interrupted = settings(data, tmp_path / "killed", batch_size=2, save_every=3)
+    with pytest.raises(Killed):
+        train(interrupted, on_record=kill_at_step_7)
+    assert os.readlink(tmp_path / "killed" / "last") == "checkpoints/step-0000006"  # mid-epoch 2
+    resumed = train(interrupted, resume=True)
+    first, second = weights(whole / "last"), weights(resumed / "last")
+    assert first.keys() == second.keys()
+    for name in first:
+        assert torch.equal(first[name], second[name]), name
+    drop_time = lambda text: [  # noqa: E731
+        {k: v for k, v in json.loads(line).items() if k not in ("step_time", "videos_per_s")} for line in text.splitlines()
+    ]
+    assert drop_time((whole / "metrics.jsonl").read_text()) == drop_time((resumed / "metrics.jsonl").read_text())
+
+
+def test_two_processes_match_one_process_with_the_global_batch(data, tmp_path):
+    common = [
+        "--model", str(data["base"]), "--captions", str(data["captions"]), "--frames", str(data["frames"]),
+        "--num-frames", "2", "--epochs", "1", "--lr", "1e-3", "--lr-new", "1e-3", "--seed", "1", "--warmup", "0",
+    ]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "emoret_cli", "train"]
+    done = subprocess.run(
+        cmd + common + ["--out", str(tmp_path / "ddp"), "--batch-size", "2"], env=env, capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    single = train(make_config({}, _flags_to_settings(common + ["--out", str(tmp_path / "one"), "--batch-size", "4"])))
+    metrics = [json.loads(line) for line in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in metrics if "loss" in r] == [1, 2]  # 8 videos / (2 × 2) a step
+    ddp, one = weights(tmp_path / "ddp" / "last"), weights(single / "last")
+    base = load_file(str(data["base"] / "model.safetensors"))
+    name = "vision_model.encoder.layers.0.mlp.fc1.weight"
+    assert not torch.allclose(ddp[name], base[name], atol=1e-4)  # it trained
+    for key in one:
+        assert torch.allclose(ddp[key], one[key], atol=1e-5), key
+
+
+def _flags_to_settings(flags: list[str]) -> dict:
+    pairs = dict(zip(flags[::2], flags[1::2]))
+    return {k.lstrip("-").replace("-", "_"): v for k, v in pairs.items()}
+
+
+def run_train(run_cli, data, out, *extra):
+    return run_cli(
+        "train", "--model", data["base"], "--captions", data["captions"], "--frames", data["frames"], "--out", out, *extra
+    )
+
+
+def test_bad_input_is_one_line_and_exit_2(data, tmp_path, run_cli):
+    missing = tmp_path / "missing.jsonl"
+    missing.write_text('{"video_id": "v0", "caption": "red"}\n{"video_id": "nope", "caption": "ghost"}\n')
+    result = run_cli("train", "--model", data["base"], "--captions", missing, "--frames", data["frames"], "--out", tmp_path / "a")
+    assert result.code == 2 and result.stderr.count("\n") == 1
+    assert f"{missing}:2: video 'nope' has no frames" in result.stderr
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    result = run_cli("train", "--model", data["base"], "--captions", empty, "--frames", data["frames"], "--out", tmp_path / "b")
+    assert result.code == 2 and "no captions" in result.stderr
+
+    result = run_train(run_cli, data, tmp_path / "c", "--batch-size", "9")
+    assert result.code == 2 and "batch size 9 is above the 8 videos" in result.stderr
+
+    config = tmp_path / "train.yaml"
+    config.write_text("epochs: 2\nlearning_rate: 0.1\n")
+    result = run_train(run_cli, data, tmp_path / "d", "--config", config)
+    assert result.code == 2 and "unknown key 'learning_rate'" in result.stderr
+
+    result = run_train(run_cli, data, tmp_path / "e", "--video-encoder", "transformer")
+    assert result.code == 2 and "video_encoder must be vip or meanpool" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_existing_run_needs_resume_and_same_settings(data, tmp_path, run_cli):
+    out = tmp_path / "run"
+    assert run_train(run_cli, data, out, "--epochs", "1", "--num-frames", "2", "--batch-size", "8").code == 0
+    again = run_train(run_cli, data, out, "--epochs", "1", "--num-frames", "2", "--batch-size", "8")
+    assert again.code == 2 and "--resume" in again.stderr
+    changed = run_cli("train", "--out", out, "--resume", "--epochs", "3")
+    assert changed.code == 0, changed.stderr  # more epochs: allowed, the run goes on
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "loss" in r] == [1, 2, 3]
+    assert [r["epoch"] for r in records if "train_loss" in r] == [0, 1, 2]
+    other = run_cli("train", "--out", out, "--resume", "--lr", "0.5")
+    assert other.code == 2 and "lr differs" in other.stderr
+
+
+def test_config_file_then_flags(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("epochs: 7\nbatch-size: 16\nlr: 1.0e-5\nemotion: false\n")
+    values = read_config_file(config)
+    settings_ = make_config(values, {"model": "m", "captions": "c", "frames": "f", "out": "o", "epochs": 2, "lr": None})
+    assert (settings_.epochs, settings_.batch_size, settings_.lr, settings_.emotion) == (2, 16, 1e-5, False)
+    (tmp_path / "c.json").write_text('{"epochs": "many"}')
+    with pytest.raises(InputError, match="epochs = 'many' is not a valid int"):
+        make_config(read_config_file(tmp_path / "c.json"), {"model": "m", "captions": "c", "frames": "f", "out": "o"})
+
+
+def test_epoch_pairs_draw_one_caption_a_video_reproducibly(data):
+    videos = load_video_captions(str(data["captions"]), str(data["frames"]))
+    assert len(videos) == 8 and videos[0].captions == ["a happy red screen", "the red video"]
+    assert videos[0].emotions[0][0] == 1
+    pairs = epoch_pairs(videos, seed=0, epoch=0)
+    assert sorted(v for v, _ in pairs) == list(range(8))
+    assert pairs == epoch_pairs(videos, seed=0, epoch=0) and pairs != epoch_pairs(videos, seed=0, epoch=1)
+
+
+def test_schedule_warms_up_then_decays_to_zero():
+    factors = [lr_factor(step, 100, 0.1) for step in range(100)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(factors[10:], factors[11:])) and factors[-1] < 0.001
