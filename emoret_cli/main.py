@@ -37,6 +37,7 @@ def _register() -> None:
     # One module a subcommand; each exposes COMMAND (the function) and EPILOG (an example).
     from emoret_cli import annotate, extract_frames, filter as filter_cmd
     from emoret_cli import embed, eval as eval_cmd, index, search, tsne
+    from emoret_cli import train
 
     for name, module in (
         ("annotate", annotate),
@@ -47,6 +48,7 @@ def _register() -> None:
         ("search", search),
         ("eval", eval_cmd),
         ("tsne", tsne),
+        ("train", train),
     ):
         app.command(name, epilog=module.EPILOG, help=module.COMMAND.__doc__)(module.COMMAND)
 
