@@ -284,7 +284,7 @@ def _shape_mask(shape: str, dx: np.ndarray, dy: np.ndarray, radius: float) -> np
 
 
 def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int, *, crf: int = 23,
-                preset: str = "veryfast", gop: int | None = None) -> Path:
+                preset: str = "veryfast", gop: int | None = None, x264_params: str | None = None) -> Path:
     """Encode RGB frames to an H.264 MP4 with PyAV, atomically (temp file, then rename).
 
     One encoder thread: the output is byte-for-byte repeatable, and callers encode
@@ -301,7 +301,11 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int, *, crf
             stream = container.add_stream(h264_encoder(), rate=fps)
             stream.width, stream.height = width - width % 2, height - height % 2
             stream.pix_fmt = "yuv420p"
-            options = {"crf": str(crf), "preset": preset, "threads": "1"} if stream.codec_context.name == "libx264" else {}
+            options = {}
+            if stream.codec_context.name == "libx264":
+                options = {"crf": str(crf), "preset": preset, "threads": "1"}
+                if x264_params:
+                    options["x264-params"] = x264_params
             if gop:
                 stream.codec_context.gop_size = gop
             stream.codec_context.options = options

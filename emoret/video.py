@@ -87,6 +87,7 @@ class Extracted:
     width: int
     height: int
     warnings: list[str] = field(default_factory=list)
+    seeks: int = 0  # how often the reader jumped ahead instead of decoding on
 
 
 def sample_indices(n_frames: int, num_frames: int) -> list[int]:
@@ -193,6 +194,7 @@ def extract(path: str | os.PathLike, sampling: Sampling, threads: int = 0) -> Ex
         width=info.height if reader.rotation % 2 else info.width,
         height=info.width if reader.rotation % 2 else info.height,
         warnings=warnings,
+        seeks=reader.seeks,
     )
 
 

@@ -1,0 +1,120 @@
+"""Synthetic videos: deterministic, captioned by what they show, emotions tied to the picture."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emoret import synthetic
+from emoret.emotions import nrc_counts
+from emoret.video import Sampling, extract
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_scenes_are_distinct_deterministic_and_cover_every_mood():
+    scenes = synthetic.make_scenes(60, seed=0)
+    assert scenes == synthetic.make_scenes(60, seed=0)
+    assert scenes != synthetic.make_scenes(60, seed=1)
+    assert len({(s.mood, s.colour, s.shape, s.motion) for s in scenes}) == 60
+    assert {s.mood for s in scenes} == {m.name for m in synthetic.MOODS}
+    assert len({s.video_id for s in scenes}) == 60
+    for scene in scenes:
+        assert 2 <= scene.duration <= 4 and 15 <= scene.fps <= 30
+
+
+def test_captions_name_what_is_shown():
+    for scene in synthetic.make_scenes(27, seed=0):
+        captions = synthetic.captions_for(scene, seed=0)
+        assert len(captions) >= 4 and len(set(captions)) == len(captions)
+        assert captions == synthetic.captions_for(scene, seed=0)
+        words = set(synthetic.SHAPES[scene.shape])
+        for caption in captions:
+            assert scene.colour in caption
+            assert words & set(caption.replace(",", " ").replace(":", " ").split())
+        mood = scene.mood_spec()
+        emotional = [c for c in captions if any(a in c.split() or a + "," in c for a in mood.adjectives)]
+        if mood.adjectives:
+            assert len(emotional) >= 2, captions
+        else:
+            assert emotional == []
+
+
+def test_emotional_words_count_for_their_emotion():
+    # The words the captions use carry the NRC emotion of their mood (or the rescue keywords).
+    for mood in synthetic.MOODS:
+        if mood.name == "neutral":
+            continue
+        hits = [a for a in mood.adjectives if nrc_counts(a).get(mood.name, 0) > 0]
+        assert hits or mood.name in {"fear", "sadness", "surprise"}, mood.name
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synthetic")
+    paths, records = synthetic.make_videos(out / "a", 9, seed=5, width=64, height=48, fps=10, duration=1.0,
+                                           workers=1)
+    return out, paths, records
+
+
+def test_videos_decode_with_the_asked_shape(tiny_set):
+    _, paths, records = tiny_set
+    assert [p.name for p in paths] == [f"synth{i:03d}.mp4" for i in range(9)]
+    assert {r["video"] for r in records} == {p.name for p in paths}
+    for path in paths:
+        result = extract(path, Sampling(num_frames=4, size=32))
+        assert (result.width, result.height, result.fps, result.source_frames) == (64, 48, 10.0, 10)
+
+
+def test_same_seed_same_bytes(tiny_set, tmp_path):
+    _, paths, records = tiny_set
+    again, again_records = synthetic.make_videos(tmp_path, 9, seed=5, width=64, height=48, fps=10, duration=1.0,
+                                                 workers=2)
+    assert again_records == records
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths]
+
+
+def test_moods_look_different():
+    # Mean brightness of the first frame: happy scenes are bright, frightening ones dark.
+    scenes = {s.mood: s for s in synthetic.make_scenes(9, seed=0)}
+
+    def brightness(mood: str) -> float:
+        return float(next(synthetic.render_frames(scenes[mood], 64, 48, 10, 1.0)).mean())
+
+    assert brightness("joy") > brightness("neutral") > brightness("sadness") > brightness("fear")
+    frame = next(synthetic.render_frames(scenes["anger"], 64, 48, 10, 1.0)).astype(int)
+    assert frame[..., 0].mean() > 2 * frame[..., 1].mean()  # red light
+
+
+def test_shapes_move_the_way_captions_say():
+    scene = synthetic.Scene("x", "neutral", "white", "square", "right", 2.0, 10, 0.0)
+    frames = list(synthetic.render_frames(scene, 96, 48))
+    columns = [np.nonzero(f[..., 2].max(axis=0) > 200)[0].mean() for f in (frames[0], frames[-1])]
+    assert columns[1] > columns[0] + 30
+
+
+def test_make_demo_writes_videos_captions_and_a_loadable_base_model(tmp_path, capsys):
+    out = tmp_path / "demo"
+    spec = importlib.util.spec_from_file_location("make_demo", ROOT / "examples" / "make_demo.py")
+    make_demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_demo)
+    assert make_demo.main([str(out), "--videos", "2", "--seed", "1"]) == 0
+    assert capsys.readouterr().out == ""  # messages go to stderr
+    captions = json.loads((out / "captions.json").read_text())
+    assert {c["video"] for c in captions} == {"synth000.mp4", "synth001.mp4"}
+    assert all(set(c) == {"video", "caption", "duration", "sen_id"} for c in captions)
+    assert sorted(p.name for p in (out / "videos").iterdir()) == ["synth000.mp4", "synth001.mp4"]
+    result = extract(out / "videos" / "synth000.mp4", Sampling(num_frames=2, size=32))
+    assert (result.width, result.height) == (320, 240)
+    assert 15 <= result.fps <= 30 and 2 <= result.duration <= 4
+
+    from transformers import AutoTokenizer, CLIPModel
+
+    model = CLIPModel.from_pretrained(out / "base-model")
+    tokenizer = AutoTokenizer.from_pretrained(out / "base-model")
+    assert tokenizer(captions[0]["caption"])["input_ids"][0] == tokenizer.bos_token_id
+    assert model.config.vision_config.image_size == 64
