@@ -91,16 +91,23 @@ def main() -> None:
         expected = baseline(records)
         base_s = time.perf_counter() - start
 
-        out = Path(tmp) / "annotated.jsonl"
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "emoret_cli", "annotate", str(source), "-o", str(out)], check=True, cwd=ROOT)
-        emoret_s = time.perf_counter() - start
-        got = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+        def run_emoret(*extra: str) -> tuple[float, list[dict]]:
+            out = Path(tmp) / "annotated.jsonl"
+            command = [sys.executable, "-m", "emoret_cli", "annotate", str(source), "-o", str(out), *extra]
+            start = time.perf_counter()
+            subprocess.run(command, check=True, cwd=ROOT)
+            seconds = time.perf_counter() - start
+            return seconds, [orjson.loads(line) for line in out.read_bytes().splitlines()]
 
-    identical = got == expected
+        one_s, got_one = run_emoret("--workers", "1")
+        emoret_s, got = run_emoret()
+
+    identical = got == expected and got_one == expected
     print(f"captions            {args.n}")
     print(f"baseline loop       {base_s:8.2f} s  {args.n / base_s:9.0f} captions/s")
-    print(f"emoret annotate     {emoret_s:8.2f} s  {args.n / emoret_s:9.0f} captions/s (whole command, start-up included)")
+    print(f"emoret --workers 1  {one_s:8.2f} s  {args.n / one_s:9.0f} captions/s (whole command, start-up included)")
+    print(f"emoret (all cores)  {emoret_s:8.2f} s  {args.n / emoret_s:9.0f} captions/s (whole command, start-up included)")
+    print(f"speed-up, 1 worker  {base_s / one_s:8.2f}x")
     print(f"speed-up            {base_s / emoret_s:8.2f}x")
     print(f"identical records   {identical}")
     if not identical:
