@@ -12,7 +12,7 @@ Output directory::
     OUT/metrics.jsonl           one line an optimiser step, one an epoch (validation)
     OUT/checkpoints/step-N/     a model directory (+ train_state.pt for resuming)
     OUT/last -> checkpoints/step-N   the newest checkpoint (symlink, swapped atomically)
-    OUT/best -> checkpoints/step-M   the best by validation R@1+R@5+R@10 (else training loss)
+    OUT/best -> checkpoints/step-M   the best by validation R@1+R@5+R@10 (else the newest)
 
 ``load_model(OUT)`` loads ``OUT/best``.
 """
@@ -60,6 +60,7 @@ class TrainConfig:
     amp: str = "auto"  # bf16 on a GPU, off on the CPU
     seed: int = 0
     save_every: int = 0  # optimiser steps between checkpoints; 0: at each epoch's end
+    # (a new best on validation and the end of training are always saved)
     device: str = "auto"
 
     def validate(self, source: str = "train settings") -> None:
@@ -556,9 +557,10 @@ def train(
                 metrics.write(record)
                 emit(record)
                 if config.save_every and step % config.save_every == 0 and batch_index < batches_per_epoch:
-                    checkpoint(epoch, batch_index, is_best=False)
+                    checkpoint(epoch, batch_index, is_best=val is None)
             summary: dict[str, Any] = {"epoch": epoch, "step": step, "train_loss": round(float(np.mean(epoch_losses)), 6)}
-            score = -summary["train_loss"]
+            # Without validation there is nothing to choose by: the best is the newest.
+            score = math.inf
             if val is not None:
                 report = validate(model, val, config, frames) if runtime.main else None
                 if report is not None:
@@ -566,7 +568,7 @@ def train(
                     score = report["t2v"]["R@1"] + report["t2v"]["R@5"] + report["t2v"]["R@10"]
                 runtime.barrier()
             score = _broadcast(score, runtime)
-            is_best = score > best
+            is_best = score >= best
             best = max(best, score)
             summary["best"] = is_best
             metrics.write(summary)
@@ -574,7 +576,9 @@ def train(
             epoch += 1
             batch_index = 0
             epoch_losses = []
-            checkpoint(epoch, 0, is_best)
+            due = not config.save_every or step % config.save_every == 0 or epoch == config.epochs
+            if due or (is_best and val is not None):
+                checkpoint(epoch, 0, is_best)
         metrics.close()
         return out
     finally:
