@@ -7,7 +7,7 @@ every frame has real motion to decode. The keyframe interval is 2 s by default
 They are made once and kept in bench/out/extract_frames/.
 
 Baseline: what a user would run by hand, one ffmpeg process a video, two at a time:
-``ffmpeg -i V -vf "select='eq(n,i1)+...',scale=W:H:flags=bicubic,crop=224:224"
+``ffmpeg -i V -vf "select='eq(n,i1)+...',scale=W:H:flags=bicubic,format=rgb24,crop=224:224"
 -fps_mode passthrough -f rawvideo -pix_fmt rgb24 OUT``, the same 12 frame numbers
 emoret picks (worked out before the clock starts, which favours ffmpeg). emoret runs
 as the command a user types: ``emoret extract-frames DIR --out OUT --force -j 2``.
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -89,27 +90,36 @@ def frame_count(path: Path) -> int:
 def ffmpeg_command(path: Path, out: Path, indices: list[int]) -> list[str]:
     select = "+".join(f"eq(n\\,{i})" for i in sorted(set(indices)))
     width, height = scaled_size(WIDTH, HEIGHT, SIZE, "crop")
-    chain = f"select='{select}',scale={width}:{height}:flags=bicubic,crop={SIZE}:{SIZE}"
+    # Scale straight to RGB (one swscale pass, as emoret does), then crop: cropping
+    # yuv420p would round the offset to an even column.
+    chain = f"select='{select}',scale={width}:{height}:flags=bicubic,format=rgb24,crop={SIZE}:{SIZE}"
     return ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(path), "-vf", chain,
             "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", str(out)]
 
 
-def run_ffmpeg(commands: list[list[str]], parallel: int = 2) -> float:
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_ffmpeg(commands: list[list[str]], parallel: int = 2) -> tuple[float, float]:
+    """Wall and CPU seconds (CPU: user + system of the finished processes)."""
+
     def one(command: list[str]) -> None:
         subprocess.run(command, check=True)
 
-    start = time.perf_counter()
+    cpu, start = children_cpu(), time.perf_counter()
     with ThreadPoolExecutor(parallel) as pool:
         list(pool.map(one, commands))
-    return time.perf_counter() - start
+    return time.perf_counter() - start, children_cpu() - cpu
 
 
-def run_emoret(videos_dir: Path, out: Path, workers: int = 2) -> float:
+def run_emoret(videos_dir: Path, out: Path, workers: int = 2) -> tuple[float, float]:
     command = [str(EMORET), "extract-frames", str(videos_dir), "--out", str(out), "--force", "-j", str(workers),
                "--num-frames", str(NUM_FRAMES), "--size", str(SIZE)]
-    start = time.perf_counter()
+    cpu, start = children_cpu(), time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, children_cpu() - cpu
 
 
 def compare(videos: list[Path], indices: dict[Path, list[int]], ffmpeg_dir: Path, emoret_dir: Path) -> dict:
@@ -146,14 +156,19 @@ def main() -> int:
     videos = make_videos(videos_dir, args.videos, args.gop)
     indices = {path: sample_indices(frame_count(path), NUM_FRAMES) for path in videos}
 
-    ffmpeg_times, emoret_times = [], []
+    ffmpeg_times, emoret_times, ffmpeg_cpu, emoret_cpu = [], [], [], []
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-extract-") as tmp:
         ffmpeg_dir, emoret_dir = Path(tmp) / "ffmpeg", Path(tmp) / "emoret"
         ffmpeg_dir.mkdir()
         commands = [ffmpeg_command(p, ffmpeg_dir / f"{p.stem}.rgb", indices[p]) for p in videos]
         for _ in range(args.repeat):  # alternate, so neither gets a warmer cache or a quieter machine
-            ffmpeg_times.append(run_ffmpeg(commands, args.workers))
-            emoret_times.append(run_emoret(videos_dir, emoret_dir, args.workers))
+            wall, cpu = run_ffmpeg(commands, args.workers)
+            ffmpeg_times.append(wall)
+            ffmpeg_cpu.append(cpu)
+            wall, cpu = run_emoret(videos_dir, emoret_dir, args.workers)
+            emoret_times.append(wall)
+            emoret_cpu.append(cpu)
         agreement = compare(videos, indices, ffmpeg_dir, emoret_dir)
 
     ffmpeg_s, emoret_s = statistics.median(ffmpeg_times), statistics.median(emoret_times)
@@ -163,15 +178,22 @@ def main() -> int:
         "frames_per_video": NUM_FRAMES,
         "parallel": args.workers,
         "ffmpeg": version,
+        "load_average_before": round(load_before, 2),
+        "load_average_after": round(os.getloadavg()[0], 2),
         "ffmpeg_s": [round(t, 2) for t in ffmpeg_times],
         "emoret_s": [round(t, 2) for t in emoret_times],
+        "ffmpeg_cpu_s": [round(t, 2) for t in ffmpeg_cpu],
+        "emoret_cpu_s": [round(t, 2) for t in emoret_cpu],
         "ffmpeg_videos_per_s": round(len(videos) / ffmpeg_s, 1),
         "emoret_videos_per_s": round(len(videos) / emoret_s, 1),
         "ratio_ffmpeg_over_emoret": round(ffmpeg_s / emoret_s, 2),
+        "cpu_ratio_ffmpeg_over_emoret": round(statistics.median(ffmpeg_cpu) / statistics.median(emoret_cpu), 2),
         **{k: round(v, 3) for k, v in agreement.items()},
     }
-    print(json.dumps(result, indent=1))
-    ok = result["ratio_ffmpeg_over_emoret"] >= 1.0 and agreement["mean_abs_diff"] < 1.0
+    print(json.dumps(result))
+    # Same frames: FFmpeg 5.1's swscale (Debian) and the FFmpeg 8 inside PyAV round a
+    # little differently (about 1.4 levels on average); a neighbouring frame is 6+ off.
+    ok = result["ratio_ffmpeg_over_emoret"] >= 1.0 and agreement["mean_abs_diff"] < 2.5
     print(f"ratio (ffmpeg time / emoret time): {result['ratio_ffmpeg_over_emoret']}  "
           f"{'OK' if ok else 'BELOW TARGET or frames differ'}", file=sys.stderr)
     return 0 if ok else 1

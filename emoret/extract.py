@@ -140,8 +140,11 @@ def run(planned: list[Job | dict[str, Any]], options: Options, workers: int = 1)
     jobs = [item for item in planned if isinstance(item, Job)]
     workers = max(1, min(workers, len(jobs)))
     if workers > 1 and options.threads == 0:
-        # Processes already fill the cores; extra decoder threads each would only contend.
-        options = Options(**{**options.__dict__, "threads": max(1, default_workers() // workers)})
+        # FFmpeg's automatic count in every process would oversubscribe the cores a lot;
+        # two frame threads each still cost little (~8% CPU) and keep the cores busy
+        # when a worker waits, or when other programs share the machine.
+        threads = max(2, default_workers() // workers)
+        options = Options(**{**options.__dict__, "threads": threads})
     try:
         results = _results(jobs, options, workers)
         for item in planned:

@@ -218,3 +218,23 @@ def test_frame_store_round_trip_and_errors(tmp_path):
         load_frames(tmp_path, "bad")
     with pytest.raises(InputError, match="no frame manifest"):
         read_manifest(tmp_path)
+
+
+def test_display_rotation_is_applied(tmp_path):
+    # A phone video: stored landscape with its left half bright, shown turned 90 degrees
+    # counter-clockwise, so the bright half is at the bottom (as ffmpeg shows it).
+    import av
+
+    path = tmp_path / "phone.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv420p"
+        stream.set_display_rotation(90)
+        frame = np.zeros((32, 64, 3), np.uint8)
+        frame[:, :32] = 200
+        for packet in list(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24"))) + list(stream.encode(None)):
+            container.mux(packet)
+    result = extract(path, Sampling(num_frames=1, size=16, resize="squash"))
+    assert (result.width, result.height) == (32, 64)
+    shown = result.frames[0, :, :, 0].astype(int)
+    assert shown[10:].min() > 150 and shown[:6].max() < 50
