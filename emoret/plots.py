@@ -11,6 +11,8 @@ from emoret.emotions import EMOTIONS, emotion_vector
 from emoret.records import atomic_path, video_id_of
 
 MARKERS = {"text": "o", "video": "^"}
+PANEL_INCHES = (4.2, 4.0)
+DPI = 110
 
 
 def tsne_2d(vectors: np.ndarray, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
@@ -58,7 +60,7 @@ def tsne_figure(points: np.ndarray, kinds: Sequence[str], flags: np.ndarray, emo
     kinds = np.asarray(kinds)
     columns = min(4, len(emotions))
     rows = -(-len(emotions) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 4.0 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(PANEL_INCHES[0] * columns, PANEL_INCHES[1] * rows), squeeze=False)
     for axis, emotion in zip(axes.flat, emotions):
         has = flags[:, EMOTIONS.index(emotion)]
         for kind, marker in MARKERS.items():
@@ -80,5 +82,5 @@ def tsne_figure(points: np.ndarray, kinds: Sequence[str], flags: np.ndarray, emo
         figure.suptitle(title)
     figure.tight_layout()
     with atomic_path(out_path) as tmp:
-        figure.savefig(tmp, format="png", dpi=110)
+        figure.savefig(tmp, format="png", dpi=DPI)
     plt.close(figure)

@@ -21,9 +21,9 @@ def COMMAND(
     sources: List[str] = typer.Argument(..., help="Embeddings (NAME or NAME.npy), or video files/directories with --model."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Index directory (default $EMORET_INDEX, then ./emoret-index)."),
     model_spec: Optional[str] = typer.Option(None, "--model", "-m", help="Model for video sources (and to check embeddings)."),
-    m: int = typer.Option(16, "--m", min=2, help="hnswlib M: graph links a node (more: better recall, more memory)."),
-    ef_construction: int = typer.Option(200, "--ef-construction", min=1, help="hnswlib build-time breadth."),
-    ef: int = typer.Option(256, "--ef", min=1, help="Default search breadth recorded in the index."),
+    m: Optional[int] = typer.Option(None, "--m", min=2, help="hnswlib M: links a node (default 16; more: better recall, more memory)."),
+    ef_construction: Optional[int] = typer.Option(None, "--ef-construction", min=1, help="hnswlib build-time breadth (default 200)."),
+    ef: Optional[int] = typer.Option(None, "--ef", min=1, help="Default search breadth recorded in the index (default 256)."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for another run on this index, or fail at once."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", min=1, help="Videos a batch when embedding."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
@@ -32,7 +32,11 @@ def COMMAND(
     from emoret import index as store
 
     target = out or store.default_index_dir()
-    params = {"m": m, "ef_construction": ef_construction, "ef": ef}
+    params = {
+        "m": m or store.DEFAULT_M,
+        "ef_construction": ef_construction or store.DEFAULT_EF_CONSTRUCTION,
+        "ef": ef or store.DEFAULT_EF,
+    }
     embeddings = [source for source in sources if _is_embeddings(source)]
     if embeddings and len(embeddings) != len(sources):
         fail("give either embeddings or videos, not both")
@@ -56,12 +60,17 @@ def COMMAND(
 
 
 def _is_embeddings(source: str) -> bool:
+    """NAME.npy / NAME.jsonl, or a NAME with NAME.npy beside it; a directory is videos."""
     from emoret.embed import embedding_paths
 
     if source.endswith((".npy", ".jsonl")):
         return True
     npy, _, _ = embedding_paths(source)
-    return npy.is_file() and not Path(source).is_dir()
+    if Path(source).is_dir():
+        if npy.is_file() and not source.endswith("/"):
+            fail(f"{source}: both a directory and {npy.name} exist; write {npy} for the embeddings or {source}/ for the videos")
+        return False
+    return npy.is_file()
 
 
 def _from_embeddings(names, target, model_spec, device, params) -> None:

@@ -167,6 +167,10 @@ def test_index_cli_errors(env, run_cli, tmp_path):
     assert missing.code == 2 and "nothing.npy" in missing.stderr
     videos_without_model = run_cli("index", tmp_path, "--out", tmp_path / "idx")
     assert videos_without_model.code == 2 and "--model" in videos_without_model.stderr
+    (tmp_path / "vids").mkdir()
+    save_embeddings(tmp_path / "vids", unit(3, 7), [{"video_id": str(i)} for i in range(3)])
+    ambiguous = run_cli("index", tmp_path / "vids", "--out", tmp_path / "idx")
+    assert ambiguous.code == 2 and "both a directory" in ambiguous.stderr
     assert not (tmp_path / "idx").exists()
 
 

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The whole emoret pipeline on a synthetic, captioned set of videos, with no network:
+# make_demo → annotate → filter → extract-frames → train → embed → index → search → eval → tsne.
+#
+#   examples/quickstart.sh [DIR]        (default DIR: ./emoret-demo)
+#
+# The base model is a tiny random CLIP, trained here from scratch in a couple of minutes
+# on 2 CPU cores; the evaluation is on the same synthetic videos it was trained on, so it
+# shows the plumbing works, not how well a model generalises.
+set -euo pipefail
+
+DIR=${1:-emoret-demo}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if ! command -v emoret >/dev/null 2>&1 && [ -x "$HERE/.venv/bin/emoret" ]; then
+    PATH="$HERE/.venv/bin:$PATH"
+fi
+command -v emoret >/dev/null 2>&1 || { echo "quickstart: 'emoret' is not installed (pip install -e .)" >&2; exit 2; }
+# The interpreter emoret runs under (its console script's shebang).
+PYTHON=${PYTHON:-$(head -n 1 "$(command -v emoret)" | sed 's/^#!//')}
+SECONDS=0
+step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS" >&2; }
+
+mkdir -p "$DIR"
+
+step "1. synthetic videos, captions and a tiny base model"
+if [ ! -f "$DIR/captions.json" ]; then
+    "$PYTHON" -c 'import sys; from emoret.synthetic import make_demo; make_demo(sys.argv[1], n_videos=60, seed=0)' "$DIR"
+fi
+
+step "2. annotate: VADER sentiment and NRC emotion counts"
+emoret annotate "$DIR/captions.json" -o "$DIR/annotated.jsonl"
+
+step "3. filter: flag the emotional captions (kept all, with emotion: 0/1)"
+emoret filter "$DIR/annotated.jsonl" --all --thr 0.6 -o "$DIR/flagged.jsonl"
+
+step "4. extract-frames"
+emoret extract-frames "$DIR/videos" -o "$DIR/frames" --num-frames 6 --size 64
+
+step "5. train (vip video encoder, emotion embedding)"
+emoret train --model "$DIR/base-model" --captions "$DIR/flagged.jsonl" --frames "$DIR/frames" \
+    --out "$DIR/model" --num-frames 6 --epochs 30 --batch-size 20 --lr 2e-3 --lr-new 2e-3 --warmup 0.05 \
+    --weight-decay 0.0 --seed 0
+
+step "6. embed videos and captions"
+emoret embed --model "$DIR/model" --frames "$DIR/frames" --out "$DIR/emb/videos"
+emoret embed --model "$DIR/model" --texts "$DIR/flagged.jsonl" --out "$DIR/emb/texts"
+
+step "7. index"
+emoret index "$DIR/emb/videos" --out "$DIR/index"
+
+step "8. search"
+emoret search "something happy: a white diamond dances in the bright sunny light" --index "$DIR/index" --top 5 --json
+QUERY=$(head -n 1 "$DIR/flagged.jsonl" | "$PYTHON" -c 'import json, sys; print(json.loads(sys.stdin.readline())["caption"])')
+emoret search "$QUERY" --index "$DIR/index" --top 3
+
+step "9. eval (text→video and video→text; all captions and the emotional ones)"
+emoret eval --texts "$DIR/emb/texts" --videos "$DIR/emb/videos"
+
+step "10. tsne"
+emoret tsne --texts "$DIR/emb/texts" --videos "$DIR/emb/videos" --annotations "$DIR/annotated.jsonl" \
+    -e joy -e fear -e sadness -e anger -o "$DIR/tsne.png"
+
+step "done: $DIR (index: $DIR/index, figure: $DIR/tsne.png)"
