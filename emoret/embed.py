@@ -220,9 +220,23 @@ def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: 
 
     items = []
     for path in find_videos(paths):
-        record = file_record(path)
+        try:
+            record = file_record(path)
+        except OSError as err:  # a dangling link, or gone since the listing
+            record = {"video_id": path.stem, "video": path.name, "path": str(path.absolute())}
+            items.append(VideoItem(record, _unreadable(err.strerror or str(err))))
+            continue
         items.append(VideoItem(record, _decoder(path, num_frames, size, record)))
     return items
+
+
+def _unreadable(reason: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        from emoret.video import VideoError
+
+        raise VideoError(f"cannot read the file ({reason})")
+
+    return load
 
 
 def file_record(path: Path) -> dict[str, Any]:

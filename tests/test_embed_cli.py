@@ -89,8 +89,9 @@ def test_embed_video_files_reports_a_broken_one_and_exits_1(env, run_cli, tmp_pa
     for scene in make_scenes(2, seed=0):
         make_video(videos / f"{scene.video_id}.mp4", scene, width=64, height=48, fps=8, duration=0.5)
     (videos / "broken.mp4").write_bytes(b"not a video at all")
+    (videos / "dangling.mp4").symlink_to(tmp_path / "gone.mp4")
     result = run_cli("embed", "--model", env.model_dir, videos, "--out", tmp_path / "v")
     assert result.code == 1
-    assert "broken.mp4" in result.stderr and "Traceback" not in result.stderr
+    assert "broken.mp4" in result.stderr and "dangling.mp4" in result.stderr and "Traceback" not in result.stderr
     loaded = load_embeddings(tmp_path / "v")
     assert len(loaded.records) == 2 and all(r["path"].endswith(".mp4") and r["duration"] > 0 for r in loaded.records)
