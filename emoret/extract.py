@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,13 +146,14 @@ def run(planned: list[Job | dict[str, Any]], options: Options, workers: int = 1)
         # when a worker waits, or when other programs share the machine.
         threads = max(2, default_workers() // workers)
         options = Options(**{**options.__dict__, "threads": threads})
+    results = _results(jobs, options, workers)
     try:
-        results = _results(jobs, options, workers)
         for item in planned:
             record = next(results) if isinstance(item, Job) else item
             manifest.put(record)
             yield record
     finally:
+        results.close()  # stops the workers first, so none writes after the manifest
         manifest.write()
 
 
@@ -160,9 +162,25 @@ def _results(jobs: list[Job], options: Options, workers: int) -> Iterator[dict[s
         for job in jobs:
             yield do_job(job, options)
         return
+    import av  # noqa: F401  (once, before the fork, not once a worker)
+
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers) as pool:
+    with context.Pool(workers, initializer=_quiet_worker) as pool:
         yield from pool.imap(_do_job_star, [(job, options) for job in jobs], chunksize=1)
+
+
+def _quiet_worker() -> None:
+    """Ctrl-C is the parent's to handle; its terminate() then stops a worker cleanly.
+
+    SIGTERM becomes SystemExit, so a half-written temporary file is removed on the
+    way out, and no traceback is printed.
+    """
+
+    def stop(signum, frame):
+        raise SystemExit(1)
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _do_job_star(args: tuple[Job, Options]) -> dict[str, Any]:
