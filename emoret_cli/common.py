@@ -39,12 +39,14 @@ def progress(**kwargs):
     """A rich progress bar on stderr; invisible when stderr is not a terminal."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    console = stderr_console()
+    kwargs.setdefault("disable", not console.is_terminal)  # no stray lines in logs and pipes
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=stderr_console(),
+        console=console,
         transient=True,
         **kwargs,
     )

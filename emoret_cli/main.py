@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import typer
@@ -33,24 +34,62 @@ def _root(
     """Emotion-aware text-to-video retrieval: small commands that pipe JSON lines."""
 
 
+def _guarded(command):
+    """Turn the ways a command can stop into one stderr line and an exit status.
+
+    Done inside the command, before typer/click can turn Ctrl-C or a closed pipe
+    into their own exit codes.
+    """
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except InputError as err:
+            _flush_stdout()
+            common.message(f"emoret: {err}")
+            raise typer.Exit(common.EXIT_USAGE) from None
+        except common.CliError as err:
+            _flush_stdout()
+            common.message(f"emoret: {err}")
+            raise typer.Exit(err.code) from None
+        except (BrokenPipeError, OutputClosed):
+            # The reader went away (`| head`): stop quietly, as a Unix filter does.
+            common.quiet_stdout_after_broken_pipe()
+            raise typer.Exit(0) from None
+        except KeyboardInterrupt:
+            _flush_stdout()
+            common.message("emoret: interrupted")
+            raise typer.Exit(130) from None
+
+    return run
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        common.quiet_stdout_after_broken_pipe()
+
+
 def _register() -> None:
-    # One module a subcommand; each exposes COMMAND (the function) and EPILOG (an example).
-    from emoret_cli import annotate, extract_frames, filter as filter_cmd
-    from emoret_cli import embed, eval as eval_cmd, index, search, tsne
-    from emoret_cli import train
+    # One module a subcommand, in pipeline order; each exposes COMMAND (the function,
+    # its docstring the help) and EPILOG (an example).
+    from emoret_cli import annotate, embed, eval as eval_cmd, extract_frames, filter as filter_cmd
+    from emoret_cli import index, search, train, tsne
 
     for name, module in (
         ("annotate", annotate),
         ("filter", filter_cmd),
         ("extract-frames", extract_frames),
+        ("train", train),
         ("embed", embed),
         ("index", index),
         ("search", search),
         ("eval", eval_cmd),
         ("tsne", tsne),
-        ("train", train),
     ):
-        app.command(name, epilog=module.EPILOG, help=module.COMMAND.__doc__)(module.COMMAND)
+        app.command(name, epilog=module.EPILOG, help=module.COMMAND.__doc__)(_guarded(module.COMMAND))
 
 
 _register()
@@ -63,23 +102,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         status = app(args=argv, prog_name="emoret", standalone_mode=False)
     except click.exceptions.ClickException as err:
-        err.show()
+        err.show()  # usage errors: click's message, exit 2
         sys.exit(err.exit_code)
     except click.exceptions.Abort:
-        common.message("emoret: interrupted")
-        sys.exit(130)
-    except InputError as err:
-        sys.stdout.flush()
-        common.message(f"emoret: {err}")
-        sys.exit(common.EXIT_USAGE)
-    except common.CliError as err:
-        sys.stdout.flush()
-        common.message(f"emoret: {err}")
-        sys.exit(err.code)
-    except (BrokenPipeError, OutputClosed):
-        common.quiet_stdout_after_broken_pipe()
-        sys.exit(0)
-    except KeyboardInterrupt:
         common.message("emoret: interrupted")
         sys.exit(130)
     sys.exit(status if isinstance(status, int) else 0)

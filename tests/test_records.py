@@ -87,3 +87,13 @@ def test_video_id_of():
     assert records.video_id_of({"video": "dir/video12.mp4"}) == "video12"
     assert records.video_id_of({"video_id": 7, "video": "x.mp4"}) == "7"
     assert records.video_id_of({}) is None
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    target = tmp_path / "out.jsonl"
+    records.write_jsonl_atomic(target, [{"a": 1}])
+    assert (target.stat().st_mode & 0o777) == 0o666 & ~records._UMASK
