@@ -294,7 +294,11 @@ def start_runtime(device: str) -> Runtime:
     import torch
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    cuda = torch.cuda.is_available() and device in ("auto", "cuda") or device.startswith("cuda")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device", f"{device} asked for, but CUDA is not available here")
+    if device not in ("auto", "cpu") and not device.startswith("cuda"):
+        raise InputError("--device", f"unknown device {device!r}: use auto, cpu or cuda")
+    cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if world > 1:
         import torch.distributed as dist
 
@@ -413,8 +417,11 @@ def prepare_out(config: TrainConfig, resume: bool, runtime: Runtime) -> tuple[Tr
         raise InputError(str(out), "already holds a training run: --resume to continue it, or choose another --out")
     runtime.barrier()  # every process has looked before the first one writes
     if runtime.main:
+        from emoret.frames import publish_mode
+
         out.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(saved_path, (json.dumps(asdict(config), indent=2) + "\n").encode())
+        publish_mode(saved_path)
     return config, None
 
 
@@ -486,7 +493,8 @@ def train(
             _restore_rng_state(state["rng"])
             step, epoch, batch_index, best = state["step"], state["epoch"], state["batch"], state["best"]
             epoch_losses = list(state["epoch_losses"])
-        metrics = MetricsLog(out / METRICS_FILE, runtime.main, keep_until_step=step if state is not None else None)
+        # A resumed run drops what the killed one logged after its checkpoint (all of it if none).
+        metrics = MetricsLog(out / METRICS_FILE, runtime.main, keep_until_step=step if resume else None)
         frames = FrameCache(config.frames, model, config.num_frames)
         emit = on_record or (lambda record: None)
 
