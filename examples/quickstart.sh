@@ -34,12 +34,14 @@ step "3. filter: flag the emotional captions (kept all, with emotion: 0/1)"
 emoret filter "$DIR/annotated.jsonl" --all --thr 0.6 -o "$DIR/flagged.jsonl"
 
 step "4. extract-frames"
-emoret extract-frames "$DIR/videos" -o "$DIR/frames" --num-frames 6 --size 64
+emoret extract-frames "$DIR/videos" -o "$DIR/frames" --num-frames 4 --size 64
 
 step "5. train (vip video encoder, emotion embedding)"
+# A tiny model learning from scratch wants far larger steps than CLIP fine-tuning (1e-6),
+# and the whole set (60 videos) in each batch.
 emoret train --model "$DIR/base-model" --captions "$DIR/flagged.jsonl" --frames "$DIR/frames" \
-    --out "$DIR/model" --num-frames 6 --epochs 30 --batch-size 20 --lr 2e-3 --lr-new 2e-3 --warmup 0.05 \
-    --weight-decay 0.0 --seed 0
+    --out "$DIR/model" --video-encoder vip --num-frames 4 --epochs 250 --batch-size 60 \
+    --lr 3e-3 --lr-new 2e-2 --warmup 0.05 --weight-decay 0.01 --save-every 100000 --seed 0
 
 step "6. embed videos and captions"
 emoret embed --model "$DIR/model" --frames "$DIR/frames" --out "$DIR/emb/videos"
