@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EMORET = [sys.executable, "-m", "emoret_cli"]
 # Settings for a tiny model learning from scratch (CLIP's own 1e-6 is for fine-tuning).
 TRAIN_FLAGS = [
-    "--video-encoder", "vip", "--num-frames", "4", "--epochs", "200", "--batch-size", "60",
+    "--video-encoder", "vip", "--num-frames", "4", "--epochs", "200", "--batch-size", "30",
     "--lr", "4e-3", "--lr-new", "3e-2", "--warmup", "0.05", "--weight-decay", "0.01", "--save-every", "100000",
 ]  # fmt: skip
 
