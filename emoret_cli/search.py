@@ -22,7 +22,7 @@ def COMMAND(
     top: int = typer.Option(10, "--top", "-k", help="How many videos to return."),
     index_dir: Optional[Path] = typer.Option(None, "--index", "-i", help="Index directory (default $EMORET_INDEX, then ./emoret-index)."),
     model_spec: Optional[str] = typer.Option(None, "--model", "-m", help="Model (default: the one recorded in the index)."),
-    ef: Optional[int] = typer.Option(None, "--ef", help="Search breadth: higher finds more true neighbours, slower."),
+    ef: Optional[int] = typer.Option(None, "--ef", help="Search breadth (default: the index's, 512): higher finds more true neighbours, slower."),
     emotions: Optional[str] = typer.Option(None, "--emotions", help="Use these emotions, e.g. joy,trust (default: read from the query)."),
     no_emotion: bool = typer.Option(False, "--no-emotion", help="Search without the query's emotions."),
     as_json: bool = typer.Option(False, "--json", help="JSON lines (the default when stdout is not a terminal)."),
