@@ -26,6 +26,7 @@ EMORET = [sys.executable, "-m", "emoret_cli"]
 TRAIN_FLAGS = [
     "--video-encoder", "vip", "--num-frames", "4", "--epochs", "200", "--batch-size", "30",
     "--lr", "4e-3", "--lr-new", "3e-2", "--warmup", "0.05", "--weight-decay", "0.01", "--save-every", "100000",
+    "--threads", "1",
 ]  # fmt: skip
 
 

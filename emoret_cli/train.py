@@ -36,6 +36,7 @@ def COMMAND(
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 0)."),
     save_every: Optional[int] = typer.Option(None, "--save-every", help="Checkpoint every N steps (default: each epoch)."),
     device: Optional[str] = typer.Option(None, "--device", help="auto (default), cpu or cuda."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: torch's); 1 suits tiny models."),
     config: Optional[str] = typer.Option(None, "--config", help="Settings file, JSON or YAML."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
 ) -> None:
@@ -51,7 +52,7 @@ def COMMAND(
         video_encoder=video_encoder, emotion=emotion, emotion_init=emotion_init, num_frames=num_frames,
         epochs=epochs, batch_size=batch_size, accum_steps=accum_steps, lr=lr, lr_new=lr_new,
         weight_decay=weight_decay, warmup=warmup, grad_clip=grad_clip, amp=amp, seed=seed,
-        save_every=save_every, device=device,
+        save_every=save_every, device=device, threads=threads,
     )  # fmt: skip
     file_values = training.read_config_file(config) if config else {}
     if resume and out and not config and os.path.exists(os.path.join(out, training.CONFIG_FILE)):

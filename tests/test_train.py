@@ -55,7 +55,7 @@ def data(tmp_path_factory):
 def settings(data, out, **overrides):
     values = dict(
         model=str(data["base"]), captions=str(data["captions"]), frames=str(data["frames"]), out=str(out),
-        num_frames=4, batch_size=4, epochs=2, lr=2e-3, lr_new=2e-3, warmup=0.1, seed=3,
+        num_frames=4, batch_size=4, epochs=2, lr=2e-3, lr_new=2e-3, warmup=0.1, seed=3, threads=1,
     )  # fmt: skip
     values.update(overrides)
     return make_config({}, values)
@@ -70,7 +70,7 @@ def test_cli_trains_writes_metrics_and_checkpoints(data, tmp_path, run_cli):
     result = run_cli(
         "train", "--model", data["base"], "--captions", data["captions"], "--frames", data["frames"],
         "--out", out, "--val-captions", data["captions"], "--num-frames", "4", "--batch-size", "4",
-        "--epochs", "3", "--lr", "3e-3", "--lr-new", "3e-3", "--video-encoder", "vip",
+        "--epochs", "3", "--lr", "3e-3", "--lr-new", "3e-3", "--video-encoder", "vip", "--threads", "1",
     )  # fmt: skip
     assert result.code == 0, result.stderr
     assert result.stdout == b""
@@ -121,6 +121,7 @@ def test_two_processes_match_one_process_with_the_global_batch(data, tmp_path):
     common = [
         "--model", str(data["base"]), "--captions", str(data["captions"]), "--frames", str(data["frames"]),
         "--num-frames", "2", "--epochs", "1", "--lr", "1e-3", "--lr-new", "1e-3", "--seed", "1", "--warmup", "0",
+        "--threads", "1",
     ]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "emoret_cli", "train"]
@@ -146,8 +147,9 @@ def _flags_to_settings(flags: list[str]) -> dict:
 
 def run_train(run_cli, data, out, *extra):
     return run_cli(
-        "train", "--model", data["base"], "--captions", data["captions"], "--frames", data["frames"], "--out", out, *extra
-    )
+        "train", "--model", data["base"], "--captions", data["captions"], "--frames", data["frames"], "--out", out,
+        "--threads", "1", *extra,
+    )  # fmt: skip
 
 
 def test_bad_input_is_one_line_and_exit_2(data, tmp_path, run_cli):
