@@ -2,11 +2,12 @@
 
 Random ViT-B/32 weights (transformers' default CLIPConfig), 12 frames of 224 px, one
 full training step (forward, symmetric InfoNCE, backward, AdamW) timed after warm-up
-steps. Both encoders run in the same process on the same inputs; the ratio is
-vip / meanpool. On a GPU it also reports the FLOP/s reached (counted with
-torch.utils.flop_counter on one step) as a fraction of the card's peak bf16 rate.
+steps. Both encoders run in the same process on the same inputs, alternating round by
+round; the ratio is vip / meanpool of the median rounds. On a GPU it also reports the
+FLOP/s reached (counted with torch.utils.flop_counter on one step) as a fraction of the
+card's peak bf16 rate.
 
-    python bench/train_step.py                      # CPU: batch 2, 1 warm-up + 2 timed steps
+    python bench/train_step.py                      # CPU: batch 2, 1 warm-up, 3 rounds of 1 step
     python bench/train_step.py --device cuda --batch 64 --amp bf16 --steps 10
 """
 
@@ -50,7 +51,7 @@ def one_step(model, optimizer, batch, amp_dtype):
     return loss
 
 
-def measure(video_encoder: str, args) -> dict:
+def setup(video_encoder: str, args):
     import torch
 
     device = torch.device(args.device)
@@ -61,53 +62,76 @@ def measure(video_encoder: str, args) -> dict:
     tokens = model.tokenize(["a happy dog runs in the park"] * args.batch)
     emotions = torch.zeros(args.batch, 8, device=device)
     emotions[:, 0] = 1
-    batch = (tokens, emotions, frames)
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.amp)
-
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
     for _ in range(args.warmup):
-        one_step(model, optimizer, batch, amp_dtype)
-    sync()
+        one_step(model, optimizer, (tokens, emotions, frames), amp_dtype)
+    return model, optimizer, (tokens, emotions, frames), amp_dtype
+
+
+def timed_steps(setup_, args) -> float:
+    """Seconds a step, over ``args.steps`` steps."""
+    import torch
+
+    model, optimizer, batch, amp_dtype = setup_
+    cuda = batch[2].device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(args.steps):
         one_step(model, optimizer, batch, amp_dtype)
-    sync()
-    seconds = (time.perf_counter() - start) / args.steps
-    result = {"encoder": video_encoder, "step_s": seconds, "videos_per_s": args.batch / seconds}
-    if device.type == "cuda":
-        from torch.utils.flop_counter import FlopCounterMode
+    if cuda:
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / args.steps
 
-        counter = FlopCounterMode(display=False)
-        with counter:
-            one_step(model, optimizer, batch, amp_dtype)
-        result["tflops"] = counter.get_total_flops() / seconds / 1e12
-        name = torch.cuda.get_device_name(device)
-        peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
-        result["device"] = name
-        result["peak_fraction"] = result["tflops"] / peak if peak else None
-    del model, optimizer
-    return result
+
+def flop_rate(setup_, seconds: float) -> dict:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model, optimizer, batch, amp_dtype = setup_
+    counter = FlopCounterMode(display=False)
+    with counter:
+        one_step(model, optimizer, batch, amp_dtype)
+    tflops = counter.get_total_flops() / seconds / 1e12
+    name = torch.cuda.get_device_name(batch[2].device)
+    peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+    return {"tflops": tflops, "device": name, "peak_fraction": tflops / peak if peak else None}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of --steps steps each")
     parser.add_argument("--amp", default="off", choices=["off", "bf16", "fp16"])
     args = parser.parse_args()
     import torch
 
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {args.device}, batch {args.batch}, "
-          f"amp {args.amp}, 12 frames x 224 px, {args.warmup} warm-up + {args.steps} timed steps")  # fmt: skip
-    results = {name: measure(name, args) for name in ("meanpool", "vip")}
+          f"amp {args.amp}, 12 frames x 224 px, {args.warmup} warm-up, {args.rounds} rounds of {args.steps} steps")  # fmt: skip
+    import statistics
+
+    encoders = ("meanpool", "vip")
+    setups = {name: setup(name, args) for name in encoders}
+    # Alternate the encoders round by round, so that a change in the machine's load
+    # falls on both alike; report the median round.
+    times: dict[str, list[float]] = {name: [] for name in encoders}
+    for _ in range(args.rounds):
+        for name in encoders:
+            times[name].append(timed_steps(setups[name], args))
+    results = {}
+    for name in encoders:
+        seconds = statistics.median(times[name])
+        result = {"encoder": name, "step_s": seconds, "videos_per_s": args.batch / seconds, "rounds": times[name]}
+        if args.device.startswith("cuda"):
+            result.update(flop_rate(setups[name], seconds))
+        results[name] = result
     for r in results.values():
         extra = f", {r['tflops']:.1f} TFLOP/s ({r['peak_fraction']:.1%} of bf16 peak)" if "tflops" in r else ""
-        print(f"{r['encoder']:>8}: {r['videos_per_s']:.2f} videos/s ({r['step_s']:.2f} s/step){extra}")
+        rounds = ", ".join(f"{t:.2f}" for t in r["rounds"])
+        print(f"{r['encoder']:>8}: {r['videos_per_s']:.3f} videos/s (median {r['step_s']:.2f} s/step; rounds {rounds}){extra}")
     ratio = results["vip"]["videos_per_s"] / results["meanpool"]["videos_per_s"]
     print(f"vip / meanpool throughput: {ratio:.2f}x")
 
