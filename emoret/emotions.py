@@ -149,10 +149,9 @@ def annotate_text(text: str) -> tuple[dict[str, float], dict[str, int]]:
     return sentiment(text), nrc_counts(text)
 
 
-def annotate_record(record: dict[str, Any], caption: str | None = None) -> dict[str, Any]:
+def annotate_record(record: dict[str, Any]) -> dict[str, Any]:
     """A copy of the record with ``sentiment`` and the flat NRC count keys added."""
-    text = record["caption"] if caption is None else caption
-    scores, counts = annotate_text(text)
+    scores, counts = annotate_text(record["caption"])
     return merge_annotation(record, scores, counts)
 
 

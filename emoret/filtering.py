@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 from emoret import emotions
@@ -19,7 +19,7 @@ class FilterSummary:
     by_keyword: int = 0
     annotated_here: int = 0
     emitted: int = 0
-    kept_neutral: int = field(default=0)
+    kept_neutral: int = 0
 
     def describe(self, threshold: float) -> str:
         return (
