@@ -113,16 +113,6 @@ def shard_bounds(total: int, shard: tuple[int, int]) -> tuple[int, int]:
     return total * index // count, total * (index + 1) // count
 
 
-def resolve_device(spec: str = "auto") -> str:
-    import torch
-
-    if spec == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device here")
-    return spec
-
-
 def model_meta(model: Any, spec: str | os.PathLike) -> dict[str, Any]:
     """What an embeddings or index file records about the model that made it."""
     path = Path(spec)

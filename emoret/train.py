@@ -297,12 +297,11 @@ class Runtime:
 def start_runtime(device: str) -> Runtime:
     import torch
 
+    from emoret.devices import resolve_device
+
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device", f"{device} asked for, but CUDA is not available here")
-    if device not in ("auto", "cpu") and not device.startswith("cuda"):
-        raise InputError("--device", f"unknown device {device!r}: use auto, cpu or cuda")
-    cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    device = resolve_device(device)
+    cuda = device.startswith("cuda")
     if world > 1:
         import torch.distributed as dist
 
@@ -312,7 +311,7 @@ def start_runtime(device: str) -> Runtime:
         if cuda:
             torch.cuda.set_device(local)
         return Runtime(dist.get_rank(), dist.get_world_size(), torch.device(f"cuda:{local}" if cuda else "cpu"), True)
-    return Runtime(0, 1, torch.device("cuda" if cuda else (device if device != "auto" else "cpu")), False)
+    return Runtime(0, 1, torch.device(device), False)
 
 
 def stop_runtime(runtime: Runtime) -> None:

@@ -9,14 +9,11 @@ from emoret_cli.common import fail
 
 def load_model_or_fail(spec: str, device: str = "auto") -> Any:
     """The model at ``spec`` on ``device`` (auto: CUDA when present); exit 2 if it cannot load."""
-    from emoret.embed import resolve_device
+    from emoret.devices import resolve_device
     from emoret.model import load_model
     from emoret.records import InputError
 
-    try:
-        device = resolve_device(device)
-    except ValueError as err:
-        fail(str(err))
+    device = resolve_device(device)  # an InputError: one line, exit 2
     try:
         return load_model(spec, device=device)
     except InputError:
