@@ -52,17 +52,12 @@ def save_embeddings(name: str | os.PathLike, vectors: np.ndarray, records: Seque
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if len(vectors) != len(records):
         raise ValueError(f"{len(vectors)} vectors but {len(records)} records")
-    from emoret.frames import publish_mode
-
     with atomic_path(npy) as tmp:
         with open(tmp, "wb") as handle:
             np.save(handle, vectors)
-        publish_mode(tmp)
     with JsonlWriter(jsonl) as writer:
         writer.write_all(records)
     write_bytes_atomic(meta_path, orjson.dumps({"count": len(vectors), **(meta or {})}, option=orjson.OPT_INDENT_2))
-    for path in (jsonl, meta_path):
-        publish_mode(path)
     return npy
 
 

@@ -11,7 +11,6 @@ to a temporary name and renamed into place, so a reader never sees half of one.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -65,24 +64,10 @@ def save_frames(frames_dir: str | os.PathLike, video_id: str, frames: np.ndarray
             np.save(handle, frames, allow_pickle=False)
         # No fsync a file: a rename already keeps a crash from exposing half a file,
         # and syncing each of thousands of small files would double the run time.
-        publish_mode(tmp)
     return path
 
 
 def write_manifest(frames_dir: str | os.PathLike, records: Iterable[dict[str, Any]]) -> Path:
     path = manifest_path(frames_dir)
     write_jsonl_atomic(path, records)
-    publish_mode(path)
     return path
-
-
-def publish_mode(path: str | os.PathLike) -> None:
-    """Give a file written through a private temporary the mode a plain ``open`` would."""
-    os.chmod(path, 0o666 & ~_umask())
-
-
-@lru_cache(maxsize=1)
-def _umask() -> int:
-    current = os.umask(0o022)
-    os.umask(current)
-    return current

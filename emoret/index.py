@@ -28,7 +28,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import orjson
 
-from emoret.records import InputError, JsonlWriter, iter_records, write_bytes_atomic
+from emoret.records import InputError, JsonlWriter, default_mode, iter_records, write_bytes_atomic
 
 FORMAT = "emoret-index"
 INDEX_FILE = "index.bin"
@@ -147,24 +147,13 @@ def write_index(
             writer.write_all(records)
         # meta.json last: a directory with meta.json is complete.
         write_bytes_atomic(staging / META_FILE, orjson.dumps(full_meta, option=orjson.OPT_INDENT_2))
-        _publish_modes(staging)
+        os.chmod(staging, default_mode(directory=True))  # mkdtemp's mode is private (0700)
         _fsync_dir(staging)
         _publish(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return full_meta
-
-
-def _publish_modes(directory: Path) -> None:
-    """The modes a plain mkdir/open would give: temporaries are private (0700/0600)."""
-    from emoret.frames import publish_mode
-
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(directory, 0o777 & ~umask)
-    for path in directory.iterdir():
-        publish_mode(path)
 
 
 def refuse_foreign_directory(target: Path) -> None:

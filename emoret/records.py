@@ -277,7 +277,7 @@ def _temp_beside(path: Path) -> str:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp makes 0600 files; give the result the mode a plain open() would.
-        os.fchmod(fd, 0o666 & ~_UMASK)
+        os.fchmod(fd, default_mode())
     finally:
         os.close(fd)
     return tmp
@@ -292,6 +292,11 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+def default_mode(directory: bool = False) -> int:
+    """The mode a plain ``open`` (0666) or ``mkdir`` (0777) gives under this process's umask."""
+    return (0o777 if directory else 0o666) & ~_UMASK
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path beside ``path``; rename it into place on success."""
@@ -299,6 +304,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     tmp = _temp_beside(target)
     try:
         yield tmp
+        # Again after the body: some writers (safetensors) replace the file with a private one.
+        os.chmod(tmp, default_mode())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from emoret.frames import publish_mode
 from emoret.records import atomic_path
 from emoret.video import VideoError, count_packets, open_video, StreamInfo, resample_indices, scaled_size
 
@@ -71,7 +70,6 @@ def reencode_video(source: str | os.PathLike, target: str | os.PathLike, fps: fl
                     raise VideoError("no frame could be decoded")
                 for out_packet in stream.encode(None):
                     output.mux(out_packet)
-            publish_mode(tmp)
     return target
 
 

@@ -21,7 +21,6 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from emoret.frames import publish_mode
 from emoret.records import atomic_path, write_bytes_atomic
 from emoret.reencode import h264_encoder
 
@@ -316,7 +315,6 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int, *, crf
                     container.mux(packet)
             for packet in stream.encode(None):
                 container.mux(packet)
-        publish_mode(tmp)
     return path
 
 

@@ -420,11 +420,8 @@ def prepare_out(config: TrainConfig, resume: bool, runtime: Runtime) -> tuple[Tr
         raise InputError(str(out), "already holds a training run: --resume to continue it, or choose another --out")
     runtime.barrier()  # every process has looked before the first one writes
     if runtime.main:
-        from emoret.frames import publish_mode
-
         out.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(saved_path, (json.dumps(asdict(config), indent=2) + "\n").encode())
-        publish_mode(saved_path)
     return config, None
 
 

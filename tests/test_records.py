@@ -96,4 +96,17 @@ def test_atomic_files_get_the_usual_permissions(tmp_path):
     os.umask(mask)
     target = tmp_path / "out.jsonl"
     records.write_jsonl_atomic(target, [{"a": 1}])
-    assert (target.stat().st_mode & 0o777) == 0o666 & ~records._UMASK
+    assert (target.stat().st_mode & 0o777) == 0o666 & ~mask
+
+
+def test_atomic_path_publishes_the_usual_mode_even_if_the_writer_recreates_the_file(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    target = tmp_path / "weights.bin"
+    with records.atomic_path(target) as tmp:
+        os.unlink(tmp)
+        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY, 0o600)  # as a library writing privately would
+        os.close(fd)
+    assert (target.stat().st_mode & 0o777) == 0o666 & ~mask

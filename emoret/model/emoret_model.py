@@ -129,10 +129,6 @@ class EmoretModel(nn.Module):
         self._fingerprint = weights_fingerprint(state, self.config)
         self.config.fingerprint = self._fingerprint
         self.config.save(out)
-        from emoret.frames import publish_mode
-
-        for name in ("config.json", WEIGHTS_FILE, EMORET_FILE):
-            publish_mode(out / name)  # temporaries are private; the model is not
         return out
 
 
