@@ -248,15 +248,6 @@ def _decoder(path: Path, num_frames: int, size: int, record: dict[str, Any]) -> 
     return load
 
 
-def resample_frames(frames: np.ndarray, num_frames: int) -> np.ndarray:
-    """``num_frames`` frames evenly spaced over the stored ones (repeating when fewer)."""
-    if len(frames) == num_frames:
-        return frames
-    from emoret.video import sample_indices
-
-    return frames[sample_indices(len(frames), num_frames)]
-
-
 @dataclass
 class VideoFailure:
     record: dict[str, Any]
@@ -303,12 +294,12 @@ def embed_videos(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
 
 
 def _load_batch(model: Any, batch: Sequence[VideoItem]) -> list[tuple[VideoItem, Any, str | None]]:
-    from emoret.video import VideoError
+    from emoret.video import VideoError, pick_frames
 
     out = []
     for item in batch:
         try:
-            frames = resample_frames(item.load(), int(model.num_frames))
+            frames = pick_frames(item.load(), int(model.num_frames))
             out.append((item, model.preprocess_frames(frames), None))
         except (VideoError, InputError) as err:
             out.append((item, None, str(err)))

@@ -213,11 +213,9 @@ class FrameCache:
         if hit is not None:
             return hit
         from emoret.frames import load_frames
-        from emoret.video import sample_indices
+        from emoret.video import pick_frames
 
-        stored = load_frames(self.frames_dir, video_id)
-        picked = stored[sample_indices(len(stored), self.num_frames)]
-        tensor = self.model.preprocess_frames(picked)
+        tensor = self.model.preprocess_frames(pick_frames(load_frames(self.frames_dir, video_id), self.num_frames))
         size = tensor.numel() * tensor.element_size()
         if self.used + size <= self.budget:
             self.cache[video_id] = tensor

@@ -100,6 +100,13 @@ def sample_indices(n_frames: int, num_frames: int) -> list[int]:
     return [min(n_frames - 1, int((i + 0.5) * n_frames / num_frames)) for i in range(num_frames)]
 
 
+def pick_frames(frames: np.ndarray, num_frames: int) -> np.ndarray:
+    """``num_frames`` of the stored frames, evenly spaced (repeating when fewer)."""
+    if len(frames) == num_frames:
+        return frames
+    return frames[sample_indices(len(frames), num_frames)]
+
+
 def resample_indices(n_frames: int, source_fps: float, fps: float) -> list[int]:
     """Frames shown at ``0, 1/fps, 2/fps, ...`` over a video of ``n_frames`` at ``source_fps``."""
     if n_frames < 1:
