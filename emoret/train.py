@@ -30,7 +30,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from emoret.records import InputError, JsonlWriter, iter_numbered, read_jsonl, source_name, video_id_of, write_bytes_atomic
+from emoret.records import (
+    InputError, JsonlWriter, iter_numbered, read_jsonl, require_caption, source_name, video_id_of, write_bytes_atomic,
+)
 
 CONFIG_FILE = "train_config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -176,9 +178,7 @@ def load_video_captions(captions_path: str, frames_dir: str) -> list[VideoCaptio
     by_video: dict[str, VideoCaptions] = {}
     first_line: dict[str, int] = {}
     for line, record in iter_numbered(captions_path):
-        caption = record.get("caption")
-        if not isinstance(caption, str):
-            raise InputError(source, "record has no 'caption' string", line)
+        caption = require_caption(record, source, line)
         vid = video_id_of(record)
         if vid is None:
             raise InputError(source, "record has neither 'video_id' nor 'video'", line)
