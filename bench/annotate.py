@@ -41,7 +41,9 @@ def make_captions(data: Path, n: int, seed: int) -> list[dict]:
 
 def baseline(records: list[dict]) -> list[dict]:
     sys.path.insert(0, str(ROOT))
-    from emoret.emotions import ensure_vader_lexicon  # only to make the lexicon loadable offline
+    from emoret.text.emotions import (
+        ensure_vader_lexicon,  # only to make the lexicon loadable offline
+    )
 
     ensure_vader_lexicon()
     from nltk.sentiment.vader import SentimentIntensityAnalyzer

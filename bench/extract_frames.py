@@ -38,8 +38,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emoret import synthetic  # noqa: E402
-from emoret.video import sample_indices, scaled_size  # noqa: E402
+from emoret.video import synthetic  # noqa: E402
+from emoret.video.decode import sample_indices, scaled_size  # noqa: E402
 
 WIDTH, HEIGHT, FPS, SECONDS = 640, 360, 30, 15
 NUM_FRAMES, SIZE = 12, 224

@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emoret import index as store  # noqa: E402
+from emoret.retrieval import index as store  # noqa: E402
 
 
 def unit_vectors(n: int, dim: int, kind: str, rng: np.random.Generator, basis: np.ndarray | None) -> np.ndarray:
@@ -89,9 +89,9 @@ def bench_size(n: int, args, rng: np.random.Generator, basis) -> dict:
 
 def cold_start(repeats: int) -> dict:
     """Median wall time of a cold `emoret search` against importing torch and transformers."""
-    from emoret.embed import model_meta
     from emoret.model import load_model
     from emoret.model.tiny import build_tiny_clip
+    from emoret.retrieval.embed import model_meta
 
     work = Path(tempfile.mkdtemp(prefix="emoret-bench-"))
     model_dir = build_tiny_clip(["a dog runs", "a happy child laughs", "a storm at sea"], work / "model")

@@ -24,8 +24,8 @@ def build(video_encoder: str, device: str):
     import torch
     from transformers import CLIPConfig, CLIPModel
 
-    from emoret.model.emoret_model import EmoretModel, quiet_transformers
     from emoret.model.config import EmoretConfig
+    from emoret.model.emoret_model import EmoretModel, quiet_transformers
     from emoret.model.tiny import train_word_tokenizer
 
     quiet_transformers()

@@ -37,7 +37,13 @@ def stderr_console():
 
 def progress(**kwargs):
     """A rich progress bar on stderr; invisible when stderr is not a terminal."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     console = stderr_console()
     kwargs.setdefault("disable", not console.is_terminal)  # no stray lines in logs and pipes

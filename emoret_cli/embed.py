@@ -29,7 +29,7 @@ def COMMAND(
     shard: Optional[str] = typer.Option(None, "--shard", help="I/N: embed only the I-th of N equal parts (0-based)."),
 ) -> None:
     """Embed videos (a frame store or video files) or captions with a model."""
-    from emoret import embed
+    from emoret.retrieval import embed
 
     sources = sum((bool(videos), frames is not None, texts is not None))
     if sources != 1:
@@ -56,8 +56,8 @@ def COMMAND(
 
 
 def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, out: str, meta: dict) -> None:
-    from emoret import embed
     from emoret.records import iter_numbered, require_caption, source_name
+    from emoret.retrieval import embed
 
     name = source_name(source)
     numbered = list(iter_numbered(source))
@@ -78,7 +78,7 @@ def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, o
 
 
 def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, meta: dict) -> int:
-    from emoret import embed
+    from emoret.retrieval import embed
 
     failures: list = []
     if frames_dir is not None:

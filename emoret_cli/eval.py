@@ -27,7 +27,7 @@ def COMMAND(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (with --model)."),
 ) -> None:
     """Recall@1/5/10, median and mean rank, for all captions and the emotional ones."""
-    from emoret import metrics
+    from emoret.retrieval import metrics
 
     from_embeddings = texts is not None or videos is not None
     from_model = model_spec is not None or captions is not None or frames is not None
@@ -66,7 +66,7 @@ def COMMAND(
 
 
 def _load(texts: str, videos: str):
-    from emoret.embed import load_embeddings
+    from emoret.retrieval.embed import load_embeddings
 
     text = load_embeddings(texts)
     video = load_embeddings(videos)
@@ -76,8 +76,8 @@ def _load(texts: str, videos: str):
 
 
 def _embed(model_spec: str, captions: str, frames: Path, use_emotion: bool, device: str):
-    from emoret import embed
     from emoret.records import iter_numbered, require_caption, source_name
+    from emoret.retrieval import embed
     from emoret_cli.common import progress
     from emoret_cli.modelopt import load_model_or_fail
 

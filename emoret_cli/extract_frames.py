@@ -43,9 +43,9 @@ def COMMAND(
     """Decode videos into a frame store: DIR/<video_id>.npy (uint8 [T,H,W,3] RGB) and DIR/manifest.jsonl."""
     import contextlib
 
-    from emoret import extract
     from emoret.records import JsonlWriter
-    from emoret.video import Sampling, find_videos
+    from emoret.video import extract
+    from emoret.video.decode import Sampling, find_videos
 
     if num_frames is not None and fps is not None:
         fail("give --num-frames or --fps, not both")

@@ -30,8 +30,8 @@ def COMMAND(
     """Flag records as emotional (|compound| > thr or a keyword) and keep those."""
     import re
 
-    from emoret import emotions, filtering
     from emoret.records import JsonlWriter, iter_numbered, source_name
+    from emoret.text import emotions, filtering
 
     if sum((invert, emit_all, balance)) > 1:
         fail("choose one of --invert, --all and --balance")

@@ -29,7 +29,7 @@ def COMMAND(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
     """Build an index from embeddings, or keep one in step with folders of videos."""
-    from emoret import index as store
+    from emoret.retrieval import index as store
 
     target = out or store.default_index_dir()
     params = {
@@ -61,7 +61,7 @@ def COMMAND(
 
 def _is_embeddings(source: str) -> bool:
     """NAME.npy / NAME.jsonl, or a NAME with NAME.npy beside it; a directory is videos."""
-    from emoret.embed import embedding_paths
+    from emoret.retrieval.embed import embedding_paths
 
     if source.endswith((".npy", ".jsonl")):
         return True
@@ -76,8 +76,8 @@ def _is_embeddings(source: str) -> bool:
 def _from_embeddings(names, target, model_spec, device, params) -> None:
     import numpy as np
 
-    from emoret import embed
-    from emoret import index as store
+    from emoret.retrieval import embed
+    from emoret.retrieval import index as store
 
     parts = [embed.load_embeddings(name) for name in names]
     first = parts[0]
@@ -109,7 +109,7 @@ def _from_embeddings(names, target, model_spec, device, params) -> None:
 
 
 def _from_videos(paths, target, model_spec, device, batch_size, params) -> int:
-    from emoret.refresh import refresh
+    from emoret.retrieval.refresh import refresh
     from emoret_cli.modelopt import load_model_or_fail
 
     model = load_model_or_fail(model_spec, device)

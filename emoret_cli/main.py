@@ -75,8 +75,9 @@ def _flush_stdout() -> None:
 def _register() -> None:
     # One module a subcommand, in pipeline order; each exposes COMMAND (the function,
     # its docstring the help) and EPILOG (an example).
-    from emoret_cli import annotate, embed, eval as eval_cmd, extract_frames, filter as filter_cmd
-    from emoret_cli import index, search, train, tsne
+    from emoret_cli import annotate, embed, extract_frames, index, search, train, tsne
+    from emoret_cli import eval as eval_cmd
+    from emoret_cli import filter as filter_cmd
 
     for name, module in (
         ("annotate", annotate),

@@ -39,8 +39,8 @@ def COMMAND(
         fail("the query is empty")
     mode = _emotion_mode(emotions, no_emotion)
 
-    from emoret import index as store
-    from emoret import search as searching
+    from emoret.retrieval import index as store
+    from emoret.retrieval import search as searching
 
     index = store.open_index(searching.index_dir(index_dir))
     from emoret_cli.modelopt import load_model_or_fail
@@ -70,7 +70,7 @@ def _emotion_mode(emotions: Optional[str], no_emotion: bool):
         return "none"
     if emotions is None:
         return "auto"
-    from emoret.emotions import parse_emotion_names
+    from emoret.text.emotions import parse_emotion_names
 
     try:
         return parse_emotion_names(emotions)
@@ -87,7 +87,7 @@ def _stdin_queries():
 
 def _print_json(query: str, hits) -> None:
     from emoret.records import dumps
-    from emoret.search import hit_record
+    from emoret.retrieval.search import hit_record
 
     out = sys.stdout.buffer
     for hit in hits:

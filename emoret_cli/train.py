@@ -44,7 +44,7 @@ def COMMAND(
     import os
     import sys
 
-    from emoret import train as training
+    from emoret.train import loop as training
     from emoret_cli import common
 
     given = dict(

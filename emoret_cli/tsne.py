@@ -25,7 +25,7 @@ def COMMAND(
     perplexity: float = typer.Option(30.0, "--perplexity", min=1.0, help="t-SNE perplexity (capped for few points)."),
 ) -> None:
     """Plot t-SNE of embeddings, one panel per emotion against the rest."""
-    from emoret.emotions import EMOTIONS
+    from emoret.text.emotions import EMOTIONS
 
     if texts is None and videos is None:
         fail("give --texts and/or --videos")
@@ -36,9 +36,9 @@ def COMMAND(
 
     import numpy as np
 
-    from emoret import plots
-    from emoret.embed import load_embeddings
     from emoret.records import read_jsonl
+    from emoret.retrieval import plots
+    from emoret.retrieval.embed import load_embeddings
 
     by_video = plots.video_emotions(read_jsonl(annotations)) if annotations else None
     parts, kinds, records = [], [], []

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.videos < 1:
         parser.error("--videos must be at least 1")
 
-    from emoret.synthetic import make_demo
+    from emoret.video.synthetic import make_demo
 
     start = time.perf_counter()
     paths = make_demo(args.out, n_videos=args.videos, seed=args.seed)

@@ -25,7 +25,7 @@ mkdir -p "$DIR"
 
 step "1. synthetic videos, captions and a tiny base model"
 if [ ! -f "$DIR/captions.json" ]; then
-    "$PYTHON" -c 'import sys; from emoret.synthetic import make_demo; make_demo(sys.argv[1], n_videos=60, seed=0)' "$DIR"
+    "$PYTHON" -c 'import sys; from emoret.video.synthetic import make_demo; make_demo(sys.argv[1], n_videos=60, seed=0)' "$DIR"
 fi
 
 step "2. annotate: VADER sentiment and NRC emotion counts"

@@ -47,7 +47,7 @@ def build_models(root: Path) -> tuple[Path, Path]:
 
 def build_frames(root: Path, broken: str | None = None) -> Path:
     """A frame store of 6 videos of 3 random 40x40 frames (``broken``: a manifest error)."""
-    from emoret.frames import save_frames, write_manifest
+    from emoret.video.frames import save_frames, write_manifest
 
     rng = np.random.default_rng(0)
     out = root / "frames"
@@ -74,8 +74,8 @@ class Env:
     """Built once a test session; tests write their own outputs under tmp_path."""
 
     def __init__(self, root: Path):
-        from emoret import embed
         from emoret.model import load_model
+        from emoret.retrieval import embed
 
         self.root = root
         self.base, self.model_dir = build_models(root)

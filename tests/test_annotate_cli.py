@@ -1,11 +1,10 @@
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
-from emoret import emotions
+from emoret.text import emotions
 
 CAPTIONS = [
     {"video": "video1.mp4", "caption": "a young girl in a horror movie is haunted", "sen_id": 1},

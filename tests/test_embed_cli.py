@@ -3,7 +3,7 @@ import orjson
 import pytest
 from retrieval_data import VIDEO_IDS, build_frames, caption_records, env, write_captions  # noqa: F401
 
-from emoret.embed import load_embeddings, parse_shard, shard_bounds
+from emoret.retrieval.embed import load_embeddings, parse_shard, shard_bounds
 
 
 def test_embed_frames_writes_normalised_rows_in_manifest_order(env, run_cli, tmp_path):
@@ -60,7 +60,7 @@ def test_embed_texts_uses_emotions_unless_told_not_to(env, run_cli, tmp_path):
     assert a.records == caption_records() and a.meta["emotion"] is True and b.meta["emotion"] is False
     changed = ~np.isclose(a.vectors, b.vectors, atol=1e-6).all(axis=1)
     # The emotion table moves exactly the captions whose NRC counts are non-zero.
-    from emoret.emotions import record_emotion_vector
+    from emoret.text.emotions import record_emotion_vector
 
     has_counts = np.array([any(record_emotion_vector(r)) for r in a.records])
     assert has_counts.any() and (~has_counts).any()
@@ -82,7 +82,7 @@ def test_embed_bad_usage_is_one_line_exit_2(env, run_cli, tmp_path):
 
 
 def test_embed_video_files_reports_a_broken_one_and_exits_1(env, run_cli, tmp_path):
-    from emoret.synthetic import make_scenes, make_video
+    from emoret.video.synthetic import make_scenes, make_video
 
     videos = tmp_path / "videos"
     videos.mkdir()

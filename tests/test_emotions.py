@@ -3,7 +3,7 @@ import string
 
 import pytest
 
-from emoret import emotions, vader_fast
+from emoret.text import emotions, vader_fast
 
 # The seed project's published annotations (issue 2).
 SEED_VECTORS = [

@@ -3,8 +3,8 @@ import orjson
 import pytest
 from retrieval_data import EMOTIONAL, caption_records, env, write_captions  # noqa: F401
 
-from emoret import metrics, plots
-from emoret.embed import load_embeddings, save_embeddings
+from emoret.retrieval import metrics, plots
+from emoret.retrieval.embed import load_embeddings, save_embeddings
 
 
 def flat(figures, prefix=()):
@@ -96,7 +96,7 @@ def test_tsne_writes_a_png_with_one_panel_an_emotion(env, run_cli, tmp_path):
 
 
 def test_tsne_marks_videos_by_their_captions(env):
-    from emoret import plots
+    from emoret.retrieval import plots
 
     annotations = [{"video_id": "clip0", "caption": "x", "joy": 1}, {"video_id": "clip0", "caption": "y", "fear": 2}]
     flags = plots.emotion_flags(load_embeddings(env.videos).records, plots.video_emotions(annotations))

@@ -10,9 +10,9 @@ import numpy as np
 import orjson
 import pytest
 
-from emoret import synthetic
-from emoret.frames import read_manifest
-from emoret.video import Sampling, extract, sample_indices
+from emoret.video import synthetic
+from emoret.video.decode import Sampling, extract, sample_indices
+from emoret.video.frames import read_manifest
 
 SMALL = ["--num-frames", "4", "--size", "16", "--workers", "1"]
 
@@ -223,7 +223,7 @@ def test_interrupted_run_leaves_no_half_files_and_resumes(run_cli, videos, tmp_p
     run_cli("extract-frames", videos / "synth000.mp4", "--out", out, *SMALL)
     before = (out / "manifest.jsonl").read_bytes()
 
-    import emoret.frames
+    import emoret.video.frames
 
     real_save = np.save
     calls = []
@@ -235,9 +235,9 @@ def test_interrupted_run_leaves_no_half_files_and_resumes(run_cli, videos, tmp_p
             raise KeyboardInterrupt
         real_save(handle, array, **kwargs)
 
-    monkeypatch.setattr(emoret.frames.np, "save", save_then_interrupt)
+    monkeypatch.setattr(emoret.video.frames.np, "save", save_then_interrupt)
     result = run_cli("extract-frames", videos, "--out", out, *SMALL)
-    monkeypatch.setattr(emoret.frames.np, "save", real_save)
+    monkeypatch.setattr(emoret.video.frames.np, "save", real_save)
     assert result.code == 130
     assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl", "synth000.npy", "synth001.npy"]
     finished = manifest_lines(out)

@@ -8,9 +8,9 @@ import orjson
 import pytest
 from retrieval_data import VIDEO_IDS, env  # noqa: F401
 
-from emoret import index as store
-from emoret.embed import load_embeddings, save_embeddings
 from emoret.records import InputError
+from emoret.retrieval import index as store
+from emoret.retrieval.embed import load_embeddings, save_embeddings
 
 
 def unit(n, dim, seed=0):
@@ -115,7 +115,7 @@ def test_reader_retries_across_a_swap(tmp_path, monkeypatch):
 
 LOCK_HOLDER = """
 import sys, time
-from emoret import index as store
+from emoret.retrieval import index as store
 with store.writer_lock(sys.argv[1]):
     print("locked", flush=True)
     time.sleep(float(sys.argv[2]))
@@ -175,7 +175,7 @@ def test_index_cli_errors(env, run_cli, tmp_path):
 
 
 def test_index_from_videos_embeds_only_what_changed(env, run_cli, tmp_path):
-    from emoret.synthetic import make_scenes, make_video
+    from emoret.video.synthetic import make_scenes, make_video
 
     videos = tmp_path / "videos"
     videos.mkdir()

@@ -7,7 +7,12 @@ import math
 import torch
 import torch.nn.functional as F
 
-from emoret.model.loss import MAX_LOG_SCALE, logit_scale, sourcewise_infonce, symmetric_infonce
+from emoret.model.loss import (
+    MAX_LOG_SCALE,
+    logit_scale,
+    sourcewise_infonce,
+    symmetric_infonce,
+)
 
 
 def unit(rows: int, seed: int) -> torch.Tensor:

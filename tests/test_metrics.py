@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from emoret import metrics
+from emoret.retrieval import metrics
 
 
 def matrix_with_ranks(ranks, size=8):

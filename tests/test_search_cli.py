@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from retrieval_data import env  # noqa: F401
 
-from emoret import index as store
-from emoret.embed import embed_texts, load_embeddings
-from emoret.emotions import query_emotions
+from emoret.retrieval import index as store
+from emoret.retrieval.embed import embed_texts, load_embeddings
+from emoret.text.emotions import query_emotions
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emoret import synthetic
-from emoret.emotions import nrc_counts
-from emoret.video import Sampling, extract
+from emoret.text.emotions import nrc_counts
+from emoret.video import synthetic
+from emoret.video.decode import Sampling, extract
 
 ROOT = Path(__file__).resolve().parents[1]
 

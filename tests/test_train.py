@@ -15,7 +15,14 @@ from safetensors.torch import load_file
 
 from emoret.model.tiny import build_tiny_clip
 from emoret.records import InputError
-from emoret.train import epoch_pairs, load_video_captions, lr_factor, make_config, read_config_file, train
+from emoret.train.loop import (
+    epoch_pairs,
+    load_video_captions,
+    lr_factor,
+    make_config,
+    read_config_file,
+    train,
+)
 
 COLOURS = {
     "red": (255, 0, 0),

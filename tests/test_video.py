@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emoret import synthetic
-from emoret.frames import load_frames, read_manifest, save_frames
 from emoret.records import InputError
-from emoret.video import (
+from emoret.video import synthetic
+from emoret.video.decode import (
     Sampling,
     VideoError,
     decode_video,
@@ -18,6 +17,7 @@ from emoret.video import (
     sample_indices,
     scaled_size,
 )
+from emoret.video.frames import load_frames, read_manifest, save_frames
 
 
 def numbered_frames(n: int, width: int = 64, height: int = 48):
@@ -179,12 +179,12 @@ def test_unreadable_file(tmp_path, numbered_video, monkeypatch):
     path.write_bytes(numbered_video.read_bytes())
     path.chmod(0)
     if os_is_root():  # root reads anything: make the read itself refuse
-        import emoret.video
+        import emoret.video.decode
 
         def refuse(_path):
             raise PermissionError(13, "Permission denied")
 
-        monkeypatch.setattr(emoret.video, "_read_first_byte", refuse)
+        monkeypatch.setattr(emoret.video.decode, "_read_first_byte", refuse)
     with pytest.raises(VideoError, match="^permission denied$"):
         decode_video(path, num_frames=2, size=16)
 

@@ -22,7 +22,12 @@ from torch import nn
 
 from emoret.model.config import EMORET_FILE, EmoretConfig
 from emoret.model.text import EmotionText, make_emotion_embedding
-from emoret.model.vision import add_vip_parameters, has_vip_parameters, meanpool_features, vip_features
+from emoret.model.vision import (
+    add_vip_parameters,
+    has_vip_parameters,
+    meanpool_features,
+    vip_features,
+)
 from emoret.records import InputError, atomic_path, write_bytes_atomic
 
 log = logging.getLogger("emoret")

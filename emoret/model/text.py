@@ -1,6 +1,6 @@
 """The CLIP text encoder with an emotion embedding.
 
-An 8-row table (rows in ``emoret.emotions.EMOTIONS`` order) lives at
+An 8-row table (rows in ``emoret.text.emotions.EMOTIONS`` order) lives at
 ``text_model.embeddings.emotion_embedding``. A caption's emotion counts are
 binarised; the mean of the rows present is added to every token embedding, together
 with the position embedding, before the transformer. A caption with no emotion gets

@@ -14,9 +14,9 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from emoret import embed
-from emoret import index as store
 from emoret.records import InputError
+from emoret.retrieval import embed
+from emoret.retrieval import index as store
 
 
 @dataclass
@@ -45,7 +45,7 @@ def refresh(
 ) -> RefreshResult:
     """Bring the index at ``target`` up to date with the videos under ``paths``.
 
-    The caller holds :func:`emoret.index.writer_lock`. ``params``: m, ef_construction, ef.
+    The caller holds :func:`emoret.retrieval.index.writer_lock`. ``params``: m, ef_construction, ef.
     """
     target = Path(target)
     paths = list(paths)

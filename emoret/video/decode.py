@@ -6,7 +6,7 @@ non-reference ones are not even decoded), and where the container's index shows 
 keyframe between here and the next wanted frame, the reader seeks to it instead of
 decoding the gap. Every way a file can fail becomes a one-line :class:`VideoError`.
 
-The frame store (``load_frames``, ``read_manifest``) lives in :mod:`emoret.frames`
+The frame store (``load_frames``, ``read_manifest``) lives in :mod:`emoret.video.frames`
 and is re-exported here.
 """
 
@@ -22,8 +22,8 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from emoret.frames import load_frames, read_manifest  # noqa: F401  (re-exported)
 from emoret.records import InputError
+from emoret.video.frames import load_frames, read_manifest  # noqa: F401  (re-exported)
 
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .wmv .flv .3gp .ts .mts .ogv".split()

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from emoret.records import atomic_path, write_bytes_atomic
-from emoret.reencode import h264_encoder
+from emoret.video.reencode import h264_encoder
 
 
 @dataclass(frozen=True)

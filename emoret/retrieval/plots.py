@@ -7,8 +7,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from emoret.emotions import EMOTIONS, emotion_vector
 from emoret.records import atomic_path, video_id_of
+from emoret.text.emotions import EMOTIONS, emotion_vector
 
 MARKERS = {"text": "o", "video": "^"}
 PANEL_INCHES = (4.2, 4.0)

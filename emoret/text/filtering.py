@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from emoret import emotions
 from emoret.records import require_caption
+from emoret.text import emotions
 
 
 @dataclass

@@ -81,7 +81,7 @@ def vader() -> Any:
     ensure_vader_lexicon()
     from nltk.sentiment.vader import SentimentIntensityAnalyzer
 
-    from emoret import vader_fast
+    from emoret.text import vader_fast
 
     analyzer = SentimentIntensityAnalyzer()
     vader_fast.install(analyzer)

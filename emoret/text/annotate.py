@@ -14,8 +14,14 @@ import os
 from collections import deque
 from typing import Any, Iterable, Iterator
 
-from emoret import emotions
-from emoret.records import InputError, iter_numbered, require_caption, source_name, video_id_of
+from emoret.records import (
+    InputError,
+    iter_numbered,
+    require_caption,
+    source_name,
+    video_id_of,
+)
+from emoret.text import emotions
 
 CHUNK_SIZE = 256
 _MIN_FOR_WORKERS = 2 * CHUNK_SIZE  # below this, starting processes costs more than it saves

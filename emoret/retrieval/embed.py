@@ -19,7 +19,13 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import orjson
 
-from emoret.records import InputError, JsonlWriter, atomic_path, iter_records, write_bytes_atomic
+from emoret.records import (
+    InputError,
+    JsonlWriter,
+    atomic_path,
+    iter_records,
+    write_bytes_atomic,
+)
 
 META_SUFFIX = ".meta.json"
 
@@ -164,7 +170,7 @@ def embed_texts(model: Any, texts: Sequence[str], emotions: Sequence[Sequence[fl
 
 def text_emotions(records: Sequence[dict[str, Any]]) -> list[list[int]]:
     """Each record's 8 NRC emotion counts (computed from the caption when absent)."""
-    from emoret.emotions import record_emotion_vector
+    from emoret.text.emotions import record_emotion_vector
 
     return [record_emotion_vector(record) for record in records]
 
@@ -182,7 +188,7 @@ class VideoItem:
 
 def items_from_frames(frames_dir: str | os.PathLike) -> tuple[list[VideoItem], list[dict[str, Any]]]:
     """Items of a frame store, and the manifest records that carry an ``error``."""
-    from emoret.frames import load_frames, read_manifest
+    from emoret.video.frames import load_frames, read_manifest
 
     items, failed = [], []
     for record in read_manifest(frames_dir):
@@ -201,7 +207,7 @@ def items_from_frames(frames_dir: str | os.PathLike) -> tuple[list[VideoItem], l
 
 def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: int) -> list[VideoItem]:
     """Items decoded on the fly from video files and directories."""
-    from emoret.video import find_videos
+    from emoret.video.decode import find_videos
 
     items = []
     for path in find_videos(paths):
@@ -217,7 +223,7 @@ def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: 
 
 def _unreadable(reason: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        from emoret.video import VideoError
+        from emoret.video.decode import VideoError
 
         raise VideoError(f"cannot read the file ({reason})")
 
@@ -238,7 +244,7 @@ def file_record(path: Path) -> dict[str, Any]:
 
 def _decoder(path: Path, num_frames: int, size: int, record: dict[str, Any]) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        from emoret.video import Sampling, extract
+        from emoret.video.decode import Sampling, extract
 
         extracted = extract(path, Sampling(num_frames=num_frames, size=size))
         if extracted.duration is not None:
@@ -294,7 +300,7 @@ def embed_videos(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
 
 
 def _load_batch(model: Any, batch: Sequence[VideoItem]) -> list[tuple[VideoItem, Any, str | None]]:
-    from emoret.video import VideoError, pick_frames
+    from emoret.video.decode import VideoError, pick_frames
 
     out = []
     for item in batch:

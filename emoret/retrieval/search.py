@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from emoret import index as store
 from emoret.records import InputError
-
+from emoret.retrieval import index as store
 
 # Bookkeeping of the frame store and of refresh: not what a person searching wants to read.
 INTERNAL_KEYS = frozenset(
@@ -55,7 +54,7 @@ def query_emotion_vectors(queries: Sequence[str], mode: str | Sequence[int]) -> 
         if mode == "none":
             return None
         if mode == "auto":
-            from emoret.emotions import query_emotions
+            from emoret.text.emotions import query_emotions
 
             return [query_emotions(text) for text in queries]
         raise ValueError(f"unknown emotion mode {mode!r}")
@@ -65,7 +64,7 @@ def query_emotion_vectors(queries: Sequence[str], mode: str | Sequence[int]) -> 
 def search(index: store.Index, model: Any, queries: Sequence[str], top: int = 10, ef: int | None = None,
            emotions: str | Sequence[int] = "auto") -> list[list[store.Hit]]:
     """The ranked hits of each query, best first."""
-    from emoret.embed import embed_texts
+    from emoret.retrieval.embed import embed_texts
 
     vectors = embed_texts(model, list(queries), query_emotion_vectors(queries, emotions))
     return index.search(vectors, top=top, ef=ef)

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from emoret import frames as store
 from emoret.records import InputError, iter_numbered, source_name
-from emoret.video import VIDEO_EXTENSIONS, Sampling, VideoError
+from emoret.video import frames as store
+from emoret.video.decode import VIDEO_EXTENSIONS, Sampling, VideoError
 
 CHECKPOINT_SECONDS = 5.0
 
@@ -189,8 +189,8 @@ def _do_job_star(args: tuple[Job, Options]) -> dict[str, Any]:
 
 def do_job(job: Job, options: Options) -> dict[str, Any]:
     """Extract (and re-encode) one video; its manifest record, with ``error`` if it failed."""
-    from emoret.reencode import reencode_video
-    from emoret.video import extract
+    from emoret.video.decode import extract
+    from emoret.video.reencode import reencode_video
 
     record: dict[str, Any] = {"video_id": job.video_id, "source": job.source}
     base = {"sampling": options.sampling.as_record(), "source_size": job.size, "source_mtime_ns": job.mtime_ns}

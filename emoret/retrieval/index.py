@@ -28,7 +28,13 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import orjson
 
-from emoret.records import InputError, JsonlWriter, default_mode, iter_records, write_bytes_atomic
+from emoret.records import (
+    InputError,
+    JsonlWriter,
+    default_mode,
+    iter_records,
+    write_bytes_atomic,
+)
 
 FORMAT = "emoret-index"
 INDEX_FILE = "index.bin"

@@ -15,7 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from emoret.records import atomic_path
-from emoret.video import VideoError, count_packets, open_video, StreamInfo, resample_indices, scaled_size
+from emoret.video.decode import (
+    StreamInfo,
+    VideoError,
+    count_packets,
+    open_video,
+    resample_indices,
+    scaled_size,
+)
 
 
 def reencode_video(source: str | os.PathLike, target: str | os.PathLike, fps: float | None = None,

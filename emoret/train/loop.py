@@ -31,7 +31,14 @@ from typing import Any, Callable
 import numpy as np
 
 from emoret.records import (
-    InputError, JsonlWriter, iter_numbered, read_jsonl, require_caption, source_name, video_id_of, write_bytes_atomic,
+    InputError,
+    JsonlWriter,
+    iter_numbered,
+    read_jsonl,
+    require_caption,
+    source_name,
+    video_id_of,
+    write_bytes_atomic,
 )
 
 CONFIG_FILE = "train_config.json"
@@ -171,8 +178,8 @@ class VideoCaptions:
 
 def load_video_captions(captions_path: str, frames_dir: str) -> list[VideoCaptions]:
     """Caption records grouped by video, in first-seen order; every video needs frames."""
-    from emoret.emotions import record_emotion_vector
-    from emoret.frames import frames_path
+    from emoret.text.emotions import record_emotion_vector
+    from emoret.video.frames import frames_path
 
     source = source_name(captions_path)
     by_video: dict[str, VideoCaptions] = {}
@@ -212,8 +219,8 @@ class FrameCache:
         hit = self.cache.get(video_id)
         if hit is not None:
             return hit
-        from emoret.frames import load_frames
-        from emoret.video import pick_frames
+        from emoret.video.decode import pick_frames
+        from emoret.video.frames import load_frames
 
         tensor = self.model.preprocess_frames(pick_frames(load_frames(self.frames_dir, video_id), self.num_frames))
         size = tensor.numel() * tensor.element_size()
@@ -618,7 +625,7 @@ def validate(model, videos: list[VideoCaptions], config: TrainConfig, frames: Fr
     """Text→video and video→text R@1/5/10 of every caption against the videos."""
     import torch
 
-    from emoret.metrics import evaluate
+    from emoret.retrieval.metrics import evaluate
 
     was_training = model.training
     model.eval()

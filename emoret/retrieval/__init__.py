@@ -1,0 +1,1 @@
+"""Retrieval: embeddings, the hnswlib index and its refresh, search, metrics and plots."""

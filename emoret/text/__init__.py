@@ -1,0 +1,1 @@
+"""Captions: VADER sentiment and NRC emotions, annotation, the emotional-caption filter."""
