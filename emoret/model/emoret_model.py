@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from emoret.model import hub
 from emoret.model.config import EMORET_FILE, EmoretConfig
 from emoret.model.text import EmotionText, make_emotion_embedding
 from emoret.model.vision import (
@@ -178,8 +179,13 @@ def quiet_transformers() -> None:
 def _load_tokenizer(spec: str | os.PathLike, source: str):
     from transformers import AutoTokenizer
 
+    from emoret.model import hub
+
+    where = str(spec)
+    if not Path(where).exists() and hub.is_hub_id(where):
+        where = str(hub.model_directory(where, tokenizer_only=True))  # cache first; one-line failure
     try:
-        return AutoTokenizer.from_pretrained(str(spec))
+        return AutoTokenizer.from_pretrained(where)
     except (OSError, ValueError) as err:
         raise InputError(source, f"cannot load a tokenizer from {spec} ({_first_line(err)})") from None
 
@@ -270,28 +276,33 @@ def load_model(
     if path.is_file():
         model = _load_clipvip(path, video_encoder, emotion, emotion_init, num_frames, tokenizer, generator)
     elif path.is_dir():
-        path = _resolve_dir(path)
-        if (path / EMORET_FILE).exists():
-            config = EmoretConfig.load(path)
-            clip, extras = _load_clip(str(path), source)
-            _attach_saved_extras(clip, path, extras)
-            config = _override(config, video_encoder, emotion, emotion_init, num_frames)
-            model = EmoretModel(clip, _load_tokenizer(tokenizer or path, source), config, generator)
-        else:
-            if not (path / "config.json").exists():
-                raise InputError(source, "not a model directory (no config.json or emoret.json)")
-            clip, extras = _load_clip(str(path), source)
-            if extras:
-                log.warning("emoret: %s: unused tensors %s", source, ", ".join(extras))
-            config = _override(EmoretConfig(base=source), video_encoder, emotion, emotion_init, num_frames)
-            model = EmoretModel(clip, _load_tokenizer(tokenizer or path, source), config, generator)
-    elif path.exists() or os.sep in source or source.startswith(".") or source.count("/") > 1:
+        model = _load_directory(_resolve_dir(path), source, video_encoder, emotion, emotion_init, num_frames,
+                                tokenizer, generator)
+    elif not path.exists() and hub.is_hub_id(source):
+        # org/name: the cached snapshot (no network), else downloaded; it is a model directory.
+        model = _load_directory(hub.model_directory(source), source, video_encoder, emotion, emotion_init,
+                                num_frames, tokenizer, generator)
+    else:
         raise InputError(source, "no such file or directory")
-    else:  # a hub id: fetched, or found in the local Hugging Face cache
-        clip, _ = _load_clip(source, source)
-        config = _override(EmoretConfig(base=source), video_encoder, emotion, emotion_init, num_frames)
-        model = EmoretModel(clip, _load_tokenizer(tokenizer or source, source), config, generator)
     return model.to(device).eval()
+
+
+def _load_directory(path: Path, source: str, video_encoder, emotion, emotion_init, num_frames, tokenizer,
+                    generator) -> EmoretModel:
+    """An emoret model directory, or a plain Hugging Face CLIP directory."""
+    if (path / EMORET_FILE).exists():
+        config = EmoretConfig.load(path)
+        clip, extras = _load_clip(str(path), source)
+        _attach_saved_extras(clip, path, extras)
+        config = _override(config, video_encoder, emotion, emotion_init, num_frames)
+        return EmoretModel(clip, _load_tokenizer(tokenizer or path, source), config, generator)
+    if not (path / "config.json").exists():
+        raise InputError(source, "not a model directory (no config.json or emoret.json)")
+    clip, extras = _load_clip(str(path), source)
+    if extras:
+        log.warning("emoret: %s: unused tensors %s", source, ", ".join(extras))
+    config = _override(EmoretConfig(base=source), video_encoder, emotion, emotion_init, num_frames)
+    return EmoretModel(clip, _load_tokenizer(tokenizer or path, source), config, generator)
 
 
 def _override(config: EmoretConfig, video_encoder, emotion, emotion_init, num_frames) -> EmoretConfig:
