@@ -267,7 +267,8 @@ def load_model(
 
     ``video_encoder`` / ``emotion`` / ``num_frames`` override what the source implies
     (an emoret directory: what it was trained with; CLIP: meanpool, no emotion;
-    CLIP-ViP: vip, no emotion). New parameters start fresh; ``seed`` fixes their draw.
+    CLIP-ViP: vip, and emotion on with the file's trained table where it has one, as the
+    seed's do). New parameters start fresh; ``seed`` fixes their draw.
     """
     quiet_transformers()
     source = str(spec)
@@ -329,6 +330,7 @@ def _load_clipvip(path: Path, video_encoder, emotion, emotion_init, num_frames, 
 
     source = str(path)
     clip_state, outside = convert.split_clipvip(convert.read_checkpoint(path), source)
+    emotion_table = convert.take_emotion_table(clip_state, source)
     folder = convert.sibling_files(path)
     if tokenizer is None:
         tokenizer = str(folder) if (folder / "tokenizer_config.json").exists() else "openai/clip-vit-base-patch32"
@@ -350,9 +352,16 @@ def _load_clipvip(path: Path, video_encoder, emotion, emotion_init, num_frames, 
         video_encoder="vip",
         num_proxies=(proxies.shape[0] + 1) if proxies is not None else 4,
         num_frames=temporal.shape[1] if temporal is not None else 12,
+        emotion=emotion_table is not None,  # a seed checkpoint: its trained table is on
         base=source,
     )
     config = _override(config, video_encoder, emotion, emotion_init, num_frames)
+    if emotion_table is not None and config.emotion:
+        width = clip.text_model.embeddings.token_embedding.weight.shape[1]
+        if emotion_table.shape[1] != width:
+            raise InputError(source, f"{convert.CLIPVIP_PREFIX}{convert.EMOTION_TABLE} is {emotion_table.shape[1]} wide, "
+                                     f"the text model {width}")
+        clip.text_model.embeddings.emotion_embedding = nn.Embedding.from_pretrained(emotion_table, freeze=False)
     model = EmoretModel(clip, tok, config, generator)
     model.unused_keys = unused
     return model

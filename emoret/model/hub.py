@@ -94,7 +94,7 @@ def model_directory(repo_id: str, tokenizer_only: bool = False) -> Path:
         return found
     where = cache_dir()
     if offline():
-        raise InputError(repo_id, f"not a local path, and not in the Hugging Face cache ({where}) and HF_HUB_OFFLINE is set; "
+        raise InputError(repo_id, f"not a local path, not in the Hugging Face cache ({where}), and HF_HUB_OFFLINE is set; "
                                   f"unset it to download, {LOCAL_HINT}")
     url = endpoint()
     why = _unreachable(url)
