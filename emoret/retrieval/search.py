@@ -48,25 +48,26 @@ def check_model(index: store.Index, model: Any) -> None:
         )
 
 
-def query_emotion_vectors(queries: Sequence[str], mode: str | Sequence[int]) -> list[list[int]] | None:
-    """``"auto"``: NRC counts of each query; ``"none"``: no emotion; a vector: the same for all."""
+def query_emotion_vectors(queries: Sequence[str], mode: str | Sequence[int], lowercase: bool = True) -> list[list[int]] | None:
+    """``"auto"``: NRC counts of each query (words lowercased unless ``lowercase`` is False);
+    ``"none"``: no emotion; a vector: the same for all."""
     if isinstance(mode, str):
         if mode == "none":
             return None
         if mode == "auto":
             from emoret.text.emotions import query_emotions
 
-            return [query_emotions(text) for text in queries]
+            return [query_emotions(text, lowercase) for text in queries]
         raise ValueError(f"unknown emotion mode {mode!r}")
     return [list(mode) for _ in queries]
 
 
 def search(index: store.Index, model: Any, queries: Sequence[str], top: int = 10, ef: int | None = None,
-           emotions: str | Sequence[int] = "auto") -> list[list[store.Hit]]:
+           emotions: str | Sequence[int] = "auto", lowercase: bool = True) -> list[list[store.Hit]]:
     """The ranked hits of each query, best first."""
     from emoret.retrieval.embed import embed_texts
 
-    vectors = embed_texts(model, list(queries), query_emotion_vectors(queries, emotions))
+    vectors = embed_texts(model, list(queries), query_emotion_vectors(queries, emotions, lowercase))
     return index.search(vectors, top=top, ef=ef)
 
 
