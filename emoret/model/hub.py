@@ -14,7 +14,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-from emoret.records import InputError
+from emoret.errors import InputError
 
 # org/name as the hub spells them; a bare name (``gpt2``) is an old-style hub id too.
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
