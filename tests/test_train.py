@@ -196,6 +196,60 @@ def test_an_existing_run_needs_resume_and_same_settings(data, tmp_path, run_cli)
     assert other.code == 2 and "lr differs" in other.stderr
 
 
+def test_a_run_that_fails_its_checks_writes_nothing_and_blocks_nothing(data, tmp_path, run_cli):
+    out = tmp_path / "run"
+    csv = tmp_path / "caps.csv"
+    csv.write_text("video_id,caption\nv0,a red screen\n")
+    common = ("--model", data["base"], "--frames", data["frames"], "--out", out, "--threads", "1",
+              "--epochs", "1", "--num-frames", "2", "--batch-size", "8")
+    bad = run_cli("train", "--captions", csv, *common)
+    assert bad.code == 2 and str(csv) in bad.stderr
+    assert not out.exists()  # nothing written, not even the directory
+
+    missing_model = run_cli("train", "--captions", data["captions"], *common[2:], "--model", tmp_path / "no-model")
+    assert missing_model.code == 2 and "no such file or directory" in missing_model.stderr
+    assert not out.exists()
+
+    good = run_cli("train", "--captions", data["captions"], *common)
+    assert good.code == 0, good.stderr
+    assert (out / "train_config.json").exists() and (out / "last").exists()
+
+
+def test_leftovers_of_a_run_without_a_step_do_not_block(data, tmp_path, run_cli):
+    # What an older emoret left after a failed check: the settings, naming the bad captions.
+    out = tmp_path / "run"
+    out.mkdir()
+    stale = settings(data, out, captions=str(tmp_path / "caps.csv"), epochs=1, num_frames=2, batch_size=8)
+    from dataclasses import asdict
+
+    (out / "train_config.json").write_text(json.dumps(asdict(stale)))
+    (out / "metrics.jsonl").write_text("")
+    resumed = run_cli("train", "--out", out, "--resume", "--captions", data["captions"], "--threads", "1")
+    assert resumed.code == 0, resumed.stderr  # nothing was trained: starts afresh, captions may change
+    assert json.loads((out / "train_config.json").read_text())["captions"] == str(data["captions"])
+
+    fresh_out = tmp_path / "fresh"
+    fresh_out.mkdir()
+    (fresh_out / "train_config.json").write_text(json.dumps(asdict(stale)))
+    fresh = run_train(run_cli, data, fresh_out, "--epochs", "1", "--num-frames", "2", "--batch-size", "8")
+    assert fresh.code == 0, fresh.stderr
+
+
+def test_a_run_that_fails_before_its_first_step_removes_what_it_wrote(data, tmp_path, monkeypatch):
+    from emoret.train import loop
+
+    def fail_in_step(self, pairs):
+        raise RuntimeError("out of memory in the first step")
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(loop._Trainer, "_step", fail_in_step)
+    with pytest.raises(RuntimeError, match="first step"):
+        train(settings(data, out, epochs=1, num_frames=2, batch_size=8))
+    assert not (out / "train_config.json").exists() and not (out / "metrics.jsonl").exists()
+    monkeypatch.undo()
+    assert train(settings(data, out, epochs=1, num_frames=2, batch_size=8)) == out
+
+
 def test_config_file_then_flags(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("epochs: 7\nbatch-size: 16\nlr: 1.0e-5\nemotion: false\n")
