@@ -24,6 +24,9 @@ def COMMAND(
     emotion: Optional[bool] = typer.Option(None, "--emotion/--no-emotion", help="Emotion embedding (default on)."),
     emotion_init: Optional[str] = typer.Option(None, "--emotion-init", help="zero (default) or normal (the seed's)."),
     num_frames: Optional[int] = typer.Option(None, "--num-frames", help="Frames a video (default 12)."),
+    sampling: Optional[str] = typer.Option(
+        None, "--sampling", help="linspace (default) or middle: how --num-frames are picked from a store holding more or fewer."
+    ),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 5)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Videos a step, per process (default 32)."),
     accum_steps: Optional[int] = typer.Option(None, "--accum-steps", help="Batches accumulated a step (default 1)."),
@@ -52,7 +55,7 @@ def COMMAND(
     given = dict(
         model=model, captions=captions, frames=frames, out=out, val_captions=val_captions,
         video_encoder=video_encoder, emotion=emotion, emotion_init=emotion_init, num_frames=num_frames,
-        epochs=epochs, batch_size=batch_size, accum_steps=accum_steps, lr=lr, lr_new=lr_new,
+        sampling=sampling, epochs=epochs, batch_size=batch_size, accum_steps=accum_steps, lr=lr, lr_new=lr_new,
         weight_decay=weight_decay, warmup=warmup, grad_clip=grad_clip, amp=amp, seed=seed,
         save_every=save_every, device=device, threads=threads,
     )  # fmt: skip

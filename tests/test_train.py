@@ -250,6 +250,25 @@ def test_a_run_that_fails_before_its_first_step_removes_what_it_wrote(data, tmp_
     assert train(settings(data, out, epochs=1, num_frames=2, batch_size=8)) == out
 
 
+def test_frames_are_picked_from_the_store_by_the_sampling_rule(data, tmp_path, run_cli):
+    from emoret.model import load_model
+    from emoret.train.data import FrameCache
+
+    store = tmp_path / "frames"
+    store.mkdir()
+    video = np.repeat(np.arange(0, 250, 25, dtype=np.uint8)[:, None, None, None], 16, axis=1)
+    np.save(store / "v.npy", np.repeat(np.repeat(video, 16, axis=2), 3, axis=3))  # 10 flat frames, 25 apart
+    frames = np.load(store / "v.npy")
+    model = load_model(data["base"])
+    linspace = FrameCache(str(store), model, 4).get("v")
+    middle = FrameCache(str(store), model, 4, rule="middle").get("v")
+    assert torch.equal(linspace, model.preprocess_frames(frames[[0, 3, 6, 9]]))
+    assert torch.equal(middle, model.preprocess_frames(frames[[1, 3, 6, 8]]))
+    assert make_config({}, {"model": "m", "captions": "c", "frames": "f", "out": "o"}).sampling == "linspace"
+    bad = run_train(run_cli, data, tmp_path / "bad", "--sampling", "random")
+    assert bad.code == 2 and "sampling must be linspace or middle" in bad.stderr
+
+
 def test_config_file_then_flags(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("epochs: 7\nbatch-size: 16\nlr: 1.0e-5\nemotion: false\n")

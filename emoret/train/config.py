@@ -26,6 +26,7 @@ class TrainConfig:
     emotion: bool = True
     emotion_init: str = "zero"
     num_frames: int = 12
+    sampling: str = "linspace"  # how num_frames are picked from a store holding more or fewer
     epochs: int = 5
     batch_size: int = 32  # per process
     accum_steps: int = 1
@@ -52,6 +53,7 @@ class TrainConfig:
             (self.emotion_init in ("zero", "normal"), "emotion_init must be zero or normal"),
             (self.amp in AMP_CHOICES, f"amp must be one of {', '.join(AMP_CHOICES)}"),
             (self.num_frames >= 1, "num_frames must be at least 1"),
+            (self.sampling in ("linspace", "middle"), "sampling must be linspace or middle"),
             (self.epochs >= 1, "epochs must be at least 1"),
             (self.batch_size >= 2, "batch_size must be at least 2 (contrastive loss needs negatives)"),
             (self.accum_steps >= 1, "accum_steps must be at least 1"),

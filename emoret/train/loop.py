@@ -163,7 +163,7 @@ class _Trainer:
             self.progress = Progress(
                 state["step"], state["epoch"], state["batch"], state["best"], list(state["epoch_losses"])
             )
-        self.frames = FrameCache(config.frames, self.model, config.num_frames)
+        self.frames = FrameCache(config.frames, self.model, config.num_frames, rule=config.sampling)
 
     def run(self, log: Callable[[Record], None]) -> None:
         """Every remaining epoch; ``log`` gets a record a step and one an epoch."""
