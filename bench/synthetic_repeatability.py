@@ -24,7 +24,7 @@ from pathlib import Path
 from emoret.video import synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
-SHAPE = dict(width=64, height=48, fps=10, duration=1.0)
+SHAPE = {"width": 64, "height": 48, "fps": 10, "duration": 1.0}
 
 
 def _spin(stop_at: float) -> None:
