@@ -8,7 +8,7 @@ import sys
 import typer
 
 from emoret import __version__
-from emoret.records import InputError, OutputClosed
+from emoret.errors import InputError, OutputClosed
 from emoret_cli import common
 from emoret_cli.typer_compat import click_exceptions, plain_help_types
 
