@@ -84,6 +84,9 @@ def _peek_first_byte(handle: IO[bytes]) -> tuple[bytes, int] | None:
     return None
 
 
+_ACCEPTED_FORMATS = "; records are read from a JSON array or JSON lines (one object a line), not CSV or text"
+
+
 def _iter_json_lines(handle: IO[bytes], first: bytes, first_no: int, source: str):
     def lines():
         yield first_no, first
@@ -97,7 +100,8 @@ def _iter_json_lines(handle: IO[bytes], first: bytes, first_no: int, source: str
             value = orjson.loads(raw)
         except orjson.JSONDecodeError as err:
             _decode_utf8(raw, source, line_no)  # a more precise message for bad bytes
-            raise InputError(source, f"malformed JSON ({_short(err)})", line_no) from None
+            formats = _ACCEPTED_FORMATS if line_no == first_no else ""  # not JSON at all, maybe
+            raise InputError(source, f"malformed JSON ({_short(err)}){formats}", line_no) from None
         if not isinstance(value, dict):
             raise InputError(source, f"expected a JSON object, got {_kind(value)}", line_no)
         yield line_no, value

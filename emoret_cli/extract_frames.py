@@ -83,6 +83,10 @@ def COMMAND(
                     message(f"emoret: {record['source']}: {record['error']}")
                 elif "warning" in record:
                     message(f"emoret: warning: {record['source']}: {record['warning']}")
+    extracted = to_do - failed
+    summary = f"extract-frames: extracted {extracted}, up to date {len(planned) - to_do}, failed {failed} → {out}"
     if failed:
-        message(f"emoret: {failed} of {len(planned)} videos failed (see 'error' in {out / 'manifest.jsonl'})")
+        summary += f" (see 'error' in {out / 'manifest.jsonl'})"
+    message(summary)
+    if failed:
         exit_with(EXIT_FAILED)

@@ -58,10 +58,11 @@ def COMMAND(
     queries = _stdin_queries() if query == "-" else iter([query])
     for text in queries:
         hits = searching.search(index, model, [text], top=top, ef=ef, emotions=mode, lowercase=not as_written)[0]
+        read = searching.query_emotion_names(text, mode, lowercase=not as_written)
         if table:
-            _print_table(text, hits)
+            _print_table(text, read, hits)
         else:
-            _print_json(text, hits)
+            _print_json(text, read, hits)
 
 
 def _stdout_is_terminal() -> bool:
@@ -88,21 +89,22 @@ def _stdin_queries():
             yield text
 
 
-def _print_json(query: str, hits) -> None:
+def _print_json(query: str, query_emotions: list[str], hits) -> None:
     from emoret.records import dumps
     from emoret.retrieval.search import hit_record
 
     out = sys.stdout.buffer
     for hit in hits:
-        out.write(dumps(hit_record(query, hit)))
+        out.write(dumps(hit_record(query, hit, query_emotions)))
     out.flush()
 
 
-def _print_table(query: str, hits) -> None:
+def _print_table(query: str, query_emotions: list[str], hits) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=query, title_justify="left")
+    read = ", ".join(query_emotions) or "none"
+    table = Table(title=query, title_justify="left", caption=f"query emotions: {read}", caption_justify="left")
     table.add_column("rank", justify="right")
     table.add_column("score", justify="right")
     table.add_column("video")

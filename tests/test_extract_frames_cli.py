@@ -47,7 +47,7 @@ def test_extracts_store_and_prints_manifest(run_cli, videos, tmp_path):
     out = tmp_path / "frames"
     result = run_cli("extract-frames", videos, "--out", out, *SMALL)
     assert result.code == 0, result.stderr
-    assert stderr_lines(result) == []
+    assert stderr_lines(result) == [f"extract-frames: extracted 3, up to date 0, failed 0 → {out}"]
     records = result.records
     assert [r["video_id"] for r in records] == ["synth000", "synth001", "synth002"]
     assert records == manifest_lines(out) == read_manifest(out)
@@ -73,12 +73,14 @@ def test_rerun_skips_unchanged_and_redoes_changed(run_cli, videos, tmp_path):
 
     again = run_cli("extract-frames", videos, "--out", out, *SMALL)
     assert again.code == 0 and again.stdout == first.stdout
+    assert stderr_lines(again) == [f"extract-frames: extracted 0, up to date 3, failed 0 → {out}"]
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.npy")} == stamps  # nothing rewritten
 
     touched = videos / "synth001.mp4"
     os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
     changed = run_cli("extract-frames", videos, "--out", out, *SMALL)
     assert changed.code == 0
+    assert stderr_lines(changed) == [f"extract-frames: extracted 1, up to date 2, failed 0 → {out}"]
     now = {p.name: p.stat().st_mtime_ns for p in out.glob("*.npy")}
     assert [name for name in sorted(now) if now[name] != stamps[name]] == ["synth001.npy"]
     assert manifest_lines(out)[1]["source_mtime_ns"] == touched.stat().st_mtime_ns
@@ -246,7 +248,8 @@ def test_bad_videos_are_reported_and_the_rest_extracted(run_cli, videos, tmp_pat
     for vid, error in expected.items():
         assert f"emoret: {videos / vid}.mp4: {error}" in lines
     assert f"emoret: warning: {videos / 'short.mp4'}: {by_id['short']['warning']}" in lines
-    assert lines[-1].startswith(f"emoret: {len(expected)} of {len(by_id)} videos failed")
+    assert lines[-1].startswith(
+        f"extract-frames: extracted {len(by_id) - len(expected)}, up to date 0, failed {len(expected)} → {out} (see 'error' in ")
     assert len(lines) == len(expected) + 2
 
     # Failed videos are tried again on the next run; good ones are not redone.

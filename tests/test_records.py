@@ -56,6 +56,22 @@ def test_bad_input_names_file_and_line(tmp_path, data, message):
     assert str(err.value).startswith(str(path) + message)
 
 
+def test_csv_input_is_told_which_formats_are_read(tmp_path, run_cli):
+    path = write(tmp_path, "caps.csv", b"video,caption\nclip0.mp4,a happy dog\n")
+    with pytest.raises(InputError) as err:
+        list(iter_records(path))
+    assert str(err.value).startswith(f"{path}:1: malformed JSON")
+    assert "JSON array or JSON lines" in str(err.value) and "\n" not in str(err.value)
+    result = run_cli("annotate", path)
+    assert result.code == 2
+    assert result.stderr.strip().splitlines() == [f"emoret: {err.value}"]
+    # A bad line further on is a bad line, not a file in another format.
+    later = write(tmp_path, "later.jsonl", b'{"caption": "a"}\n{"caption": \n')
+    with pytest.raises(InputError) as err:
+        list(iter_records(later))
+    assert "JSON lines" not in str(err.value)
+
+
 def test_blank_lines_and_empty_input(tmp_path):
     assert list(iter_records(write(tmp_path, "e.jsonl", b""))) == []
     assert list(iter_records(write(tmp_path, "w.jsonl", b"\n  \n"))) == []

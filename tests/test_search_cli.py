@@ -43,6 +43,25 @@ def test_emotion_options_change_the_query(env, run_cli, index_dir):
     joy_fear = [[1, 0, 1, 0, 0, 0, 0, 0]]
     assert [h["video_id"] for h in forced] == exact_ids(env, query, joy_fear)
     assert [h["score"] for h in forced] != [h["score"] for h in none]
+    assert {tuple(h["query_emotions"]) for h in default} == {()}
+    assert {tuple(h["query_emotions"]) for h in none} == {()}
+    assert {tuple(h["query_emotions"]) for h in forced} == {("joy", "fear")}
+
+
+def test_hits_say_which_emotions_were_read_from_the_query(run_cli, index_dir, monkeypatch):
+    query = "a happy dog"
+    assert query_emotions(query)[0] > 0  # NRC: "happy" is joy
+    read = [name for name, count in zip(EMOTIONS, query_emotions(query)) if count]
+    hits = run_cli("search", query, "--index", index_dir, "--top", "2", "--json").records
+    assert [list(h)[:3] for h in hits] == [["query", "query_emotions", "rank"]] * 2
+    assert all(h["query_emotions"] == read for h in hits) and "joy" in read
+    ignored = run_cli("search", query, "--index", index_dir, "--top", "2", "--no-emotion").records
+    assert all(h["query_emotions"] == [] for h in ignored)
+    from emoret_cli import search as search_cli
+
+    monkeypatch.setattr(search_cli, "_stdout_is_terminal", lambda: True)
+    table = run_cli("search", query, "--index", index_dir, "--top", "2").stdout.decode()
+    assert f"query emotions: {', '.join(read)}" in table
 
 
 def test_query_emotions_are_read_lowercased_unless_as_written(run_cli, index_dir):

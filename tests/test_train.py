@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -79,7 +80,12 @@ def test_cli_trains_writes_metrics_and_checkpoints(data, tmp_path, run_cli):
     )  # fmt: skip
     assert result.code == 0, result.stderr
     assert result.stdout == b""
-    assert "epoch 2: loss" in result.stderr
+    epoch_lines = [line for line in result.stderr.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in epoch_lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    timing = r"  \((\d+s|\d+m\d\ds) elapsed, (\d+s|\d+m\d\ds) left\)$"
+    assert all(re.search(r"^epoch \d/3: loss \d+\.\d{4}  val t2v R@1 [\d.]+ R@5 [\d.]+" + timing, line)
+               for line in epoch_lines), epoch_lines
+    assert epoch_lines[-1].endswith(", 0s left)")
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in records if "loss" in r]
     epochs = [r for r in records if "train_loss" in r]
@@ -316,3 +322,19 @@ def test_schedule_warms_up_then_decays_to_zero():
     factors = [lr_factor(step, 100, 0.1) for step in range(100)]
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(factors[10:], factors[11:])) and factors[-1] < 0.001
+
+
+def test_epoch_clock_counts_the_epochs_of_this_run_and_estimates_what_is_left():
+    from emoret_cli.train import EpochClock, duration
+
+    now = [100.0]
+    clock = EpochClock(250, now=lambda: now[0])
+    now[0] += 20.0
+    assert clock.epoch_done(0) == "epoch 1/250"
+    assert clock.timing() == "20s elapsed, 1h23m left"  # 249 more at 20 s
+    resumed = EpochClock(10, now=lambda: now[0])
+    now[0] += 30.0
+    assert resumed.epoch_done(4) == "epoch 5/10"  # resumed after 4: one epoch in 30 s
+    assert resumed.timing() == "30s elapsed, 2m30s left"
+    assert [duration(s) for s in (0.4, 59, 60, 185, 3599, 3600, 7620)] == ["0s", "59s", "1m00s", "3m05s", "59m59s",
+                                                                         "1h00m", "2h07m"]

@@ -14,10 +14,20 @@ INTERNAL_KEYS = frozenset(
 )
 
 
-def hit_record(query: str, hit: store.Hit) -> dict[str, Any]:
-    """A hit as one output record: query, rank, score, then the video's public fields."""
+def hit_record(query: str, hit: store.Hit, query_emotions: Sequence[str] = ()) -> dict[str, Any]:
+    """A hit as one output record: query, the emotions the search used for it, rank, score,
+    then the video's public fields."""
     fields = {key: value for key, value in hit.item.items() if key not in INTERNAL_KEYS}
-    return {"query": query, "rank": hit.rank, "score": round(hit.score, 6), **fields}
+    return {"query": query, "query_emotions": list(query_emotions), "rank": hit.rank, "score": round(hit.score, 6),
+            **fields}
+
+
+def query_emotion_names(query: str, mode: str | Sequence[int], lowercase: bool = True) -> list[str]:
+    """The emotions a search uses for ``query`` (read from it, given, or none), by name."""
+    from emoret.text.emotions import EMOTIONS
+
+    vectors = query_emotion_vectors([query], mode, lowercase)
+    return [] if vectors is None else [name for name, count in zip(EMOTIONS, vectors[0]) if count > 0]
 
 
 class ModelMismatch(Exception):
