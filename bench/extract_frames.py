@@ -38,6 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from emoret.devices import available_cpus  # noqa: E402
 from emoret.video import synthetic  # noqa: E402
 from emoret.video.decode import sample_indices, scaled_size  # noqa: E402
 
@@ -74,7 +75,7 @@ def make_videos(out_dir: Path, n_videos: int, gop: int) -> list[Path]:
         start = time.perf_counter()
         import multiprocessing
 
-        with multiprocessing.get_context("fork").Pool(len(os.sched_getaffinity(0))) as pool:
+        with multiprocessing.get_context("fork").Pool(available_cpus()) as pool:
             pool.map(_make_one, missing, chunksize=1)
         print(f"  made in {time.perf_counter() - start:.0f} s", file=sys.stderr)
     return [job[0] for job in jobs]

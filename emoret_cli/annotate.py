@@ -20,8 +20,9 @@ def COMMAND(
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Processes (default: the machine's cores)."),
 ) -> None:
     """Add `sentiment` (VADER) and NRC emotion counts to caption records."""
+    from emoret.devices import available_cpus
     from emoret.records import JsonlWriter
-    from emoret.text.annotate import annotate_path, default_workers
+    from emoret.text.annotate import annotate_path
 
     with JsonlWriter(output) as writer:
-        writer.write_all(annotate_path(input, workers=workers or default_workers(), by_video=by_video))
+        writer.write_all(annotate_path(input, workers=workers or available_cpus(), by_video=by_video))

@@ -56,15 +56,12 @@ def COMMAND(
 
 
 def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, out: str, meta: dict) -> None:
-    from emoret.records import iter_numbered, require_caption, source_name
+    from emoret.records import read_captions
     from emoret.retrieval import embed
 
-    name = source_name(source)
-    numbered = list(iter_numbered(source))
-    for line, record in numbered:
-        require_caption(record, name, line)
-    start, stop = embed.shard_bounds(len(numbered), part)
-    records = [record for _, record in numbered[start:stop]]
+    captions = read_captions(source)
+    start, stop = embed.shard_bounds(len(captions), part)
+    records = captions[start:stop]
     emotions = embed.text_emotions(records) if use_emotion else None
     with progress() as bar:
         task = bar.add_task("embedding captions", total=len(records))

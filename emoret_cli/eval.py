@@ -76,16 +76,12 @@ def _load(texts: str, videos: str):
 
 
 def _embed(model_spec: str, captions: str, frames: Path, use_emotion: bool, device: str):
-    from emoret.records import iter_numbered, require_caption, source_name
+    from emoret.records import read_captions
     from emoret.retrieval import embed
     from emoret_cli.common import progress
     from emoret_cli.modelopt import load_model_or_fail
 
-    name = source_name(captions)
-    records = []
-    for line, record in iter_numbered(captions):
-        require_caption(record, name, line)
-        records.append(record)
+    records = read_captions(captions)
     model = load_model_or_fail(model_spec, device)
     items, _ = embed.items_from_frames(frames)
     with progress() as bar:

@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from emoret.devices import available_cpus
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
 
 EPILOG = (
@@ -66,9 +67,9 @@ def COMMAND(
     failed = 0
     with JsonlWriter() as stdout, progress() as bar:
         task = bar.add_task("extracting frames", total=to_do)
-        runner = extract.run(planned, options, workers=workers or extract.default_workers())
+        runner = extract.run(planned, options, workers=workers or available_cpus())
         with contextlib.closing(runner):
-            for item, record in zip(planned, runner):
+            for item, record in zip(planned, runner, strict=True):
                 stdout.write(record)
                 if not isinstance(item, extract.Job):
                     continue

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from retrieval_data import env  # noqa: F401
 
 from emoret.retrieval import index as store
 from emoret.retrieval.embed import embed_texts, load_embeddings

@@ -7,6 +7,9 @@ from typing import Any, Sequence
 
 from emoret.errors import InputError
 from emoret.retrieval import index as store
+from emoret.retrieval.embed import embed_texts
+from emoret.retrieval.encoder import Encoder
+from emoret.text.emotions import query_emotions
 
 # Bookkeeping of the frame store and of refresh: not what a person searching wants to read.
 INTERNAL_KEYS = frozenset(
@@ -34,7 +37,7 @@ def model_spec_for(index: store.Index, override: str | None) -> str:
     return str(spec)
 
 
-def check_model(index: store.Index, model: Any) -> None:
+def check_model(index: store.Index, model: Encoder) -> None:
     """Refuse a model whose fingerprint or dimension differs from the index's."""
     if int(model.embed_dim) != index.dim:
         raise ModelMismatch(
@@ -54,18 +57,14 @@ def query_emotion_vectors(queries: Sequence[str], mode: str | Sequence[int]) -> 
         if mode == "none":
             return None
         if mode == "auto":
-            from emoret.text.emotions import query_emotions
-
             return [query_emotions(text) for text in queries]
         raise ValueError(f"unknown emotion mode {mode!r}")
     return [list(mode) for _ in queries]
 
 
-def search(index: store.Index, model: Any, queries: Sequence[str], top: int = 10, ef: int | None = None,
+def search(index: store.Index, model: Encoder, queries: Sequence[str], top: int = 10, ef: int | None = None,
            emotions: str | Sequence[int] = "auto") -> list[list[store.Hit]]:
     """The ranked hits of each query, best first."""
-    from emoret.retrieval.embed import embed_texts
-
     vectors = embed_texts(model, list(queries), query_emotion_vectors(queries, emotions))
     return index.search(vectors, top=top, ef=ef)
 
