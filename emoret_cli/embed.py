@@ -7,7 +7,10 @@ from typing import List, Optional
 
 import typer
 
+from emoret.records import read_captions
+from emoret.retrieval import embed
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
+from emoret_cli.modelopt import load_model_or_fail
 
 EPILOG = (
     "Examples: emoret embed --model model/ --frames frames/ --out videos\n\n"
@@ -29,7 +32,6 @@ def COMMAND(
     shard: Optional[str] = typer.Option(None, "--shard", help="I/N: embed only the I-th of N equal parts (0-based)."),
 ) -> None:
     """Embed videos (a frame store or video files) or captions with a model."""
-    from emoret.retrieval import embed
 
     sources = sum((bool(videos), frames is not None, texts is not None))
     if sources != 1:
@@ -40,8 +42,6 @@ def COMMAND(
         part = embed.parse_shard(shard)
     except ValueError as err:
         fail(str(err))
-
-    from emoret_cli.modelopt import load_model_or_fail
 
     model = load_model_or_fail(model_spec, device)
     meta = embed.model_meta(model, model_spec)
@@ -56,9 +56,6 @@ def COMMAND(
 
 
 def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, out: str, meta: dict) -> None:
-    from emoret.records import read_captions
-    from emoret.retrieval import embed
-
     captions = read_captions(source)
     start, stop = embed.shard_bounds(len(captions), part)
     records = captions[start:stop]
@@ -75,8 +72,6 @@ def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, o
 
 
 def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, meta: dict) -> int:
-    from emoret.retrieval import embed
-
     failures: list = []
     if frames_dir is not None:
         items, broken = embed.items_from_frames(frames_dir)

@@ -9,6 +9,9 @@ from typing import List, Optional
 import typer
 
 from emoret.devices import available_cpus
+from emoret.records import JsonlWriter
+from emoret.video import extract
+from emoret.video.decode import Sampling, find_videos
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
 
 EPILOG = (
@@ -43,10 +46,6 @@ def COMMAND(
 ) -> None:
     """Decode videos into a frame store: DIR/<video_id>.npy (uint8 [T,H,W,3] RGB) and DIR/manifest.jsonl."""
     import contextlib
-
-    from emoret.records import JsonlWriter
-    from emoret.video import extract
-    from emoret.video.decode import Sampling, find_videos
 
     if num_frames is not None and fps is not None:
         fail("give --num-frames or --fps, not both")

@@ -7,7 +7,12 @@ from typing import List, Optional
 
 import typer
 
+from emoret.retrieval import embed
+from emoret.retrieval import index as store
+from emoret.retrieval.embed import embedding_paths
+from emoret.retrieval.refresh import refresh
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
+from emoret_cli.modelopt import load_model_or_fail
 
 EPILOG = (
     "From embeddings: emoret index videos --out my-index   (videos.npy + videos.jsonl; shards: list them all)\n\n"
@@ -29,7 +34,6 @@ def COMMAND(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
     """Build an index from embeddings, or keep one in step with folders of videos."""
-    from emoret.retrieval import index as store
 
     target = out or store.default_index_dir()
     params = {
@@ -61,7 +65,6 @@ def COMMAND(
 
 def _is_embeddings(source: str) -> bool:
     """NAME.npy / NAME.jsonl, or a NAME with NAME.npy beside it; a directory is videos."""
-    from emoret.retrieval.embed import embedding_paths
 
     if source.endswith((".npy", ".jsonl")):
         return True
@@ -74,14 +77,10 @@ def _is_embeddings(source: str) -> bool:
 
 
 def _from_embeddings(names, target, model_spec, device, params) -> None:
-    from emoret.retrieval import embed
-    from emoret.retrieval import index as store
-
     parts = [embed.load_embeddings(name) for name in names]
     combined = embed.combine_embeddings(parts)
     meta = combined.meta
     if model_spec is not None:
-        from emoret_cli.modelopt import load_model_or_fail
 
         model = load_model_or_fail(model_spec, device)
         embed.check_made_by(combined, model, model_spec)
@@ -97,9 +96,6 @@ def _from_embeddings(names, target, model_spec, device, params) -> None:
 
 
 def _from_videos(paths, target, model_spec, device, batch_size, params) -> int:
-    from emoret.retrieval.refresh import refresh
-    from emoret_cli.modelopt import load_model_or_fail
-
     model = load_model_or_fail(model_spec, device)
     with progress() as bar:
         task = bar.add_task("embedding new videos", total=0)
