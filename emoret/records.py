@@ -209,9 +209,10 @@ class JsonlWriter:
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = None if path in (None, "-") else Path(path)
         self.count = 0
+        self._tmp: str | None = None  # the file's temporary name until it is published
+        self._interactive = False
         if self.path is None:
             self._handle = sys.stdout.buffer
-            self._tmp = None
             self._interactive = sys.stdout.isatty()
         else:
             self._tmp = temp_beside(self.path)
@@ -220,7 +221,7 @@ class JsonlWriter:
     def write(self, record: dict[str, Any]) -> None:
         try:
             self._handle.write(dumps(record))
-            if self._tmp is None and self._interactive:
+            if self._interactive:
                 self._handle.flush()
         except BrokenPipeError:
             raise OutputClosed() from None
@@ -232,11 +233,14 @@ class JsonlWriter:
         return self.count
 
     def close(self, keep: bool = True) -> None:
-        if self._tmp is None:
+        """Flush stdout, or publish (``keep``) or drop the file; a second close does nothing."""
+        if self.path is None:
             try:
                 self._handle.flush()
             except BrokenPipeError:
                 raise OutputClosed() from None
+            return
+        if self._tmp is None:
             return
         self._handle.flush()
         os.fsync(self._handle.fileno())
@@ -247,17 +251,18 @@ class JsonlWriter:
             os.unlink(self._tmp)
         self._tmp = None
 
-    def __enter__(self) -> "JsonlWriter":
+    def __enter__(self) -> JsonlWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if self._tmp is None:
-            if exc_type is None or issubclass(exc_type, InputError):
+        # Publish on success and on bad input (the records before it are good); a crash
+        # or Ctrl-C leaves the previous file untouched (and stdout unflushed).
+        good = exc_type is None or issubclass(exc_type, InputError)
+        if self.path is None:
+            if good:
                 self.close()
         else:
-            # Publish on success and on bad input (the records before it are good);
-            # a crash or Ctrl-C leaves the previous file untouched.
-            self.close(keep=exc_type is None or issubclass(exc_type, InputError))
+            self.close(keep=good)
 
 
 def write_jsonl_atomic(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> int:
@@ -287,3 +292,21 @@ def video_id_of(record: dict[str, Any]) -> str | None:
     if video is not None:
         return Path(str(video)).stem
     return None
+
+
+def require_video_id(record: dict[str, Any], source: str, line: int) -> str:
+    """The record's video id (:func:`video_id_of`), or an InputError naming the line."""
+    video_id = video_id_of(record)
+    if video_id is None:
+        raise InputError(source, "record has neither 'video_id' nor 'video'", line)
+    return video_id
+
+
+def read_captions(path: str | os.PathLike | None) -> list[dict[str, Any]]:
+    """Every record of a caption file (``-``: stdin), each checked to carry a string ``caption``."""
+    source = source_name(path)
+    records = []
+    for line, record in iter_numbered(path):
+        require_caption(record, source, line)
+        records.append(record)
+    return records

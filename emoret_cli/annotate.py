@@ -7,6 +7,10 @@ from typing import Optional
 
 import typer
 
+from emoret.devices import available_cpus
+from emoret.records import JsonlWriter
+from emoret.text.annotate import annotate_path
+
 EPILOG = (
     "Example: emoret annotate captions.json | emoret filter --thr 0.6\n\n"
     "Input is a JSON array or JSON lines (a path, or '-' / nothing for stdin)."
@@ -23,8 +27,6 @@ def COMMAND(
     ),
 ) -> None:
     """Add `sentiment` (VADER) and NRC emotion counts to caption records."""
-    from emoret.records import JsonlWriter
-    from emoret.text.annotate import annotate_path, default_workers
 
     with JsonlWriter(output) as writer:
-        writer.write_all(annotate_path(input, workers=workers or default_workers(), by_video=by_video, lowercase=lowercase))
+        writer.write_all(annotate_path(input, workers=workers or available_cpus(), by_video=by_video, lowercase=lowercase))

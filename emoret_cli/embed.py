@@ -7,7 +7,10 @@ from typing import List, Optional
 
 import typer
 
+from emoret.records import read_captions
+from emoret.retrieval import embed
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
+from emoret_cli.modelopt import load_model_or_fail
 from emoret_cli.samplingopt import SAMPLING_HELP, Rule
 
 EPILOG = (
@@ -31,7 +34,6 @@ def COMMAND(
     sampling: Optional[Rule] = typer.Option(None, "--sampling", help=SAMPLING_HELP),
 ) -> None:
     """Embed videos (a frame store or video files) or captions with a model."""
-    from emoret.retrieval import embed
 
     sources = sum((bool(videos), frames is not None, texts is not None))
     if sources != 1:
@@ -45,8 +47,6 @@ def COMMAND(
         part = embed.parse_shard(shard)
     except ValueError as err:
         fail(str(err))
-
-    from emoret_cli.modelopt import load_model_or_fail
 
     model = load_model_or_fail(model_spec, device)
     meta = embed.model_meta(model, model_spec)
@@ -62,15 +62,9 @@ def COMMAND(
 
 
 def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, out: str, meta: dict) -> None:
-    from emoret.records import iter_numbered, require_caption, source_name
-    from emoret.retrieval import embed
-
-    name = source_name(source)
-    numbered = list(iter_numbered(source))
-    for line, record in numbered:
-        require_caption(record, name, line)
-    start, stop = embed.shard_bounds(len(numbered), part)
-    records = [record for _, record in numbered[start:stop]]
+    captions = read_captions(source)
+    start, stop = embed.shard_bounds(len(captions), part)
+    records = captions[start:stop]
     emotions = embed.text_emotions(records) if use_emotion else None
     with progress() as bar:
         task = bar.add_task("embedding captions", total=len(records))
@@ -84,8 +78,6 @@ def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, o
 
 
 def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, meta: dict, rule: str) -> int:
-    from emoret.retrieval import embed
-
     failures: list = []
     if frames_dir is not None:
         items, broken = embed.items_from_frames(frames_dir)

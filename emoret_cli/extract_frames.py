@@ -8,6 +8,10 @@ from typing import List, Optional
 
 import typer
 
+from emoret.devices import available_cpus
+from emoret.records import JsonlWriter
+from emoret.video import extract
+from emoret.video.decode import Sampling, find_videos
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
 from emoret_cli.samplingopt import SAMPLING_HELP, Rule
 
@@ -45,10 +49,6 @@ def COMMAND(
     """Decode videos into a frame store: DIR/<video_id>.npy (uint8 [T,H,W,3] RGB) and DIR/manifest.jsonl."""
     import contextlib
 
-    from emoret.records import JsonlWriter
-    from emoret.video import extract
-    from emoret.video.decode import Sampling, find_videos
-
     if num_frames is not None and fps is not None:
         fail("give --num-frames or --fps, not both")
     if sampling_rule is not None and fps is not None:
@@ -71,9 +71,9 @@ def COMMAND(
     failed = 0
     with JsonlWriter() as stdout, progress() as bar:
         task = bar.add_task("extracting frames", total=to_do)
-        runner = extract.run(planned, options, workers=workers or extract.default_workers())
+        runner = extract.run(planned, options, workers=workers or available_cpus())
         with contextlib.closing(runner):
-            for item, record in zip(planned, runner):
+            for item, record in zip(planned, runner, strict=True):
                 stdout.write(record)
                 if not isinstance(item, extract.Job):
                     continue

@@ -8,7 +8,13 @@ from typing import Optional
 
 import typer
 
+from emoret.records import dumps
+from emoret.retrieval import index as store
+from emoret.retrieval import search as searching
+from emoret.retrieval.search import hit_record
+from emoret.text.emotions import parse_emotion_names
 from emoret_cli.common import fail
+from emoret_cli.modelopt import load_model_or_fail
 
 EPILOG = (
     'Example: emoret search "my daughter laughing at her birthday party" --top 5\n\n'
@@ -42,11 +48,7 @@ def COMMAND(
         fail("the query is empty")
     mode = _emotion_mode(emotions, no_emotion)
 
-    from emoret.retrieval import index as store
-    from emoret.retrieval import search as searching
-
     index = store.open_index(searching.index_dir(index_dir))
-    from emoret_cli.modelopt import load_model_or_fail
 
     model = load_model_or_fail(searching.model_spec_for(index, model_spec), device)
     try:
@@ -74,7 +76,6 @@ def _emotion_mode(emotions: Optional[str], no_emotion: bool):
         return "none"
     if emotions is None:
         return "auto"
-    from emoret.text.emotions import parse_emotion_names
 
     try:
         return parse_emotion_names(emotions)
@@ -90,9 +91,6 @@ def _stdin_queries():
 
 
 def _print_json(query: str, query_emotions: list[str], hits) -> None:
-    from emoret.records import dumps
-    from emoret.retrieval.search import hit_record
-
     out = sys.stdout.buffer
     for hit in hits:
         out.write(dumps(hit_record(query, hit, query_emotions)))

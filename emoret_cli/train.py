@@ -6,6 +6,11 @@ from typing import Optional
 
 import typer
 
+from emoret.train.config import make_config, read_config_file
+from emoret.train.loop import train
+from emoret.train.run_dir import CONFIG_FILE
+from emoret_cli import common
+
 EPILOG = (
     "Example: emoret train --model demo/base-model --captions annotated.jsonl --frames frames/ "
     "--out model/ --epochs 5 --lr 1e-6\n\n"
@@ -46,11 +51,6 @@ def COMMAND(
     """Train the model on captions and stored frames; write checkpoints and metrics.jsonl."""
     import os
     import sys
-
-    from emoret.train.config import make_config, read_config_file
-    from emoret.train.loop import train
-    from emoret.train.run_dir import CONFIG_FILE
-    from emoret_cli import common
 
     given = dict(
         model=model, captions=captions, frames=frames, out=out, val_captions=val_captions,

@@ -7,6 +7,10 @@ from typing import List, Optional
 
 import typer
 
+from emoret.records import read_jsonl
+from emoret.retrieval import plots
+from emoret.retrieval.embed import load_embeddings
+from emoret.text.emotions import EMOTIONS
 from emoret_cli.common import fail, message
 
 EPILOG = (
@@ -25,7 +29,6 @@ def COMMAND(
     perplexity: float = typer.Option(30.0, "--perplexity", min=1.0, help="t-SNE perplexity (capped for few points)."),
 ) -> None:
     """Plot t-SNE of embeddings, one panel per emotion against the rest."""
-    from emoret.text.emotions import EMOTIONS
 
     if texts is None and videos is None:
         fail("give --texts and/or --videos")
@@ -35,10 +38,6 @@ def COMMAND(
         fail(f"--emotion: unknown emotion {unknown[0]!r}: choose from {', '.join(EMOTIONS)}")
 
     import numpy as np
-
-    from emoret.records import read_jsonl
-    from emoret.retrieval import plots
-    from emoret.retrieval.embed import load_embeddings
 
     by_video = plots.video_emotions(read_jsonl(annotations)) if annotations else None
     parts, kinds, records = [], [], []

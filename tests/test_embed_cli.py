@@ -1,7 +1,7 @@
 import numpy as np
 import orjson
 import pytest
-from retrieval_data import VIDEO_IDS, build_frames, caption_records, env, write_captions  # noqa: F401
+from retrieval_data import VIDEO_IDS, build_frames, caption_records
 
 from emoret.retrieval.embed import load_embeddings, parse_shard, shard_bounds
 
@@ -43,7 +43,7 @@ def test_shard_bounds_cover_every_item_once():
         for count in (1, 3, 8):
             spans = [shard_bounds(total, (i, count)) for i in range(count)]
             assert spans[0][0] == 0 and spans[-1][1] == total
-            assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+            assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
     with pytest.raises(ValueError):
         parse_shard("3/3")
     with pytest.raises(ValueError):

@@ -1,7 +1,7 @@
 import numpy as np
 import orjson
 import pytest
-from retrieval_data import EMOTIONAL, caption_records, env, write_captions  # noqa: F401
+from retrieval_data import EMOTIONAL, caption_records, write_captions
 
 from emoret.retrieval import metrics, plots
 from emoret.retrieval.embed import load_embeddings, save_embeddings
@@ -83,6 +83,7 @@ def test_eval_errors(env, run_cli, tmp_path):
     assert short.code == 2 and "3 records for 12 rows" in short.stderr
 
 
+@pytest.mark.slow
 def test_tsne_writes_a_png_with_one_panel_an_emotion(env, run_cli, tmp_path):
     out = tmp_path / "tsne.png"
     annotations = write_captions(tmp_path / "ann.jsonl", [{**r, "joy": int("happy" in r["caption"])} for r in caption_records()])

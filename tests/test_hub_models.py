@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from retrieval_data import env  # noqa: F401
 
 from emoret.model import hub
 

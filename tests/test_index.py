@@ -6,7 +6,7 @@ import threading
 import numpy as np
 import orjson
 import pytest
-from retrieval_data import VIDEO_IDS, env  # noqa: F401
+from retrieval_data import VIDEO_IDS
 
 from emoret.errors import InputError
 from emoret.retrieval import index as store
@@ -29,7 +29,7 @@ def test_search_matches_exact_ranking_and_is_sorted(tmp_path):
     build(tmp_path / "idx", vectors)
     index = store.open_index(tmp_path / "idx")
     queries = unit(5, 16, seed=1)
-    for query, hits in zip(queries, index.search(queries, top=10, ef=300)):
+    for query, hits in zip(queries, index.search(queries, top=10, ef=300), strict=True):
         exact = np.argsort(-(vectors @ query))[:10]
         assert [h.item["video_id"] for h in hits] == [f"a{i}" for i in exact]
         scores = [h.score for h in hits]
@@ -137,6 +137,7 @@ def test_second_writer_waits_or_fails_clearly(env, run_cli, tmp_path):
     assert len(store.open_index(target)) == len(VIDEO_IDS)
 
 
+@pytest.mark.slow
 def test_two_writers_at_once_leave_one_valid_index(env, tmp_path):
     target = tmp_path / "idx"
     command = [sys.executable, "-m", "emoret_cli", "index", str(env.videos), "--out", str(target)]
@@ -226,3 +227,25 @@ def test_index_from_videos_re_embeds_when_the_sampling_rule_changes(env, run_cli
 
     refused = run_cli("index", env.videos, "--out", tmp_path / "i2", "--sampling", "middle")
     assert refused.code == 2 and "--sampling applies to videos" in refused.stderr
+
+
+def test_shards_combine_in_order_and_refuse_another_model_or_dimension():
+    from types import SimpleNamespace
+
+    from emoret.retrieval.embed import Embeddings, check_made_by, combine_embeddings
+
+    meta = {"model": "m", "fingerprint": "abc", "kind": "videos"}
+    a = Embeddings(unit(2, 8), [{"video_id": "a0"}, {"video_id": "a1"}], meta, "a")
+    b = Embeddings(unit(1, 8, seed=1), [{"video_id": "b0"}], meta, "b")
+    both = combine_embeddings([a, b])
+    assert both.vectors.shape == (3, 8) and [r["video_id"] for r in both.records] == ["a0", "a1", "b0"]
+    assert both.meta == {"model": "m", "fingerprint": "abc"}
+    with pytest.raises(InputError, match="c: dimension 4 differs from a's 8"):
+        combine_embeddings([a, Embeddings(unit(1, 4), [{}], meta, "c")])
+    with pytest.raises(InputError, match="d: made by a different model than a"):
+        combine_embeddings([a, Embeddings(unit(1, 8), [{}], {"fingerprint": "xyz"}, "d")])
+    check_made_by(both, SimpleNamespace(fingerprint="abc", embed_dim=8), "m")
+    with pytest.raises(InputError, match="a: these embeddings were made by another model than other"):
+        check_made_by(both, SimpleNamespace(fingerprint="zzz", embed_dim=8), "other")
+    with pytest.raises(InputError, match="a: dimension 8 but m embeds in 16"):
+        check_made_by(both, SimpleNamespace(fingerprint="abc", embed_dim=16), "m")

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from retrieval_data import env  # noqa: F401
 
 from emoret.retrieval import index as store
 from emoret.retrieval.embed import embed_texts, load_embeddings
@@ -51,7 +50,7 @@ def test_emotion_options_change_the_query(env, run_cli, index_dir):
 def test_hits_say_which_emotions_were_read_from_the_query(run_cli, index_dir, monkeypatch):
     query = "a happy dog"
     assert query_emotions(query)[0] > 0  # NRC: "happy" is joy
-    read = [name for name, count in zip(EMOTIONS, query_emotions(query)) if count]
+    read = [name for name, count in zip(EMOTIONS, query_emotions(query), strict=False) if count]
     hits = run_cli("search", query, "--index", index_dir, "--top", "2", "--json").records
     assert [list(h)[:3] for h in hits] == [["query", "query_emotions", "rank"]] * 2
     assert all(h["query_emotions"] == read for h in hits) and "joy" in read
@@ -68,7 +67,7 @@ def test_query_emotions_are_read_lowercased_unless_as_written(run_cli, index_dir
     query = "Happy dog plays in the park"  # "Happy" counts only lowercased
     assert query_emotions(query) == query_emotions(query.lower()) != [0] * 8
     assert query_emotions(query, lowercase=False) == [0] * 8
-    joy_words = ",".join(n for n, v in zip(EMOTIONS, query_emotions(query)) if v)
+    joy_words = ",".join(n for n, v in zip(EMOTIONS, query_emotions(query), strict=False) if v)
     default = run_cli("search", query, "--index", index_dir, "--top", "6").records
     forced = run_cli("search", query, "--index", index_dir, "--top", "6", "--emotions", joy_words).records
     as_written = run_cli("search", query, "--index", index_dir, "--top", "6", "--as-written").records

@@ -128,6 +128,7 @@ def test_resume_after_a_kill_gives_the_same_weights(data, tmp_path):
     assert drop_time((whole / "metrics.jsonl").read_text()) == drop_time((resumed / "metrics.jsonl").read_text())
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process_with_the_global_batch(data, tmp_path):
     common = [
         "--model", str(data["base"]), "--captions", str(data["captions"]), "--frames", str(data["frames"]),
@@ -152,7 +153,7 @@ def test_two_processes_match_one_process_with_the_global_batch(data, tmp_path):
 
 
 def _flags_to_settings(flags: list[str]) -> dict:
-    pairs = dict(zip(flags[::2], flags[1::2]))
+    pairs = dict(zip(flags[::2], flags[1::2], strict=True))
     return {k.lstrip("-").replace("-", "_"): v for k, v in pairs.items()}
 
 
@@ -321,7 +322,7 @@ def test_epoch_pairs_draw_one_caption_a_video_reproducibly(data):
 def test_schedule_warms_up_then_decays_to_zero():
     factors = [lr_factor(step, 100, 0.1) for step in range(100)]
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
-    assert all(a >= b for a, b in zip(factors[10:], factors[11:])) and factors[-1] < 0.001
+    assert all(a >= b for a, b in zip(factors[10:], factors[11:], strict=False)) and factors[-1] < 0.001
 
 
 def test_epoch_clock_counts_the_epochs_of_this_run_and_estimates_what_is_left():

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from emoret.errors import InputError
+from emoret.errors import InputError, first_line
 
 CLIPVIP_PREFIX = "clipmodel."
 HEAD_DIM = 64  # every released CLIP: 768 / 12 heads, 512 / 8 heads
@@ -36,8 +36,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     except FileNotFoundError:
         raise InputError(source, "no such file") from None
     except Exception as err:  # the unpickler's errors have no common base
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(source, f"not a readable tensor checkpoint ({first})") from None
+        raise InputError(source, f"not a readable tensor checkpoint ({first_line(err)})") from None
     for wrapper in ("model", "state_dict", "module"):
         if isinstance(raw, dict) and isinstance(raw.get(wrapper), dict):
             raw = raw[wrapper]

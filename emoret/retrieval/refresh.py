@@ -18,6 +18,7 @@ import numpy as np
 from emoret.errors import InputError
 from emoret.retrieval import embed
 from emoret.retrieval import index as store
+from emoret.retrieval.encoder import Encoder
 from emoret.video.decode import DEFAULT_RULE
 
 
@@ -36,7 +37,7 @@ def _unchanged_key(record: dict[str, Any]) -> tuple[Any, Any, Any]:
 
 def refresh(
     target: str | os.PathLike,
-    model: Any,
+    model: Encoder,
     model_spec: str,
     paths: Iterable[str | os.PathLike],
     params: dict[str, int],
@@ -57,11 +58,9 @@ def refresh(
     if not items:
         raise InputError(", ".join(str(p) for p in paths), "no video files found")
     previous = _previous(target, model.fingerprint, rule)
-    old_rows: dict[tuple, int] = {}
-    old_vectors = None
-    if previous is not None:
-        old_rows = {_unchanged_key(item): row for row, item in enumerate(previous.items)}
-        old_vectors = previous.vectors()
+    old_items: list[dict[str, Any]] = previous.items if previous is not None else []
+    old_rows = {_unchanged_key(item): row for row, item in enumerate(old_items)}
+    old_vectors = previous.vectors() if previous is not None else None
 
     result = RefreshResult()
     reused: dict[int, tuple[np.ndarray, dict[str, Any]]] = {}
@@ -69,13 +68,12 @@ def refresh(
     for position, item in enumerate(items):
         row = old_rows.get(_unchanged_key(item.record))
         if row is not None and old_vectors is not None:
-            reused[position] = (np.asarray(old_vectors[row]), previous.items[row])
+            reused[position] = (np.asarray(old_vectors[row]), old_items[row])
         else:
             fresh.append((position, item))
     result.kept = len(reused)
-    if previous is not None:
-        present = {item.record["path"] for item in items}
-        result.removed = sum(1 for item in previous.items if item.get("path") not in present)
+    present = {item.record["path"] for item in items}
+    result.removed = sum(1 for item in old_items if item.get("path") not in present)
     if on_start:
         on_start(len(fresh))
 
@@ -105,7 +103,7 @@ def refresh(
         records.append(record)
 
     same_params = previous is not None and all(previous.meta.get(k) == v for k, v in params.items())
-    if not records or (same_params and records == previous.items):
+    if not records or (same_params and records == old_items):
         return result
     meta = embed.model_meta(model, model_spec)
     meta["source"] = "videos"

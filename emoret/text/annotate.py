@@ -10,20 +10,15 @@ yielded before the error is raised.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections import deque
 from typing import Any, Iterable, Iterator
 
 from emoret.errors import InputError
-from emoret.records import iter_numbered, require_caption, source_name, video_id_of
+from emoret.records import iter_numbered, require_caption, require_video_id, source_name
 from emoret.text import emotions
 
 CHUNK_SIZE = 256
 _MIN_FOR_WORKERS = 2 * CHUNK_SIZE  # below this, starting processes costs more than it saves
-
-
-def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _warm() -> None:
@@ -110,7 +105,7 @@ def _annotate_parallel(chunks: Iterator, workers: int, lowercase: bool) -> Itera
 
 
 def _merge(records: list[dict[str, Any]], results: list) -> Iterator[dict[str, Any]]:
-    for record, (scores, counts) in zip(records, results):
+    for record, (scores, counts) in zip(records, results, strict=True):
         yield emotions.merge_annotation(record, scores, counts)
 
 
@@ -125,9 +120,7 @@ def merge_by_video(
     merged: dict[str, tuple[int, dict[str, Any], list[str]]] = {}
     for line, record in numbered:
         caption = require_caption(record, source, line)
-        video_id = video_id_of(record)
-        if video_id is None:
-            raise InputError(source, "record has neither 'video_id' nor 'video'", line)
+        video_id = require_video_id(record, source, line)
         if video_id not in merged:
             first = {k: v for k, v in record.items() if k not in ("caption", "sen_id")}
             first.setdefault("video_id", video_id)

@@ -18,6 +18,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from emoret.atomic import write_bytes_atomic
+from emoret.text import vader_fast
+
 # Row order of the emotion embedding table and of every emotion vector.
 EMOTIONS: tuple[str, ...] = ("joy", "trust", "fear", "surprise", "sadness", "disgust", "anger", "anticipation")
 POLARITIES: tuple[str, ...] = ("positive", "negative")
@@ -70,8 +73,6 @@ def ensure_vader_lexicon() -> None:
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("vader_lexicon/vader_lexicon.txt", lexicon)
         target.parent.mkdir(parents=True, exist_ok=True)
-        from emoret.atomic import write_bytes_atomic
-
         write_bytes_atomic(target, buffer.getvalue())
     if str(data_dir) not in nltk.data.path:
         nltk.data.path.append(str(data_dir))
@@ -82,8 +83,6 @@ def vader() -> Any:
     """nltk's SentimentIntensityAnalyzer, built once per process."""
     ensure_vader_lexicon()
     from nltk.sentiment.vader import SentimentIntensityAnalyzer
-
-    from emoret.text import vader_fast
 
     analyzer = SentimentIntensityAnalyzer()
     vader_fast.install(analyzer)

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from emoret.errors import InputError
+from emoret.errors import InputError, first_line
 
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
 
@@ -89,7 +89,7 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
         else:
             values = json.loads(text)
     except Exception as err:  # json and yaml errors alike
-        raise InputError(source, f"malformed config ({str(err).splitlines()[0]})") from None
+        raise InputError(source, f"malformed config ({first_line(err)})") from None
     if values is None:
         return {}
     if not isinstance(values, dict):

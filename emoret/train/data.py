@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emoret.errors import InputError
-from emoret.records import iter_numbered, require_caption, source_name, video_id_of
+from emoret.records import iter_numbered, require_caption, require_video_id, source_name
 from emoret.text.emotions import record_emotion_vector
 from emoret.video.decode import DEFAULT_RULE, pick_frames
 from emoret.video.frames import frames_path, load_frames
@@ -31,9 +31,7 @@ def load_video_captions(captions_path: str, frames_dir: str) -> list[VideoCaptio
     first_line: dict[str, int] = {}
     for line, record in iter_numbered(captions_path):
         caption = require_caption(record, source, line)
-        vid = video_id_of(record)
-        if vid is None:
-            raise InputError(source, "record has neither 'video_id' nor 'video'", line)
+        vid = require_video_id(record, source, line)
         if vid not in by_video:
             by_video[vid] = VideoCaptions(vid, [], [])
             first_line[vid] = line

@@ -22,8 +22,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from emoret.errors import InputError
-from emoret.video.frames import load_frames, read_manifest  # noqa: F401  (re-exported)
+from emoret.errors import InputError, first_line
 
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .wmv .flv .3gp .ts .mts .ogv".split()
@@ -79,6 +78,7 @@ class Sampling:
     def indices(self, n_frames: int, source_fps: float | None) -> list[int]:
         if self.fps is not None:
             return resample_indices(n_frames, source_fps or self.fps, self.fps)
+        assert self.num_frames is not None  # __post_init__ requires it when there is no fps
         return sample_indices(n_frames, self.num_frames, self.rule)
 
 
@@ -208,7 +208,7 @@ def extract(path: str | os.PathLike, sampling: Sampling, threads: int = 0) -> Ex
         if not frames:
             raise VideoError(_no_frames_message(reader.decode_errors))
         frames = _fill_gaps(frames, wanted)
-    if sampling.fps is None and n_frames < sampling.num_frames:
+    if sampling.fps is None and sampling.num_frames is not None and n_frames < sampling.num_frames:
         warnings.append(f"only {n_frames} frames, fewer than the {sampling.num_frames} asked: frames repeated")
     if reader.decode_errors:
         warnings.append(f"{reader.decode_errors} packets could not be decoded")
@@ -279,8 +279,9 @@ def _read_first_byte(path: Path) -> None:
 
 
 def _reason(err: BaseException) -> str:
-    text = getattr(err, "strerror", None) or str(err)
-    return text.splitlines()[0] if text else type(err).__name__
+    # An OSError's strerror leaves out the path, which the caller names already.
+    strerror = getattr(err, "strerror", None)
+    return strerror if strerror else first_line(err)
 
 
 @dataclass
@@ -390,7 +391,7 @@ class _Reader:
     def _worth_seeking(self, targets: list[int]) -> bool:
         if len(targets) < 1 or self.info.ticks_per_frame is None:
             return False
-        gaps = [b - a for a, b in zip([0] + targets, targets)]
+        gaps = [b - a for a, b in zip([0] + targets, targets, strict=False)]
         return max(gaps) > _SEEK_MIN_SAVING + _SEEK_SAFETY_FRAMES
 
     def _keyframes(self) -> list[tuple[int, int]]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -22,7 +21,8 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from emoret.atomic import atomic_path, write_bytes_atomic
-from emoret.video.reencode import h264_encoder
+from emoret.devices import available_cpus
+from emoret.video.reencode import add_h264_stream
 from emoret.video.yuv import rgb_to_yuv420p
 
 
@@ -300,9 +300,8 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int, *, crf
     height, width = first.shape[:2]
     with atomic_path(path) as tmp:
         with av.open(tmp, mode="w", format="mp4") as container:
-            stream = container.add_stream(h264_encoder(), rate=fps)
+            stream = add_h264_stream(container, fps)
             stream.width, stream.height = width - width % 2, height - height % 2
-            stream.pix_fmt = "yuv420p"
             stream.codec_context.thread_count = 1
             options = {"threads": "1"}
             if stream.codec_context.name == "libx264":
@@ -344,14 +343,14 @@ def make_videos(out_dir: str | Path, n_videos: int, seed: int = 0, width: int = 
     out_dir.mkdir(parents=True, exist_ok=True)
     scenes = make_scenes(n_videos, seed)
     jobs = [(out_dir / f"{scene.video_id}.mp4", scene, width, height, fps, duration) for scene in scenes]
-    workers = min(workers or len(os.sched_getaffinity(0)), len(jobs))
+    workers = min(workers or available_cpus(), len(jobs))
     if workers > 1:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             paths = pool.starmap(make_video, jobs, chunksize=1)
     else:
         paths = [make_video(*job) for job in jobs]
-    records = []
-    for scene, path in zip(scenes, paths):
+    records: list[dict[str, Any]] = []
+    for scene, path in zip(scenes, paths, strict=True):
         for caption in captions_for(scene, seed):
             records.append({"video": path.name, "caption": caption, "duration": duration or scene.duration,
                             "sen_id": len(records)})
@@ -361,7 +360,7 @@ def make_videos(out_dir: str | Path, n_videos: int, seed: int = 0, width: int = 
 def make_demo(out_dir: str | Path, n_videos: int = 60, seed: int = 0) -> dict[str, Path]:
     """The offline demo set: ``OUT/videos/*.mp4``, ``OUT/captions.json``, ``OUT/scenes.json``
     (what each video shows) and ``OUT/base-model/`` (a tiny random CLIP and its tokenizer)."""
-    from emoret.model.tiny import build_tiny_clip
+    from emoret.model.tiny import build_tiny_clip  # torch and transformers: only for the demo model
 
     out_dir = Path(out_dir)
     videos_dir = out_dir / "videos"
