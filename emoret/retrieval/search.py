@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from typing import Any, Sequence
 
 from emoret.records import InputError
@@ -71,7 +72,8 @@ def search(index: store.Index, model: Any, queries: Sequence[str], top: int = 10
     vectors = embed_texts(model, list(queries), query_emotion_vectors(queries, emotions))
     if per_video < 1:
         return index.search(vectors, top=top, ef=ef)
-    return [best_per_video(index, vector, top, per_video, ef) for vector in vectors]
+    sizes = Counter(video_key(item) for item in index.items)
+    return [best_per_video(index, vector, top, per_video, ef, sizes) for vector in vectors]
 
 
 def video_key(item: dict[str, Any]) -> str:
@@ -79,11 +81,14 @@ def video_key(item: dict[str, Any]) -> str:
     return str(item.get("path") or item.get("video") or item.get("video_id") or item.get("source"))
 
 
-def best_per_video(index: store.Index, vector: Any, top: int, per_video: int, ef: int | None = None) -> list[store.Hit]:
+def best_per_video(index: store.Index, vector: Any, top: int, per_video: int, ef: int | None = None,
+                   sizes: Counter | None = None) -> list[store.Hit]:
     """The ``top`` best videos for one query vector, each with its ``per_video`` best items, re-ranked.
 
-    Asks the index for more neighbours until ``top`` videos are found or it has no more.
+    Asks the index for more neighbours until the ``top`` best videos each have their
+    ``per_video`` items (or all they have), or the index has no more. ``sizes``: items a video.
     """
+    sizes = sizes if sizes is not None else Counter(video_key(item) for item in index.items)
     wanted = min(len(index), top * per_video)
     while True:
         hits = index.search(vector, top=wanted, ef=ef)[0]
@@ -92,10 +97,12 @@ def best_per_video(index: store.Index, vector: Any, top: int, per_video: int, ef
             group = kept.setdefault(video_key(hit.item), [])
             if len(group) < per_video:
                 group.append(hit)
-        if len(kept) >= top or wanted >= len(index):
+        best = list(kept.items())[:top]
+        filled = all(len(group) >= min(per_video, sizes[key]) for key, group in best)
+        if (len(kept) >= top and filled) or wanted >= len(index):
             break
         wanted = min(len(index), wanted * 4)
-    chosen = [hit for group in list(kept.values())[:top] for hit in group]
+    chosen = [hit for _, group in best for hit in group]
     chosen.sort(key=lambda hit: -hit.score)
     return [store.Hit(rank + 1, hit.score, hit.item) for rank, hit in enumerate(chosen)]
 
