@@ -133,22 +133,21 @@ def _print_table(query: str, hits) -> None:
         duration = item.get("duration")
         link = play_link(item)
         # OSC 8 links: the terminal opens the file (at the moment, where the player honours #t=).
-        style = f"link {link}" if link else ""
-        row = [str(hit.rank), f"{hit.score:.3f}", _text(str(item.get("video_id") or item.get("video") or ""), style)]
+        row = [str(hit.rank), f"{hit.score:.3f}", _text(str(item.get("video_id") or item.get("video") or ""), link)]
         if moments:
             start, end = item.get("start"), item.get("end")
             row.append(f"{clock(start)}–{clock(end)}" if isinstance(start, (int, float)) and isinstance(end, (int, float)) else "")
         row += [
-            _text(str(item.get("path") or item.get("source") or item.get("video") or ""), style),
+            _text(str(item.get("path") or item.get("source") or item.get("video") or ""), link),
             f"{float(duration):.1f}s" if isinstance(duration, (int, float)) else "",
         ]
         table.add_row(*row)
     Console().print(table)
 
 
-def _text(value: str, style: str):
+def _text(value: str, link: str | None):
     from rich.style import Style
     from rich.text import Text
 
     # A Text, not markup: a path with [brackets] must print as it is.
-    return Text(value, style=Style.parse(style) if style else "")
+    return Text(value, style=Style(link=link) if link else "")

@@ -88,3 +88,31 @@ def test_embed_files_in_moments_then_index(moments_env, run_cli, tmp_path):  # n
     truth = sorted({(c["video"], c["start"], c["end"]) for c in env.captions})
     assert [s[0] for s in spans] == [t[0] for t in truth]
     assert all(abs(s[1] - t[1]) <= 1 / 8 and abs(s[2] - t[2]) <= 1 / 8 for s, t in zip(spans, truth))
+
+
+@pytest.mark.slow
+def test_the_table_links_each_path_and_shows_the_moment(moments_env, run_cli, tmp_path, monkeypatch):  # noqa: F811
+    from emoret_cli import search as command
+    from emoret.retrieval.gallery import play_link
+
+    env = moments_env
+    index = tmp_path / "idx"
+    assert run_cli("index", "--model", env.model, env.long_dir, "--scenes", "--out", index).code == 0
+    caption = env.captions[0]
+    json_hit = run_cli("search", caption["caption"], "--index", index, "--top", "1").records[0]
+
+    def as_terminal(*args):
+        monkeypatch.setattr(command, "_stdout_is_terminal", lambda: True)
+        monkeypatch.setenv("FORCE_COLOR", "1")
+        monkeypatch.setenv("COLUMNS", "200")
+        return run_cli(*args)
+
+    table = as_terminal("search", caption["caption"], "--index", index, "--top", "1")
+    assert table.code == 0, table.stderr
+    text = table.stdout.decode()
+    link = play_link(json_hit)
+    assert link.endswith(f"#t={json_hit['start']:g},{json_hit['end']:g}")
+    assert "\x1b]8;id=" in text and link in text  # OSC 8: the terminal makes the path clickable
+    from emoret.video.moments import clock
+
+    assert f"{clock(json_hit['start'])}–{clock(json_hit['end'])}" in text
