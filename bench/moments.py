@@ -1,6 +1,6 @@
 """Moments in long videos: does a clip's caption find its long video, at the right time?
 
-    python bench/moments.py DEMO_DIR [--clips 10] [--unseen-seed 1] [--compare-scenedetect]
+    python bench/moments.py DEMO_DIR [--clips 10] [--unseen-seed 1] [--compare-scenedetect] [--model DIR]
 
 DEMO_DIR is the quickstart's output (examples/quickstart.sh DEMO_DIR): its trained
 model (DEMO_DIR/model) and its 60 scenes. The script builds long videos from those
@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", type=int, default=10, help="clips a long video (default 10)")
     parser.add_argument("--unseen-seed", type=int, default=None, help="also long videos of scenes drawn with this seed")
     parser.add_argument("--compare-scenedetect", action="store_true", help="time PySceneDetect's detectors too")
+    parser.add_argument("--model", type=Path, default=None, help="another model (default DEMO_DIR/model)")
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     args = parser.parse_args(argv)
 
@@ -136,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     from emoret.video.decode import Sampling
     from emoret.video.synthetic import make_long_videos, make_scenes
 
-    model = load_model(args.demo / "model")
+    model = load_model(args.model or args.demo / "model")
+    print(f"model: {args.model or args.demo / 'model'}")
     sets = [("trained scenes (seed 0)", 0)]
     if args.unseen_seed is not None:
         sets.append((f"unseen draw (seed {args.unseen_seed})", args.unseen_seed))
