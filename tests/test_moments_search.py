@@ -116,3 +116,24 @@ def test_the_table_links_each_path_and_shows_the_moment(moments_env, run_cli, tm
     from emoret.video.moments import clock
 
     assert f"{clock(json_hit['start'])}–{clock(json_hit['end'])}" in text
+
+
+@pytest.mark.slow
+def test_frame_store_moments_embed_one_row_each_and_search_writes_a_page(moments_env, run_cli, tmp_path):  # noqa: F811
+    env = moments_env
+    frames = tmp_path / "frames"
+    assert run_cli("extract-frames", env.long_dir, "-o", frames, "--scenes", "-n", "4", "--size", "48").code == 0
+    embedded = run_cli("embed", "--model", env.model, "--frames", frames, "--out", tmp_path / "m")
+    assert embedded.code == 0 and "9 moments" in embedded.stderr, embedded.stderr
+    assert run_cli("index", tmp_path / "m", "--out", tmp_path / "idx").code == 0
+    page = tmp_path / "page.html"
+    caption = env.captions[0]
+    result = run_cli("search", caption["caption"], "--index", tmp_path / "idx", "--top", "2", "--html", page,
+                     "--frames", frames)
+    assert result.code == 0, result.stderr
+    hits = result.records
+    assert len(hits) == 2 and hits[0]["video_id"] == caption["video"].removesuffix(".mp4")
+    assert hits[0]["moment_id"] == f"{hits[0]['video_id']}@{hits[0]['start']:g}-{hits[0]['end']:g}"
+    text = page.read_text()
+    assert text.count("<img ") == 2 * 4 and text.count('class="hit"') == 2
+    assert f"#t={hits[0]['start']:g},{hits[0]['end']:g}" in text
