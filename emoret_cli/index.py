@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
+from emoret_cli.samplingopt import SAMPLING_HELP, Rule
 
 EPILOG = (
     "From embeddings: emoret index videos --out my-index   (videos.npy + videos.jsonl; shards: list them all)\n\n"
@@ -31,6 +32,7 @@ def COMMAND(
     scenes: bool = typer.Option(False, "--scenes", help="Videos: index one moment a shot (with --segment: long shots split)."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", min=1, help="Videos a batch when embedding."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    sampling: Optional[Rule] = typer.Option(None, "--sampling", help=SAMPLING_HELP + " Videos only."),
 ) -> None:
     """Build an index from embeddings, or keep one in step with folders of videos."""
     from emoret.retrieval import index as store
@@ -46,6 +48,8 @@ def COMMAND(
         fail("give either embeddings or videos, not both")
     if not embeddings and model_spec is None:
         fail("indexing videos needs --model (or give embeddings made by 'emoret embed')")
+    if embeddings and sampling is not None:
+        fail("--sampling applies to videos; embeddings were sampled when they were made")
     if embeddings and (segment is not None or scenes):
         fail("--segment and --scenes cut videos; embeddings are already cut (use them with extract-frames or embed)")
     if overlap and segment is None:
@@ -63,7 +67,7 @@ def COMMAND(
                 _from_embeddings(embeddings, target, model_spec, device, params)
             else:
                 failed = _from_videos(sources, target, model_spec, device, batch_size, params,
-                                      dict(segment=segment, overlap=overlap, scenes=scenes))
+                                      (sampling or Rule.linspace).value, dict(segment=segment, overlap=overlap, scenes=scenes))
                 if failed:
                     exit_with(EXIT_FAILED)
     except store.IndexBusy as err:
@@ -119,7 +123,7 @@ def _from_embeddings(names, target, model_spec, device, params) -> None:
     message(f"index: {written['count']} items, dimension {written['dim']} → {target}")
 
 
-def _from_videos(paths, target, model_spec, device, batch_size, params, cutting) -> int:
+def _from_videos(paths, target, model_spec, device, batch_size, params, rule: str, cutting: dict) -> int:
     from emoret.retrieval.refresh import refresh
     from emoret_cli.modelopt import load_model_or_fail
 
@@ -135,6 +139,7 @@ def _from_videos(paths, target, model_spec, device, batch_size, params, cutting)
             on_start=lambda n: bar.update(task, total=n),
             on_item=lambda: bar.advance(task),
             on_failure=report,
+            rule=rule,
             **cutting,
         )
     summary = f"kept {result.kept}, embedded {result.embedded}, removed {result.removed}"

@@ -30,6 +30,9 @@ def COMMAND(
     ef: Optional[int] = typer.Option(None, "--ef", help="Search breadth (default: the index's, 512): higher finds more true neighbours, slower."),
     emotions: Optional[str] = typer.Option(None, "--emotions", help="Use these emotions, e.g. joy,trust (default: read from the query)."),
     no_emotion: bool = typer.Option(False, "--no-emotion", help="Search without the query's emotions."),
+    as_written: bool = typer.Option(
+        False, "--as-written", help="Read the query's emotions from its words as written, like 'annotate' ('Happy' counts nothing)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="JSON lines (the default when stdout is not a terminal)."),
     device: str = typer.Option("cpu", "--device", help="auto, cpu or cuda (one query gains little from a GPU)."),
 ) -> None:
@@ -62,13 +65,15 @@ def COMMAND(
     queries = _stdin_queries() if query == "-" else iter([query])
     shown = []
     for text in queries:
-        hits = searching.search(index, model, [text], top=top, ef=ef, emotions=mode, per_video=per_video)[0]
+        hits = searching.search(index, model, [text], top=top, ef=ef, emotions=mode, lowercase=not as_written,
+                                per_video=per_video)[0]
+        read = searching.query_emotion_names(text, mode, lowercase=not as_written)
         if html_page is not None:
-            shown += [searching.hit_record(text, hit) for hit in hits]
+            shown += [searching.hit_record(text, hit, read) for hit in hits]
         if table:
-            _print_table(text, hits)
+            _print_table(text, read, hits)
         else:
-            _print_json(text, hits)
+            _print_json(text, read, hits)
     if html_page is not None:
         from emoret.retrieval.gallery import FrameSource, write_page
 
@@ -102,17 +107,17 @@ def _stdin_queries():
             yield text
 
 
-def _print_json(query: str, hits) -> None:
+def _print_json(query: str, query_emotions: list[str], hits) -> None:
     from emoret.records import dumps
     from emoret.retrieval.search import hit_record
 
     out = sys.stdout.buffer
     for hit in hits:
-        out.write(dumps(hit_record(query, hit)))
+        out.write(dumps(hit_record(query, hit, query_emotions)))
     out.flush()
 
 
-def _print_table(query: str, hits) -> None:
+def _print_table(query: str, query_emotions: list[str], hits) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -120,7 +125,8 @@ def _print_table(query: str, hits) -> None:
     from emoret.video.moments import clock
 
     moments = any(isinstance(hit.item.get("start"), (int, float)) for hit in hits)
-    table = Table(title=query, title_justify="left")
+    read = ", ".join(query_emotions) or "none"
+    table = Table(title=query, title_justify="left", caption=f"query emotions: {read}", caption_justify="left")
     table.add_column("rank", justify="right")
     table.add_column("score", justify="right")
     table.add_column("video")

@@ -19,13 +19,10 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import orjson
 
-from emoret.records import (
-    InputError,
-    JsonlWriter,
-    atomic_path,
-    iter_records,
-    write_bytes_atomic,
-)
+from emoret.atomic import atomic_path, write_bytes_atomic
+from emoret.errors import InputError
+from emoret.records import JsonlWriter, iter_records
+from emoret.video.decode import DEFAULT_RULE, Sampling
 
 META_SUFFIX = ".meta.json"
 
@@ -221,11 +218,12 @@ def items_from_frames(frames_dir: str | os.PathLike) -> tuple[list[VideoItem], l
 
 
 def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: int, segment: float | None = None,
-                     overlap: float = 0.0, scenes: bool = False) -> list[VideoItem]:
-    """Items decoded on the fly from video files and directories (in moments with ``segment`` or ``scenes``)."""
-    from emoret.video.decode import Sampling, find_videos
+                     overlap: float = 0.0, scenes: bool = False, rule: str = DEFAULT_RULE) -> list[VideoItem]:
+    """Items decoded on the fly from video files and directories, frames chosen by ``rule``
+    (in moments with ``segment`` or ``scenes``: ``rule`` within each moment)."""
+    from emoret.video.decode import find_videos
 
-    sampling = Sampling(num_frames=num_frames, size=size, segment=segment, overlap=overlap, scenes=scenes)
+    sampling = Sampling(num_frames=num_frames, size=size, rule=rule, segment=segment, overlap=overlap, scenes=scenes)
     items = []
     for path in find_videos(paths):
         try:
@@ -259,7 +257,7 @@ def file_record(path: Path) -> dict[str, Any]:
     }
 
 
-def _decoder(path: Path, sampling: Any, record: dict[str, Any]) -> Callable[[], Rows]:
+def _decoder(path: Path, sampling: Sampling, record: dict[str, Any]) -> Callable[[], Rows]:
     def load() -> Rows:
         from emoret.video.decode import extract
         from emoret.video.moments import moment_record
@@ -282,20 +280,22 @@ class VideoFailure:
 
 def embed_videos(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
                  on_item: Callable[[], None] | None = None,
-                 on_failure: Callable[[VideoFailure], None] | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+                 on_failure: Callable[[VideoFailure], None] | None = None,
+                 rule: str = DEFAULT_RULE) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Embed the items that can be read; returns (vectors, their records) in item order.
 
     A video that cannot be read is passed to ``on_failure`` and left out. Frames
-    are loaded on a thread while the model works on the previous batch.
+    are loaded on a thread while the model works on the previous batch; where an item
+    holds more or fewer frames than the model takes, ``rule`` picks them.
     """
-    vectors, records, _ = embed_items(model, items, batch_size, on_item, on_failure)
+    vectors, records, _ = embed_items(model, items, batch_size, on_item, on_failure, rule)
     return vectors, records
 
 
 def embed_items(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
                 on_item: Callable[[], None] | None = None,
                 on_failure: Callable[[VideoFailure], None] | None = None,
-                ) -> tuple[np.ndarray, list[dict[str, Any]], list[int]]:
+                rule: str = DEFAULT_RULE) -> tuple[np.ndarray, list[dict[str, Any]], list[int]]:
     """Like :func:`embed_videos`, and for each row the position of the item it came from."""
     import torch
 
@@ -304,11 +304,12 @@ def embed_items(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
     owners: list[int] = []
     batches = [range(i, min(i + batch_size, len(items))) for i in range(0, len(items), batch_size)]
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_load_batch, model, items, batches[0]) if batches else None
+        pending = pool.submit(_load_batch, model, items, batches[0], rule) if batches else None
         for number in range(len(batches)):
             assert pending is not None
             loaded = pending.result()
-            pending = pool.submit(_load_batch, model, items, batches[number + 1]) if number + 1 < len(batches) else None
+            pending = (pool.submit(_load_batch, model, items, batches[number + 1], rule)
+                       if number + 1 < len(batches) else None)
             good: list[tuple[int, dict[str, Any], Any]] = []
             for position, rows, reason in loaded:
                 if reason is not None:
@@ -331,13 +332,14 @@ def embed_items(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
     return (np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)), records, owners
 
 
-def _load_batch(model: Any, items: Sequence[VideoItem], positions: range) -> list[tuple[int, list, str | None]]:
+def _load_batch(model: Any, items: Sequence[VideoItem], positions: range,
+                rule: str) -> list[tuple[int, list, str | None]]:
     from emoret.video.decode import VideoError, pick_frames
 
     out: list[tuple[int, list, str | None]] = []
     for position in positions:
         try:
-            rows = [(record, model.preprocess_frames(pick_frames(frames, int(model.num_frames))))
+            rows = [(record, model.preprocess_frames(pick_frames(frames, int(model.num_frames), rule)))
                     for record, frames in items[position].load()]
             out.append((position, rows, None))
         except (VideoError, InputError) as err:

@@ -113,7 +113,7 @@ class FrameSource:
 
 def thumbnails(hit: dict[str, Any], source: FrameSource) -> tuple[list[str], str | None]:
     """The hit's thumbnails as data URIs, and why there are none (None when there are)."""
-    from emoret.records import InputError
+    from emoret.errors import InputError
     from emoret.video.decode import VideoError
 
     try:
@@ -189,7 +189,7 @@ def render(hits: Iterable[dict[str, Any]], source: FrameSource | None = None, ti
 def write_page(path: str | os.PathLike, hits: Sequence[dict[str, Any]], source: FrameSource | None = None,
                title: str = "emoret search") -> Path:
     """Write the page atomically."""
-    from emoret.records import write_bytes_atomic
+    from emoret.atomic import write_bytes_atomic
 
     path = Path(path)
     write_bytes_atomic(path, render(hits, source, title).encode("utf-8"))

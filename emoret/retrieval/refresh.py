@@ -2,8 +2,9 @@
 
 Made for cron: a run where nothing changed rewrites nothing. A video counts as
 unchanged when its path, size and modification time match the indexed record
-and the index was made by the same model (same fingerprint) and cut into moments
-the same way. A video in moments is kept or re-embedded whole: all its moments at once.
+and the index was made by the same model (same fingerprint) with the same frame
+sampling rule, cut into moments the same way. A video in moments is kept or
+re-embedded whole: all its moments at once.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from emoret.records import InputError
+from emoret.errors import InputError
 from emoret.retrieval import embed
 from emoret.retrieval import index as store
+from emoret.video.decode import DEFAULT_RULE
 
 
 @dataclass
@@ -43,6 +45,7 @@ def refresh(
     on_start: Callable[[int], None] | None = None,
     on_item: Callable[[], None] | None = None,
     on_failure: Callable[[embed.VideoFailure], None] | None = None,
+    rule: str = DEFAULT_RULE,
     segment: float | None = None,
     overlap: float = 0.0,
     scenes: bool = False,
@@ -50,16 +53,17 @@ def refresh(
     """Bring the index at ``target`` up to date with the videos under ``paths``.
 
     The caller holds :func:`emoret.retrieval.index.writer_lock`. ``params``: m, ef_construction, ef.
+    ``rule``: how frames are chosen (see :func:`emoret.video.decode.sample_indices`).
     ``segment``/``overlap``/``scenes``: index moments instead of whole videos (see
     :class:`emoret.video.decode.Sampling`). Counts in the result are of files.
     """
     target = Path(target)
     paths = list(paths)
-    items = embed.items_from_files(paths, int(model.num_frames), int(model.image_size), segment, overlap, scenes)
+    items = embed.items_from_files(paths, int(model.num_frames), int(model.image_size), segment, overlap, scenes, rule)
     if not items:
         raise InputError(", ".join(str(p) for p in paths), "no video files found")
     moments = moments_meta(segment, overlap, scenes)
-    previous = _previous(target, model.fingerprint, moments)
+    previous = _previous(target, model.fingerprint, rule, moments)
     old_rows: dict[tuple, list[int]] = {}
     old_vectors = None
     if previous is not None:
@@ -91,7 +95,7 @@ def refresh(
             on_failure(failure)
 
     new_vectors, new_records, owners = embed.embed_items(
-        model, [item for _, item in fresh], batch_size, on_item=on_item, on_failure=failed
+        model, [item for _, item in fresh], batch_size, on_item=on_item, on_failure=failed, rule=rule
     )
     result.failed = failures
     result.embedded = len(set(owners))
@@ -110,6 +114,7 @@ def refresh(
         return result
     meta = embed.model_meta(model, model_spec)
     meta["source"] = "videos"
+    meta["sampling"] = rule
     if moments:
         meta["moments"] = moments
     store.write_index(target, np.stack(vectors), records, meta, **params)
@@ -127,12 +132,14 @@ def moments_meta(segment: float | None, overlap: float, scenes: bool) -> dict[st
     return meta
 
 
-def _previous(target: Path, fingerprint: str, moments: dict[str, Any] | None) -> store.Index | None:
-    """The current index when it was made by this model, cut the same way (else everything is re-embedded)."""
+def _previous(target: Path, fingerprint: str, rule: str, moments: dict[str, Any] | None) -> store.Index | None:
+    """The current index when it was made by this model and sampling rule, cut the same way
+    (else everything is re-embedded). Indexes from before the rule was recorded used ``middle``."""
     if not (target / store.META_FILE).exists():
         return None
     index = store.open_index(target)
-    if index.meta.get("fingerprint") != fingerprint or index.meta.get("moments") != moments:
+    if (index.meta.get("fingerprint") != fingerprint or index.meta.get("sampling", "middle") != rule
+            or index.meta.get("moments") != moments):
         return None
     if not (target / store.VECTORS_FILE).exists():
         return None

@@ -22,13 +22,17 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from emoret.records import InputError
+from emoret.errors import InputError
 from emoret.video.frames import load_frames, read_manifest  # noqa: F401  (re-exported)
 
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .wmv .flv .3gp .ts .mts .ogv".split()
 )
 RESIZE_MODES = ("crop", "squash")
+# How ``num_frames`` frames are spread over a video: ``linspace`` (the seed's and CLIP-ViP's
+# at test time: first and last frames included) or ``middle`` (the middles of equal segments).
+SAMPLING_RULES = ("linspace", "middle")
+DEFAULT_RULE = "linspace"
 # Seek only when it skips at least this many frames: a seek flushes the decoder's threads.
 _SEEK_MIN_SAVING = 24
 # Keyframes this close before a wanted frame are not trusted to decode it: their
@@ -44,9 +48,9 @@ class VideoError(Exception):
 class Sampling:
     """Which frames to keep and how to size them.
 
-    ``num_frames`` evenly spaced over the whole video (the default), or, with ``fps``,
-    the video resampled at that rate. ``resize`` is ``crop`` (short side to ``size``,
-    centre crop) or ``squash`` (straight to ``size`` x ``size``).
+    ``num_frames`` spread over the whole video by ``rule`` (the default), or, with
+    ``fps``, the video resampled at that rate. ``resize`` is ``crop`` (short side to
+    ``size``, centre crop) or ``squash`` (straight to ``size`` x ``size``).
 
     Moments: with ``segment`` (seconds, windows ``overlap`` seconds apart from
     overlapping) or ``scenes`` (shots; ``segment`` then splits long shots), the video
@@ -57,6 +61,7 @@ class Sampling:
     fps: float | None = None
     size: int = 224
     resize: str = "crop"
+    rule: str = DEFAULT_RULE
     segment: float | None = None
     overlap: float = 0.0
     scenes: bool = False
@@ -70,6 +75,8 @@ class Sampling:
             raise ValueError("size must be at least 1")
         if self.resize not in RESIZE_MODES:
             raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}")
+        if self.rule not in SAMPLING_RULES:
+            raise ValueError(f"sampling rule must be one of {', '.join(SAMPLING_RULES)}")
         if self.segment is not None and not self.segment > 0:
             raise ValueError("segment must be positive")
         if not 0 <= self.overlap < (self.segment or math.inf) or (self.overlap and self.segment is None):
@@ -81,8 +88,10 @@ class Sampling:
         return self.segment is not None or self.scenes
 
     def as_record(self) -> dict[str, Any]:
-        record: dict[str, Any] = {"num_frames": self.num_frames} if self.fps is None else {"fps": self.fps}
-        record.update(size=self.size, resize=self.resize)
+        if self.fps is not None:
+            record: dict[str, Any] = {"fps": self.fps, "size": self.size, "resize": self.resize}
+        else:
+            record = {"num_frames": self.num_frames, "rule": self.rule, "size": self.size, "resize": self.resize}
         # Only when set, so the records of whole-video runs stay as they were.
         if self.segment is not None:
             record.update(segment=self.segment, overlap=self.overlap)
@@ -93,7 +102,15 @@ class Sampling:
     def indices(self, n_frames: int, source_fps: float | None) -> list[int]:
         if self.fps is not None:
             return resample_indices(n_frames, source_fps or self.fps, self.fps)
-        return sample_indices(n_frames, self.num_frames)
+        return sample_indices(n_frames, self.num_frames, self.rule)
+
+
+def sampling_record(record: Any) -> Any:
+    """A manifest's ``sampling`` record as written now: records from before the rule was
+    recorded were made with ``middle``, then the only rule."""
+    if isinstance(record, dict) and "num_frames" in record and "rule" not in record:
+        return {**record, "rule": "middle"}
+    return record
 
 
 @dataclass
@@ -113,21 +130,27 @@ class Extracted:
     moments: list[tuple[float, float, int, int]] | None = None
 
 
-def sample_indices(n_frames: int, num_frames: int) -> list[int]:
-    """``num_frames`` indices evenly spaced over ``n_frames``: the middle of equal segments.
+def sample_indices(n_frames: int, num_frames: int, rule: str = DEFAULT_RULE) -> list[int]:
+    """``num_frames`` indices spread over ``n_frames`` by ``rule``.
 
-    A video shorter than ``num_frames`` repeats frames (every frame is used).
+    ``linspace``: ``np.linspace(0, n - 1, T).astype(int)``, the seed's and CLIP-ViP's rule
+    at test time, first and last frames included. ``middle``: ``int((i + 0.5) * n / T)``,
+    the middle of T equal segments. A video shorter than T repeats frames.
     """
     if n_frames < 1:
         return []
-    return [min(n_frames - 1, int((i + 0.5) * n_frames / num_frames)) for i in range(num_frames)]
+    if rule == "linspace":
+        return [int(i) for i in np.linspace(0, n_frames - 1, num_frames).astype(int)]
+    if rule == "middle":
+        return [min(n_frames - 1, int((i + 0.5) * n_frames / num_frames)) for i in range(num_frames)]
+    raise ValueError(f"sampling rule must be one of {', '.join(SAMPLING_RULES)}")
 
 
-def pick_frames(frames: np.ndarray, num_frames: int) -> np.ndarray:
-    """``num_frames`` of the stored frames, evenly spaced (repeating when fewer)."""
+def pick_frames(frames: np.ndarray, num_frames: int, rule: str = DEFAULT_RULE) -> np.ndarray:
+    """``num_frames`` of the stored frames, spread by ``rule`` (repeating when fewer)."""
     if len(frames) == num_frames:
         return frames
-    return frames[sample_indices(len(frames), num_frames)]
+    return frames[sample_indices(len(frames), num_frames, rule)]
 
 
 def resample_indices(n_frames: int, source_fps: float, fps: float) -> list[int]:
@@ -180,9 +203,9 @@ def _walk_videos(root: Path) -> Iterable[Path]:
 
 
 def decode_video(path: str | os.PathLike, num_frames: int = 12, size: int = 224, resize: str = "crop",
-                 fps: float | None = None) -> np.ndarray:
+                 fps: float | None = None, rule: str = DEFAULT_RULE) -> np.ndarray:
     """uint8 ``[T, size, size, 3]`` RGB frames of a video; :class:`VideoError` if unreadable."""
-    return extract(path, Sampling(num_frames=num_frames, fps=fps, size=size, resize=resize)).frames
+    return extract(path, Sampling(num_frames=num_frames, fps=fps, size=size, resize=resize, rule=rule)).frames
 
 
 def extract(path: str | os.PathLike, sampling: Sampling, threads: int = 0,
