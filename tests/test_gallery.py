@@ -90,7 +90,7 @@ def test_play_link_is_a_file_uri_at_the_moment(tmp_path):
 
 
 def test_page_shows_each_moment_escaped_with_decoded_thumbnails(videos):
-    _, path, weird, clips = videos
+    _, _path, weird, clips = videos
     hits = hits_for(weird, clips, "weird")
     text = render(hits, FrameSource(count=3))
     page = Page(text)

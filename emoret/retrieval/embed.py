@@ -217,8 +217,8 @@ def items_from_frames(frames_dir: str | os.PathLike) -> tuple[list[VideoItem], l
     return items, failed
 
 
-def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: int, segment: float | None = None,
-                     overlap: float = 0.0, scenes: bool = False, rule: str = DEFAULT_RULE) -> list[VideoItem]:
+def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: int, rule: str = DEFAULT_RULE,
+                     segment: float | None = None, overlap: float = 0.0, scenes: bool = False) -> list[VideoItem]:
     """Items decoded on the fly from video files and directories, frames chosen by ``rule``
     (in moments with ``segment`` or ``scenes``: ``rule`` within each moment)."""
     from emoret.video.decode import find_videos

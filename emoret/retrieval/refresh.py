@@ -59,7 +59,7 @@ def refresh(
     """
     target = Path(target)
     paths = list(paths)
-    items = embed.items_from_files(paths, int(model.num_frames), int(model.image_size), segment, overlap, scenes, rule)
+    items = embed.items_from_files(paths, int(model.num_frames), int(model.image_size), rule, segment, overlap, scenes)
     if not items:
         raise InputError(", ".join(str(p) for p in paths), "no video files found")
     moments = moments_meta(segment, overlap, scenes)
