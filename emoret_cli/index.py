@@ -19,6 +19,7 @@ EPILOG = (
     "From embeddings: emoret index videos --out my-index   (videos.npy + videos.jsonl; shards: list them all)\n\n"
     "From videos, for cron: emoret index --model model/ ~/Videos --out my-index   "
     "(embeds only new or changed videos, drops deleted ones)\n\n"
+    "Long videos as moments: emoret index --model model/ ~/Videos --segment 10   (or --scenes: one moment a shot)\n\n"
     "The index goes to --out, else $EMORET_INDEX, else ./emoret-index."
 )
 
@@ -31,6 +32,9 @@ def COMMAND(
     ef_construction: Optional[int] = typer.Option(None, "--ef-construction", min=1, help="hnswlib build-time breadth (default 200)."),
     ef: Optional[int] = typer.Option(None, "--ef", min=1, help="Default search breadth recorded in the index (default 512)."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for another run on this index, or fail at once."),
+    segment: Optional[float] = typer.Option(None, "--segment", min=0.001, help="Videos: index moments of this many seconds."),
+    overlap: float = typer.Option(0.0, "--overlap", min=0.0, help="Seconds each --segment window shares with the next."),
+    scenes: bool = typer.Option(False, "--scenes", help="Videos: index one moment a shot (with --segment: long shots split)."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", min=1, help="Videos a batch when embedding."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     sampling: Optional[Rule] = typer.Option(None, "--sampling", help=SAMPLING_HELP + " Videos only."),
@@ -50,6 +54,12 @@ def COMMAND(
         fail("indexing videos needs --model (or give embeddings made by 'emoret embed')")
     if embeddings and sampling is not None:
         fail("--sampling applies to videos; embeddings were sampled when they were made")
+    if embeddings and (segment is not None or scenes):
+        fail("--segment and --scenes cut videos; embeddings are already cut (use them with extract-frames or embed)")
+    if overlap and segment is None:
+        fail("--overlap needs --segment")
+    if segment is not None and overlap >= segment:
+        fail("--overlap must be less than --segment")
     store.refuse_foreign_directory(Path(target))
 
     def waiting() -> None:
@@ -61,7 +71,7 @@ def COMMAND(
                 _from_embeddings(embeddings, target, model_spec, device, params)
             else:
                 failed = _from_videos(sources, target, model_spec, device, batch_size, params,
-                                      (sampling or Rule.linspace).value)
+                                      (sampling or Rule.linspace).value, dict(segment=segment, overlap=overlap, scenes=scenes))
                 if failed:
                     exit_with(EXIT_FAILED)
     except store.IndexBusy as err:
@@ -100,7 +110,9 @@ def _from_embeddings(names, target, model_spec, device, params) -> None:
     message(f"index: {written['count']} items, dimension {written['dim']} → {target}")
 
 
-def _from_videos(paths, target, model_spec, device, batch_size, params, rule: str) -> int:
+def _from_videos(paths, target, model_spec, device, batch_size, params, rule: str, cutting: dict) -> int:
+    from emoret_cli.modelopt import load_model_or_fail
+
     model = load_model_or_fail(model_spec, device)
     with progress() as bar:
         task = bar.add_task("embedding new videos", total=0)
@@ -114,6 +126,7 @@ def _from_videos(paths, target, model_spec, device, batch_size, params, rule: st
             on_item=lambda: bar.advance(task),
             on_failure=report,
             rule=rule,
+            **cutting,
         )
     summary = f"kept {result.kept}, embedded {result.embedded}, removed {result.removed}"
     if result.failed:

@@ -19,6 +19,8 @@ from emoret_cli.modelopt import load_model_or_fail
 EPILOG = (
     'Example: emoret search "my daughter laughing at her birthday party" --top 5\n\n'
     "Scripts: printf 'a dog\\na happy dog\\n' | emoret search - --json\n\n"
+    "Long videos: each hit is a video's best moment (start, end in seconds); --per-video 3 shows three a video.\n\n"
+    "Look at the hits: emoret search \"a happy dog\" --html page.html, or --json | emoret gallery -o page.html\n\n"
     "The index is --index, else $EMORET_INDEX, else ./emoret-index; the model is the one it was built with."
 )
 
@@ -26,6 +28,9 @@ EPILOG = (
 def COMMAND(
     query: str = typer.Argument(..., help="The query text; '-' reads one query a line from stdin."),
     top: int = typer.Option(10, "--top", "-k", help="How many videos to return."),
+    per_video: int = typer.Option(1, "--per-video", min=0, help="Best moments shown a video (0: every moment on its own)."),
+    html_page: Optional[Path] = typer.Option(None, "--html", help="Also write the hits as an HTML page with thumbnails."),
+    frames: Optional[Path] = typer.Option(None, "--frames", help="With --html: frame store to take thumbnails from."),
     index_dir: Optional[Path] = typer.Option(None, "--index", "-i", help="Index directory (default $EMORET_INDEX, then ./emoret-index)."),
     model_spec: Optional[str] = typer.Option(None, "--model", "-m", help="Model (default: the one recorded in the index)."),
     ef: Optional[int] = typer.Option(None, "--ef", help="Search breadth (default: the index's, 512): higher finds more true neighbours, slower."),
@@ -47,6 +52,8 @@ def COMMAND(
     if query != "-" and not query.strip():
         fail("the query is empty")
     mode = _emotion_mode(emotions, no_emotion)
+    if frames is not None and html_page is None:
+        fail("--frames applies to --html")
 
     index = store.open_index(searching.index_dir(index_dir))
 
@@ -58,13 +65,24 @@ def COMMAND(
 
     table = not as_json and _stdout_is_terminal()
     queries = _stdin_queries() if query == "-" else iter([query])
+    shown = []
     for text in queries:
-        hits = searching.search(index, model, [text], top=top, ef=ef, emotions=mode, lowercase=not as_written)[0]
+        hits = searching.search(index, model, [text], top=top, ef=ef, emotions=mode, lowercase=not as_written,
+                                per_video=per_video)[0]
         read = searching.query_emotion_names(text, mode, lowercase=not as_written)
+        if html_page is not None:
+            shown += [searching.hit_record(text, hit, read) for hit in hits]
         if table:
             _print_table(text, read, hits)
         else:
             _print_json(text, read, hits)
+    if html_page is not None:
+        from emoret.retrieval.gallery import FrameSource, write_page
+
+        write_page(html_page, shown, FrameSource(frames))
+        from emoret_cli.common import message
+
+        message(f"search: page → {html_page}")
 
 
 def _stdout_is_terminal() -> bool:
@@ -101,21 +119,39 @@ def _print_table(query: str, query_emotions: list[str], hits) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from emoret.retrieval.gallery import play_link
+    from emoret.video.moments import clock
+
+    moments = any(isinstance(hit.item.get("start"), (int, float)) for hit in hits)
     read = ", ".join(query_emotions) or "none"
     table = Table(title=query, title_justify="left", caption=f"query emotions: {read}", caption_justify="left")
     table.add_column("rank", justify="right")
     table.add_column("score", justify="right")
     table.add_column("video")
+    if moments:
+        table.add_column("moment", justify="right")
     table.add_column("path", overflow="fold")
     table.add_column("duration", justify="right")
     for hit in hits:
         item = hit.item
         duration = item.get("duration")
-        table.add_row(
-            str(hit.rank),
-            f"{hit.score:.3f}",
-            str(item.get("video_id") or item.get("video") or ""),
-            str(item.get("path") or item.get("source") or item.get("video") or ""),
+        link = play_link(item)
+        # OSC 8 links: the terminal opens the file (at the moment, where the player honours #t=).
+        row = [str(hit.rank), f"{hit.score:.3f}", _text(str(item.get("video_id") or item.get("video") or ""), link)]
+        if moments:
+            start, end = item.get("start"), item.get("end")
+            row.append(f"{clock(start)}–{clock(end)}" if isinstance(start, (int, float)) and isinstance(end, (int, float)) else "")
+        row += [
+            _text(str(item.get("path") or item.get("source") or item.get("video") or ""), link),
             f"{float(duration):.1f}s" if isinstance(duration, (int, float)) else "",
-        )
+        ]
+        table.add_row(*row)
     Console().print(table)
+
+
+def _text(value: str, link: str | None):
+    from rich.style import Style
+    from rich.text import Text
+
+    # A Text, not markup: a path with [brackets] must print as it is.
+    return Text(value, style=Style(link=link) if link else "")

@@ -15,7 +15,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import orjson
@@ -206,16 +206,25 @@ def text_emotions(records: Sequence[dict[str, Any]]) -> list[list[int]]:
 # --- videos ------------------------------------------------------------------------
 
 
+Rows = list[tuple[dict[str, Any], np.ndarray]]
+
+
 @dataclass
 class VideoItem:
-    """A video to embed: its record, and how to get its frames (uint8 [T, H, W, 3])."""
+    """A video, or one moment of one, to embed: its record, and how to get its rows.
+
+    ``load`` returns one ``(record, frames)`` pair a vector (frames uint8 [T, H, W, 3]):
+    one for a video, or one a moment when a file is decoded in moments.
+    """
 
     record: dict[str, Any]
-    load: Callable[[], np.ndarray]
+    load: Callable[[], Rows]
 
 
 def items_from_frames(frames_dir: str | os.PathLike) -> tuple[list[VideoItem], list[dict[str, Any]]]:
-    """Items of a frame store, and the manifest records that carry an ``error``."""
+    """Items of a frame store (one a moment where it holds moments), and the records with an ``error``."""
+    from emoret.video.moments import moment_record
+
     items, failed = [], []
     for record in read_manifest(frames_dir):
         if record.get("error"):
@@ -227,13 +236,29 @@ def items_from_frames(frames_dir: str | os.PathLike) -> tuple[list[VideoItem], l
         if "path" not in record and source and Path(source).exists():
             # The manifest's source is relative to where extract-frames ran; a search runs anywhere.
             record["path"] = str(Path(source).resolve())
-        items.append(VideoItem(record, functools.partial(load_frames, frames_dir, video_id)))
+        moments = record.pop("moments", None)
+        if moments is None:
+            items.append(VideoItem(record, functools.partial(_stored_rows, frames_dir, video_id, record, None)))
+            continue
+        for moment in moments:
+            whole = moment_record(record, moment["start"], moment["end"])
+            rows = (int(moment["rows"][0]), int(moment["rows"][1]))
+            items.append(VideoItem(whole, functools.partial(_stored_rows, frames_dir, video_id, whole, rows)))
     return items, failed
 
 
-def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: int,
-                     rule: str = DEFAULT_RULE) -> list[VideoItem]:
-    """Items decoded on the fly from video files and directories, frames chosen by ``rule``."""
+def _stored_rows(frames_dir: str | os.PathLike, video_id: str, record: dict[str, Any],
+                 rows: tuple[int, int] | None) -> Rows:
+    """The one (record, frames) pair of a stored video, or of one moment's rows of it."""
+    return [(record, load_frames(frames_dir, video_id, rows))]
+
+
+def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: int, rule: str = DEFAULT_RULE,
+                     segment: float | None = None, overlap: float = 0.0, scenes: bool = False) -> list[VideoItem]:
+    """Items decoded on the fly from video files and directories, frames chosen by ``rule``
+    (in moments with ``segment`` or ``scenes``: ``rule`` within each moment)."""
+
+    sampling = Sampling(num_frames=num_frames, size=size, rule=rule, segment=segment, overlap=overlap, scenes=scenes)
     items = []
     for path in find_videos(paths):
         try:
@@ -242,12 +267,13 @@ def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: 
             record = {"video_id": path.stem, "video": path.name, "path": str(path.absolute())}
             items.append(VideoItem(record, _unreadable(err.strerror or str(err))))
             continue
-        items.append(VideoItem(record, _decoder(path, Sampling(num_frames=num_frames, size=size, rule=rule), record)))
+        items.append(VideoItem(record, _decoder(path, sampling, record)))
     return items
 
 
-def _unreadable(reason: str) -> Callable[[], np.ndarray]:
-    def load() -> np.ndarray:
+def _unreadable(reason: str) -> Callable[[], Rows]:
+    def load() -> Rows:
+
         raise VideoError(f"cannot read the file ({reason})")
 
     return load
@@ -265,12 +291,16 @@ def file_record(path: Path) -> dict[str, Any]:
     }
 
 
-def _decoder(path: Path, sampling: Sampling, record: dict[str, Any]) -> Callable[[], np.ndarray]:
-    def load() -> np.ndarray:
+def _decoder(path: Path, sampling: Sampling, record: dict[str, Any]) -> Callable[[], Rows]:
+    def load() -> Rows:
+        from emoret.video.moments import moment_record
+
         extracted = extract(path, sampling)
         if extracted.duration is not None:
             record["duration"] = round(float(extracted.duration), 3)
-        return extracted.frames
+        if extracted.moments is None:
+            return [(record, extracted.frames)]
+        return [(moment_record(record, a, b), extracted.frames[r0:r1]) for a, b, r0, r1 in extracted.moments]
 
     return load
 
@@ -291,55 +321,59 @@ def embed_videos(model: Encoder, items: Sequence[VideoItem], batch_size: int = 8
     are loaded on a thread while the model works on the previous batch; where an item
     holds more or fewer frames than the model takes, ``rule`` picks them.
     """
+    vectors, records, _ = embed_items(model, items, batch_size, on_item, on_failure, rule)
+    return vectors, records
+
+
+def embed_items(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
+                on_item: Callable[[], None] | None = None,
+                on_failure: Callable[[VideoFailure], None] | None = None,
+                rule: str = DEFAULT_RULE) -> tuple[np.ndarray, list[dict[str, Any]], list[int]]:
+    """Like :func:`embed_videos`, and for each row the position of the item it came from."""
     import torch
 
     vectors: list[np.ndarray] = []
     records: list[dict[str, Any]] = []
-    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    owners: list[int] = []
+    batches = [range(i, min(i + batch_size, len(items))) for i in range(0, len(items), batch_size)]
     with ThreadPoolExecutor(max_workers=1) as pool:
-        for loaded in _prefetched(pool, model, batches, rule):
-            good = []
-            for item, frames, reason in loaded:
+        pending = pool.submit(_load_batch, model, items, batches[0], rule) if batches else None
+        for number in range(len(batches)):
+            assert pending is not None
+            loaded = pending.result()
+            pending = (pool.submit(_load_batch, model, items, batches[number + 1], rule)
+                       if number + 1 < len(batches) else None)
+            good: list[tuple[int, dict[str, Any], Any]] = []
+            for position, rows, reason in loaded:
                 if reason is not None:
                     if on_failure:
-                        on_failure(VideoFailure(item.record, reason))
-                    if on_item:
-                        on_item()
+                        on_failure(VideoFailure(items[position].record, reason))
                 else:
-                    good.append((item, frames))
-            if good:
+                    good += [(position, record, frames) for record, frames in rows]
+            # An item in moments may bring many rows: encode them batch_size at a time.
+            for first in range(0, len(good), batch_size):
+                chunk = good[first : first + batch_size]
                 with torch.inference_mode(), _autocast(model):
-                    batch = torch.stack([frames for _, frames in good]).to(model.device)
+                    batch = torch.stack([frames for _, _, frames in chunk]).to(model.device)
                     vectors.append(_finish(model.encode_video(batch)))
-                records.extend(item.record for item, _ in good)
-                for _ in good:
-                    if on_item:
-                        on_item()
+                records.extend(record for _, record, _ in chunk)
+                owners.extend(position for position, _, _ in chunk)
+            if on_item:
+                for _ in loaded:
+                    on_item()
     dim = int(model.embed_dim)
-    return (np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)), records
+    return (np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)), records, owners
 
 
-def _prefetched(
-    pool: ThreadPoolExecutor, model: Encoder, batches: Sequence[Sequence[VideoItem]], rule: str
-) -> Iterator[list[tuple[VideoItem, Any, str | None]]]:
-    """Each batch loaded (:func:`_load_batch`), the next one loading while the caller works."""
-    if not batches:
-        return
-    pending = pool.submit(_load_batch, model, batches[0], rule)
-    for following in batches[1:]:
-        loaded = pending.result()
-        pending = pool.submit(_load_batch, model, following, rule)
-        yield loaded
-    yield pending.result()
+def _load_batch(model: Any, items: Sequence[VideoItem], positions: range,
+                rule: str) -> list[tuple[int, list, str | None]]:
 
-
-def _load_batch(model: Encoder, batch: Sequence[VideoItem], rule: str) -> list[tuple[VideoItem, Any, str | None]]:
-    out: list[tuple[VideoItem, Any, str | None]] = []
-    for item in batch:
+    out: list[tuple[int, list, str | None]] = []
+    for position in positions:
         try:
-            frames = pick_frames(item.load(), int(model.num_frames), rule)
-            out.append((item, model.preprocess_frames(frames), None))
+            rows = [(record, model.preprocess_frames(pick_frames(frames, int(model.num_frames), rule)))
+                    for record, frames in items[position].load()]
+            out.append((position, rows, None))
         except (VideoError, InputError) as err:
-            out.append((item, None, str(err)))
+            out.append((position, [], str(err)))
     return out
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from typing import Any, Sequence
 
 from emoret.errors import InputError
@@ -13,7 +14,8 @@ from emoret.text.emotions import query_emotions
 
 # Bookkeeping of the frame store and of refresh: not what a person searching wants to read.
 INTERNAL_KEYS = frozenset(
-    {"frame_indices", "sampling", "source_frames", "n_frames", "source_size", "source_mtime_ns", "size", "mtime_ns"}
+    {"frame_indices", "sampling", "source_frames", "n_frames", "source_size", "source_mtime_ns", "size", "mtime_ns",
+     "moments"}
 )
 
 
@@ -74,10 +76,46 @@ def query_emotion_vectors(queries: Sequence[str], mode: str | Sequence[int], low
 
 
 def search(index: store.Index, model: Encoder, queries: Sequence[str], top: int = 10, ef: int | None = None,
-           emotions: str | Sequence[int] = "auto", lowercase: bool = True) -> list[list[store.Hit]]:
-    """The ranked hits of each query, best first."""
+           emotions: str | Sequence[int] = "auto", lowercase: bool = True,
+           per_video: int = 1) -> list[list[store.Hit]]:
+    """The ranked hits of each query, best first: ``top`` videos, each with its ``per_video``
+    best moments (0: every item on its own, however many of one video)."""
     vectors = embed_texts(model, list(queries), query_emotion_vectors(queries, emotions, lowercase))
-    return index.search(vectors, top=top, ef=ef)
+    if per_video < 1:
+        return index.search(vectors, top=top, ef=ef)
+    sizes = Counter(video_key(item) for item in index.items)
+    return [best_per_video(index, vector, top, per_video, ef, sizes) for vector in vectors]
+
+
+def video_key(item: dict[str, Any]) -> str:
+    """What makes two items moments of one video: its file, else its id."""
+    return str(item.get("path") or item.get("video") or item.get("video_id") or item.get("source"))
+
+
+def best_per_video(index: store.Index, vector: Any, top: int, per_video: int, ef: int | None = None,
+                   sizes: Counter | None = None) -> list[store.Hit]:
+    """The ``top`` best videos for one query vector, each with its ``per_video`` best items, re-ranked.
+
+    Asks the index for more neighbours until the ``top`` best videos each have their
+    ``per_video`` items (or all they have), or the index has no more. ``sizes``: items a video.
+    """
+    sizes = sizes if sizes is not None else Counter(video_key(item) for item in index.items)
+    wanted = min(len(index), top * per_video)
+    while True:
+        hits = index.search(vector, top=wanted, ef=ef)[0]
+        kept: dict[str, list[store.Hit]] = {}
+        for hit in hits:
+            group = kept.setdefault(video_key(hit.item), [])
+            if len(group) < per_video:
+                group.append(hit)
+        best = list(kept.items())[:top]
+        filled = all(len(group) >= min(per_video, sizes[key]) for key, group in best)
+        if (len(kept) >= top and filled) or wanted >= len(index):
+            break
+        wanted = min(len(index), wanted * 4)
+    chosen = [hit for _, group in best for hit in group]
+    chosen.sort(key=lambda hit: -hit.score)
+    return [store.Hit(rank + 1, hit.score, hit.item) for rank, hit in enumerate(chosen)]
 
 
 def index_dir(path: str | os.PathLike | None) -> str:

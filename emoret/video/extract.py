@@ -205,6 +205,8 @@ def do_job(job: Job, options: Options) -> dict[str, Any]:
                 source_frames=extracted.source_frames,
                 frame_indices=extracted.indices,
             )
+            if extracted.moments is not None:
+                record["moments"] = [{"start": a, "end": b, "rows": [r0, r1]} for a, b, r0, r1 in extracted.moments]
             if extracted.warnings:
                 record["warning"] = "; ".join(extracted.warnings)
         elif job.previous is not None:
