@@ -27,6 +27,8 @@ def COMMAND(
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for another run on this index, or fail at once."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", min=1, help="Videos a batch when embedding."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    emotions_file: Optional[Path] = typer.Option(None, "--emotions", help="'emoret feel' output: keep each video's video_emotions (joined by video_id)."),
+    feel: bool = typer.Option(False, "--feel", help="Read scene emotions for videos without them, from their embeddings (needs the model)."),
 ) -> None:
     """Build an index from embeddings, or keep one in step with folders of videos."""
     from emoret.retrieval import index as store
@@ -43,6 +45,12 @@ def COMMAND(
     if not embeddings and model_spec is None:
         fail("indexing videos needs --model (or give embeddings made by 'emoret embed')")
     store.refuse_foreign_directory(Path(target))
+    emotions = None
+    if emotions_file is not None:
+        from emoret.retrieval.feel.join import read_emotions
+
+        emotions = read_emotions(emotions_file)
+    add_emotions = _emotion_adder(emotions, feel, model_spec, device)
 
     def waiting() -> None:
         message(f"index: waiting for another run on {target} to finish")
@@ -50,9 +58,9 @@ def COMMAND(
     try:
         with store.writer_lock(target, wait=wait, on_wait=waiting):
             if embeddings:
-                _from_embeddings(embeddings, target, model_spec, device, params)
+                _from_embeddings(embeddings, target, model_spec, device, params, add_emotions)
             else:
-                failed = _from_videos(sources, target, model_spec, device, batch_size, params)
+                failed = _from_videos(sources, target, model_spec, device, batch_size, params, add_emotions)
                 if failed:
                     exit_with(EXIT_FAILED)
     except store.IndexBusy as err:
@@ -73,7 +81,7 @@ def _is_embeddings(source: str) -> bool:
     return npy.is_file()
 
 
-def _from_embeddings(names, target, model_spec, device, params) -> None:
+def _from_embeddings(names, target, model_spec, device, params, add_emotions) -> None:
     import numpy as np
 
     from emoret.retrieval import embed
@@ -104,11 +112,12 @@ def _from_embeddings(names, target, model_spec, device, params) -> None:
     vectors = np.concatenate([part.vectors for part in parts])
     records = [record for part in parts for record in part.records]
     meta["source"] = "embeddings"
+    add_emotions(vectors, records, meta.get("model"))
     written = store.write_index(target, vectors, records, meta, **params)
     message(f"index: {written['count']} items, dimension {written['dim']} → {target}")
 
 
-def _from_videos(paths, target, model_spec, device, batch_size, params) -> int:
+def _from_videos(paths, target, model_spec, device, batch_size, params, add_emotions) -> int:
     from emoret.retrieval.refresh import refresh
     from emoret_cli.modelopt import load_model_or_fail
 
@@ -124,6 +133,7 @@ def _from_videos(paths, target, model_spec, device, batch_size, params) -> int:
             on_start=lambda n: bar.update(task, total=n),
             on_item=lambda: bar.advance(task),
             on_failure=report,
+            before_write=lambda vectors, records: add_emotions(vectors, records, model_spec, model),
         )
     summary = f"kept {result.kept}, embedded {result.embedded}, removed {result.removed}"
     if result.failed:
@@ -135,3 +145,28 @@ def _from_videos(paths, target, model_spec, device, batch_size, params) -> int:
     else:
         message(f"index: up to date ({summary})")
     return len(result.failed)
+
+
+def _emotion_adder(emotions, feel: bool, model_spec, device):
+    """A function (vectors, records, model spec[, model]) that puts video_emotions on the records."""
+
+    def add(vectors, records, spec, model=None) -> None:
+        if emotions is not None:
+            from emoret.retrieval.feel.join import attach
+
+            missing = attach(records, emotions)
+            if missing:
+                message(f"index: {missing} of {len(records)} videos have no record in --emotions")
+        if feel:
+            from emoret.retrieval.feel.join import attach_scene
+
+            if model is None:
+                if not (model_spec or spec):
+                    fail("--feel needs the model: pass --model")
+                from emoret_cli.modelopt import load_model_or_fail
+
+                model = load_model_or_fail(model_spec or spec, device)
+            added = attach_scene(records, vectors, model)
+            message(f"index: scene emotions read for {added} videos")
+
+    return add

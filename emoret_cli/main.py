@@ -75,7 +75,7 @@ def _flush_stdout() -> None:
 def _register() -> None:
     # One module a subcommand, in pipeline order; each exposes COMMAND (the function,
     # its docstring the help) and EPILOG (an example).
-    from emoret_cli import annotate, embed, extract_frames, index, search, train, tsne
+    from emoret_cli import annotate, embed, extract_frames, feel, index, search, train, tsne
     from emoret_cli import eval as eval_cmd
     from emoret_cli import filter as filter_cmd
 
@@ -85,6 +85,7 @@ def _register() -> None:
         ("extract-frames", extract_frames),
         ("train", train),
         ("embed", embed),
+        ("feel", feel),
         ("index", index),
         ("search", search),
         ("eval", eval_cmd),

@@ -25,6 +25,9 @@ def COMMAND(
     ef: Optional[int] = typer.Option(None, "--ef", help="Search breadth (default: the index's, 512): higher finds more true neighbours, slower."),
     emotions: Optional[str] = typer.Option(None, "--emotions", help="Use these emotions, e.g. joy,trust (default: read from the query)."),
     no_emotion: bool = typer.Option(False, "--no-emotion", help="Search without the query's emotions."),
+    only_emotion: Optional[str] = typer.Option(None, "--emotion", help="Keep only videos that show this emotion (their video_emotions score passes --emotion-threshold), e.g. joy."),
+    emotion_threshold: Optional[float] = typer.Option(None, "--emotion-threshold", min=0.0, max=1.0, help="Score a video needs for --emotion (default 0.3; scores sum to 1 over 9 classes)."),
+    emotion_weight: Optional[float] = typer.Option(None, "--emotion-weight", min=0.0, help="Weight w of the query's emotions matching the videos' (score = similarity + w·match; default 0.1, 0 turns it off)."),
     as_json: bool = typer.Option(False, "--json", help="JSON lines (the default when stdout is not a terminal)."),
     device: str = typer.Option("cpu", "--device", help="auto, cpu or cuda (one query gains little from a GPU)."),
 ) -> None:
@@ -38,6 +41,16 @@ def COMMAND(
     if query != "-" and not query.strip():
         fail("the query is empty")
     mode = _emotion_mode(emotions, no_emotion)
+    if emotion_threshold is not None and only_emotion is None:
+        fail("--emotion-threshold applies to --emotion only")
+    if only_emotion is not None:
+        from emoret.retrieval.rerank import emotion_index
+
+        try:
+            emotion_index(only_emotion)
+        except ValueError as err:
+            fail(f"--emotion: {err}")
+        only_emotion = only_emotion.strip().lower()
 
     from emoret.retrieval import index as store
     from emoret.retrieval import search as searching
@@ -54,7 +67,8 @@ def COMMAND(
     table = not as_json and _stdout_is_terminal()
     queries = _stdin_queries() if query == "-" else iter([query])
     for text in queries:
-        hits = searching.search(index, model, [text], top=top, ef=ef, emotions=mode)[0]
+        hits = searching.search(index, model, [text], top=top, ef=ef, emotions=mode, emotion_weight=emotion_weight,
+                                only_emotion=only_emotion, threshold=emotion_threshold)[0]
         if table:
             _print_table(text, hits)
         else:
@@ -105,6 +119,7 @@ def _print_table(query: str, hits) -> None:
     table.add_column("video")
     table.add_column("path", overflow="fold")
     table.add_column("duration", justify="right")
+    table.add_column("feels")
     for hit in hits:
         item = hit.item
         duration = item.get("duration")
@@ -114,5 +129,14 @@ def _print_table(query: str, hits) -> None:
             str(item.get("video_id") or item.get("video") or ""),
             str(item.get("path") or item.get("source") or item.get("video") or ""),
             f"{float(duration):.1f}s" if isinstance(duration, (int, float)) else "",
+            _feels(item.get("video_emotions")),
         )
     Console().print(table)
+
+
+def _feels(video_emotions) -> str:
+    """The video's strongest emotion and its score, e.g. 'joy 0.82'."""
+    if not isinstance(video_emotions, dict) or not video_emotions:
+        return ""
+    name, score = max(video_emotions.items(), key=lambda kv: float(kv[1] or 0))
+    return f"{name} {float(score or 0):.2f}"

@@ -42,10 +42,12 @@ def refresh(
     on_start: Callable[[int], None] | None = None,
     on_item: Callable[[], None] | None = None,
     on_failure: Callable[[embed.VideoFailure], None] | None = None,
+    before_write: Callable[[np.ndarray, list[dict[str, Any]]], None] | None = None,
 ) -> RefreshResult:
     """Bring the index at ``target`` up to date with the videos under ``paths``.
 
     The caller holds :func:`emoret.retrieval.index.writer_lock`. ``params``: m, ef_construction, ef.
+    ``before_write(vectors, records)`` may add fields to the records (video emotions) first.
     """
     target = Path(target)
     paths = list(paths)
@@ -100,6 +102,8 @@ def refresh(
         vectors.append(vector)
         records.append(record)
 
+    if before_write is not None and records:
+        before_write(np.stack(vectors), records)
     same_params = previous is not None and all(previous.meta.get(k) == v for k, v in params.items())
     if not records or (same_params and records == previous.items):
         return result

@@ -62,12 +62,29 @@ def query_emotion_vectors(queries: Sequence[str], mode: str | Sequence[int]) -> 
 
 
 def search(index: store.Index, model: Any, queries: Sequence[str], top: int = 10, ef: int | None = None,
-           emotions: str | Sequence[int] = "auto") -> list[list[store.Hit]]:
-    """The ranked hits of each query, best first."""
+           emotions: str | Sequence[int] = "auto", emotion_weight: float | None = None,
+           only_emotion: str | None = None, threshold: float | None = None) -> list[list[store.Hit]]:
+    """The ranked hits of each query, best first.
+
+    Where the index keeps ``video_emotions``: ``only_emotion`` keeps the videos whose
+    score for it reaches ``threshold``, and the query's emotions add
+    ``emotion_weight · match`` to the similarity (see :mod:`emoret.retrieval.rerank`).
+    """
+    from emoret.retrieval import rerank
     from emoret.retrieval.embed import embed_texts
 
-    vectors = embed_texts(model, list(queries), query_emotion_vectors(queries, emotions))
-    return index.search(vectors, top=top, ef=ef)
+    emotion_vectors = query_emotion_vectors(queries, emotions)
+    vectors = embed_texts(model, list(queries), emotion_vectors)
+    weight = rerank.DEFAULT_EMOTION_WEIGHT if emotion_weight is None else emotion_weight
+    if only_emotion is None and (weight == 0 or not rerank.has_video_emotions(index)):
+        return index.search(vectors, top=top, ef=ef)
+    if only_emotion is not None and not rerank.has_video_emotions(index):
+        raise InputError(str(index.path), "the index keeps no video emotions: build it with "
+                         "'emoret index ... --emotions feel.jsonl' or '--feel'")
+    return rerank.search_with_emotions(
+        index, vectors, emotion_vectors, top, ef, weight, only_emotion,
+        rerank.DEFAULT_EMOTION_THRESHOLD if threshold is None else threshold,
+    )
 
 
 def index_dir(path: str | os.PathLike | None) -> str:
