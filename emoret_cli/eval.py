@@ -26,7 +26,7 @@ def COMMAND(
     as_json: bool = typer.Option(False, "--json", help="Print the figures as one JSON object."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (with --model)."),
     video_emotions: Optional[Path] = typer.Option(None, "--video-emotions", help="'emoret feel' output: score = similarity + w·match(caption emotions, video emotions), as search does."),
-    emotion_weight: Optional[float] = typer.Option(None, "--emotion-weight", min=0.0, help="w for the emotion term (default 0.1 where videos have emotions; 0 turns it off)."),
+    emotion_weight: Optional[float] = typer.Option(None, "--emotion-weight", min=0.0, help="w for the emotion term (default 0: off, as in search)."),
 ) -> None:
     """Recall@1/5/10, median and mean rank, for all captions and the emotional ones."""
     from emoret.retrieval import metrics
@@ -120,6 +120,7 @@ def _with_emotion_term(similarity, captions, video_records, emotions_file, weigh
         return similarity
     weight = rerank.DEFAULT_EMOTION_WEIGHT if weight is None else weight
     if weight == 0:
+        message("eval: the emotion term is off (--emotion-weight 0, the default); pass e.g. --emotion-weight 0.1")
         return similarity
     from emoret.retrieval.embed import text_emotions
 
