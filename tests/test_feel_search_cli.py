@@ -132,3 +132,29 @@ def test_tsne_marks_videos_by_their_own_emotions(env, run_cli, tmp_path):
     assert result.code == 0, result.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert run_cli("tsne", "--texts", env.texts, "--video-emotions", tmp_path / "feel.jsonl", "-o", out).code == 2
+
+
+def test_feel_and_index_feel_from_video_files(env, run_cli, tmp_path):
+    from emoret.video.synthetic import make_scenes, make_video
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for scene in make_scenes(2, seed=0):
+        make_video(videos / f"{scene.video_id}.mp4", scene, width=64, height=48, fps=8, duration=0.5)
+    felt = run_cli("feel", "--model", env.model_dir, videos, "--no-faces")
+    assert felt.code == 0, felt.stderr
+    assert sorted(r["video_id"] for r in felt.records) == sorted(p.stem for p in videos.iterdir())
+    assert all(sum(r["video_emotions"].values()) == pytest.approx(1.0, abs=1e-3) for r in felt.records)
+
+    target = tmp_path / "idx"
+    args = ("index", "--model", env.model_dir, videos, "--out", target, "--feel")
+    first = run_cli(*args)
+    assert first.code == 0 and "scene emotions read for 2 videos" in first.stderr, first.stderr
+    index = store.open_index(target)
+    expected = SceneReader(env.model)(np.asarray(index.vectors()))
+    for item, want in zip(index.items, expected):
+        np.testing.assert_allclose([item["video_emotions"][n] for n in VIDEO_EMOTIONS], want, atol=1e-4)
+    by_id = {r["video_id"]: r["video_emotions"] for r in felt.records}
+    assert all(item["video_emotions"] == pytest.approx(by_id[item["video_id"]], abs=2e-4) for item in index.items)
+    again = run_cli(*args)
+    assert again.code == 0 and "up to date" in again.stderr  # kept videos keep their emotions
