@@ -50,7 +50,7 @@ class ExpressionClassifier:
     """Face crops (RGB uint8) → [N, 9] video-emotion probabilities."""
 
     def __init__(self, path: str | os.PathLike, threads: int = 1):
-        import onnxruntime as ort
+        import onnxruntime as ort  # type: ignore[import-untyped]
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
