@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
+from emoret_cli.samplingopt import SAMPLING_HELP, Rule
 
 EPILOG = (
     "From embeddings: emoret index videos --out my-index   (videos.npy + videos.jsonl; shards: list them all)\n\n"
@@ -27,6 +28,7 @@ def COMMAND(
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for another run on this index, or fail at once."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", min=1, help="Videos a batch when embedding."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    sampling: Optional[Rule] = typer.Option(None, "--sampling", help=SAMPLING_HELP + " Videos only."),
     emotions_file: Optional[Path] = typer.Option(None, "--emotions", help="'emoret feel' output: keep each video's video_emotions (joined by video_id)."),
     feel: bool = typer.Option(False, "--feel", help="Read scene emotions for videos without them, from their embeddings (needs the model)."),
 ) -> None:
@@ -44,6 +46,8 @@ def COMMAND(
         fail("give either embeddings or videos, not both")
     if not embeddings and model_spec is None:
         fail("indexing videos needs --model (or give embeddings made by 'emoret embed')")
+    if embeddings and sampling is not None:
+        fail("--sampling applies to videos; embeddings were sampled when they were made")
     store.refuse_foreign_directory(Path(target))
     emotions = None
     if emotions_file is not None:
@@ -60,7 +64,8 @@ def COMMAND(
             if embeddings:
                 _from_embeddings(embeddings, target, model_spec, device, params, add_emotions)
             else:
-                failed = _from_videos(sources, target, model_spec, device, batch_size, params, add_emotions)
+                failed = _from_videos(sources, target, model_spec, device, batch_size, params,
+                                      (sampling or Rule.linspace).value, add_emotions)
                 if failed:
                     exit_with(EXIT_FAILED)
     except store.IndexBusy as err:
@@ -117,7 +122,7 @@ def _from_embeddings(names, target, model_spec, device, params, add_emotions) ->
     message(f"index: {written['count']} items, dimension {written['dim']} → {target}")
 
 
-def _from_videos(paths, target, model_spec, device, batch_size, params, add_emotions) -> int:
+def _from_videos(paths, target, model_spec, device, batch_size, params, rule: str, add_emotions) -> int:
     from emoret.retrieval.refresh import refresh
     from emoret_cli.modelopt import load_model_or_fail
 
@@ -133,6 +138,7 @@ def _from_videos(paths, target, model_spec, device, batch_size, params, add_emot
             on_start=lambda n: bar.update(task, total=n),
             on_item=lambda: bar.advance(task),
             on_failure=report,
+            rule=rule,
             before_write=lambda vectors, records: add_emotions(vectors, records, model_spec, model),
         )
     summary = f"kept {result.kept}, embedded {result.embedded}, removed {result.removed}"

@@ -25,6 +25,9 @@ def COMMAND(
     ef: Optional[int] = typer.Option(None, "--ef", help="Search breadth (default: the index's, 512): higher finds more true neighbours, slower."),
     emotions: Optional[str] = typer.Option(None, "--emotions", help="Use these emotions, e.g. joy,trust (default: read from the query)."),
     no_emotion: bool = typer.Option(False, "--no-emotion", help="Search without the query's emotions."),
+    as_written: bool = typer.Option(
+        False, "--as-written", help="Read the query's emotions from its words as written, like 'annotate' ('Happy' counts nothing)."
+    ),
     only_emotion: Optional[str] = typer.Option(None, "--emotion", help="Keep only videos that show this emotion (their video_emotions score passes --emotion-threshold), e.g. joy."),
     emotion_threshold: Optional[float] = typer.Option(None, "--emotion-threshold", min=0.0, max=1.0, help="Score a video needs for --emotion (default 0.3; scores sum to 1 over 9 classes)."),
     emotion_weight: Optional[float] = typer.Option(None, "--emotion-weight", min=0.0, help="Weight w of the query's emotions matching the videos' (score = similarity + w·match; default 0: off, as measured in bench/RESULTS.md; try 0.1)."),
@@ -67,12 +70,13 @@ def COMMAND(
     table = not as_json and _stdout_is_terminal()
     queries = _stdin_queries() if query == "-" else iter([query])
     for text in queries:
-        hits = searching.search(index, model, [text], top=top, ef=ef, emotions=mode, emotion_weight=emotion_weight,
-                                only_emotion=only_emotion, threshold=emotion_threshold)[0]
+        hits = searching.search(index, model, [text], top=top, ef=ef, emotions=mode, lowercase=not as_written,
+                                emotion_weight=emotion_weight, only_emotion=only_emotion, threshold=emotion_threshold)[0]
+        read = searching.query_emotion_names(text, mode, lowercase=not as_written)
         if table:
-            _print_table(text, hits)
+            _print_table(text, read, hits)
         else:
-            _print_json(text, hits)
+            _print_json(text, read, hits)
 
 
 def _stdout_is_terminal() -> bool:
@@ -99,21 +103,22 @@ def _stdin_queries():
             yield text
 
 
-def _print_json(query: str, hits) -> None:
+def _print_json(query: str, query_emotions: list[str], hits) -> None:
     from emoret.records import dumps
     from emoret.retrieval.search import hit_record
 
     out = sys.stdout.buffer
     for hit in hits:
-        out.write(dumps(hit_record(query, hit)))
+        out.write(dumps(hit_record(query, hit, query_emotions)))
     out.flush()
 
 
-def _print_table(query: str, hits) -> None:
+def _print_table(query: str, query_emotions: list[str], hits) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=query, title_justify="left")
+    read = ", ".join(query_emotions) or "none"
+    table = Table(title=query, title_justify="left", caption=f"query emotions: {read}", caption_justify="left")
     table.add_column("rank", justify="right")
     table.add_column("score", justify="right")
     table.add_column("video")

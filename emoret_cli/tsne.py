@@ -63,11 +63,15 @@ def COMMAND(
             message(f"tsne: {missing} of {len(video_records)} videos have no record in --video-emotions")
     elif videos is not None and by_video is None:
         message("tsne: no --annotations: videos are marked by their own records' emotions only")
+    flags = plots.emotion_flags(records, by_video)
+    if not flags[:, [EMOTIONS.index(name) for name in wanted]].any():
+        # Every panel would be the same grey cloud.
+        where = f"their records or {annotations}" if annotations else "their records (give --annotations annotated.jsonl)"
+        fail(f"nothing to colour by: no point has {', '.join(wanted)} in {where}")
     vectors = np.concatenate(parts)
     try:
         points = plots.tsne_2d(vectors, seed=seed, perplexity=perplexity)
     except ValueError as err:
         fail(str(err))
-    flags = plots.emotion_flags(records, by_video)
     plots.tsne_figure(points, kinds, flags, wanted, out, title=f"t-SNE of {len(vectors)} embeddings")
     message(f"tsne: {len(vectors)} points → {out}")

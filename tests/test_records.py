@@ -3,7 +3,9 @@ import json
 import pytest
 
 from emoret import records
-from emoret.records import InputError, JsonlWriter, iter_numbered, iter_records
+from emoret.atomic import atomic_path
+from emoret.errors import InputError
+from emoret.records import JsonlWriter, iter_numbered, iter_records
 
 
 def write(tmp_path, name, data: bytes):
@@ -52,6 +54,22 @@ def test_bad_input_names_file_and_line(tmp_path, data, message):
     with pytest.raises(InputError) as err:
         list(iter_records(path))
     assert str(err.value).startswith(str(path) + message)
+
+
+def test_csv_input_is_told_which_formats_are_read(tmp_path, run_cli):
+    path = write(tmp_path, "caps.csv", b"video,caption\nclip0.mp4,a happy dog\n")
+    with pytest.raises(InputError) as err:
+        list(iter_records(path))
+    assert str(err.value).startswith(f"{path}:1: malformed JSON")
+    assert "JSON array or JSON lines" in str(err.value) and "\n" not in str(err.value)
+    result = run_cli("annotate", path)
+    assert result.code == 2
+    assert result.stderr.strip().splitlines() == [f"emoret: {err.value}"]
+    # A bad line further on is a bad line, not a file in another format.
+    later = write(tmp_path, "later.jsonl", b'{"caption": "a"}\n{"caption": \n')
+    with pytest.raises(InputError) as err:
+        list(iter_records(later))
+    assert "JSON lines" not in str(err.value)
 
 
 def test_blank_lines_and_empty_input(tmp_path):
@@ -104,7 +122,7 @@ def test_atomic_path_publishes_the_usual_mode_even_if_the_writer_recreates_the_f
     mask = os.umask(0o022)
     os.umask(mask)
     target = tmp_path / "weights.bin"
-    with records.atomic_path(target) as tmp:
+    with atomic_path(target) as tmp:
         os.unlink(tmp)
         fd = os.open(tmp, os.O_CREAT | os.O_WRONLY, 0o600)  # as a library writing privately would
         os.close(fd)

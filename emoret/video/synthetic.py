@@ -21,8 +21,9 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from emoret.records import atomic_path, write_bytes_atomic
+from emoret.atomic import atomic_path, write_bytes_atomic
 from emoret.video.reencode import h264_encoder
+from emoret.video.yuv import rgb_to_yuv420p
 
 
 @dataclass(frozen=True)
@@ -286,8 +287,10 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int, *, crf
                 preset: str = "veryfast", gop: int | None = None, x264_params: str | None = None) -> Path:
     """Encode RGB frames to an H.264 MP4 with PyAV, atomically (temp file, then rename).
 
-    One encoder thread: the output is byte-for-byte repeatable, and callers encode
-    several videos at once instead.
+    Byte-for-byte repeatable: frames are converted to YUV in numpy (not by swscale, whose
+    rounding depends on the CPU path it takes), and the encoder and its converter run one
+    thread (x264's threads split the picture by timing); callers encode several videos
+    at once instead.
     """
     import av
 
@@ -300,17 +303,18 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int, *, crf
             stream = container.add_stream(h264_encoder(), rate=fps)
             stream.width, stream.height = width - width % 2, height - height % 2
             stream.pix_fmt = "yuv420p"
-            options = {}
+            stream.codec_context.thread_count = 1
+            options = {"threads": "1"}
             if stream.codec_context.name == "libx264":
-                options = {"crf": str(crf), "preset": preset, "threads": "1"}
-                if x264_params:
-                    options["x264-params"] = x264_params
+                params = "threads=1:lookahead-threads=1:sliced-threads=0"
+                options.update({"crf": str(crf), "preset": preset,
+                                "x264-params": f"{params}:{x264_params}" if x264_params else params})
             if gop:
                 stream.codec_context.gop_size = gop
             stream.codec_context.options = options
             for array in _chain(first, frames):
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array[: stream.height, : stream.width]),
-                                                   format="rgb24")
+                planes = rgb_to_yuv420p(np.ascontiguousarray(array[: stream.height, : stream.width]))
+                frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
                 for packet in stream.encode(frame):
                     container.mux(packet)
             for packet in stream.encode(None):
