@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from emoret.records import atomic_path
+from emoret.atomic import atomic_path
 from emoret.text.emotions import cache_dir
 
 DEFAULT_FACE_MODEL = "enet_b0_8_best_vgaf"

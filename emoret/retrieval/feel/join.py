@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from emoret.records import InputError, iter_numbered, source_name, video_id_of
+from emoret.errors import InputError
+from emoret.records import iter_numbered, source_name, video_id_of
 from emoret.retrieval.feel.aggregate import as_dict, vector_of
 
 CARRIED = ("video_emotions", "faces")

@@ -56,7 +56,7 @@ def feel(items: Sequence[VideoItem], model: Any | None = None, faces: FaceReader
 
 def _load_only(items: Sequence[VideoItem], on_item, on_failure) -> tuple[list[dict[str, Any]], list[None]]:
     """Faces without a scene: load each video (which reads its faces) and keep the readable ones."""
-    from emoret.records import InputError
+    from emoret.errors import InputError
     from emoret.video.decode import VideoError
 
     records: list[dict[str, Any]] = []
