@@ -38,6 +38,8 @@ def COMMAND(
     batch_size: int = typer.Option(8, "--batch-size", "-b", min=1, help="Videos a batch when embedding."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     sampling: Optional[Rule] = typer.Option(None, "--sampling", help=SAMPLING_HELP + " Videos only."),
+    emotions_file: Optional[Path] = typer.Option(None, "--emotions", help="'emoret feel' output: keep each video's video_emotions (joined by video_id)."),
+    feel: bool = typer.Option(False, "--feel", help="Read scene emotions for videos without them, from their embeddings (needs the model)."),
 ) -> None:
     """Build an index from embeddings, or keep one in step with folders of videos."""
 
@@ -61,6 +63,12 @@ def COMMAND(
     if segment is not None and overlap >= segment:
         fail("--overlap must be less than --segment")
     store.refuse_foreign_directory(Path(target))
+    emotions = None
+    if emotions_file is not None:
+        from emoret.retrieval.feel.join import read_emotions
+
+        emotions = read_emotions(emotions_file)
+    add_emotions = _emotion_adder(emotions, feel, model_spec, device)
 
     def waiting() -> None:
         message(f"index: waiting for another run on {target} to finish")
@@ -68,10 +76,11 @@ def COMMAND(
     try:
         with store.writer_lock(target, wait=wait, on_wait=waiting):
             if embeddings:
-                _from_embeddings(embeddings, target, model_spec, device, params)
+                _from_embeddings(embeddings, target, model_spec, device, params, add_emotions)
             else:
                 failed = _from_videos(sources, target, model_spec, device, batch_size, params,
-                                      (sampling or Rule.linspace).value, dict(segment=segment, overlap=overlap, scenes=scenes))
+                                      (sampling or Rule.linspace).value, dict(segment=segment, overlap=overlap, scenes=scenes),
+                                      add_emotions)
                 if failed:
                     exit_with(EXIT_FAILED)
     except store.IndexBusy as err:
@@ -91,12 +100,11 @@ def _is_embeddings(source: str) -> bool:
     return npy.is_file()
 
 
-def _from_embeddings(names, target, model_spec, device, params) -> None:
+def _from_embeddings(names, target, model_spec, device, params, add_emotions) -> None:
     parts = [embed.load_embeddings(name) for name in names]
     combined = embed.combine_embeddings(parts)
     meta = combined.meta
     if model_spec is not None:
-
         model = load_model_or_fail(model_spec, device)
         embed.check_made_by(combined, model, model_spec)
         meta.update({key: value for key, value in embed.model_meta(model, model_spec).items() if key != "dim"})
@@ -106,11 +114,12 @@ def _from_embeddings(names, target, model_spec, device, params) -> None:
     if kinds == {"texts"}:
         message("index: note: these are caption embeddings, not videos")
     meta["source"] = "embeddings"
+    add_emotions(combined.vectors, combined.records, meta.get("model"))
     written = store.write_index(target, combined.vectors, combined.records, meta, **params)
     message(f"index: {written['count']} items, dimension {written['dim']} → {target}")
 
 
-def _from_videos(paths, target, model_spec, device, batch_size, params, rule: str, cutting: dict) -> int:
+def _from_videos(paths, target, model_spec, device, batch_size, params, rule: str, cutting: dict, add_emotions) -> int:
     from emoret_cli.modelopt import load_model_or_fail
 
     model = load_model_or_fail(model_spec, device)
@@ -127,6 +136,7 @@ def _from_videos(paths, target, model_spec, device, batch_size, params, rule: st
             on_failure=report,
             rule=rule,
             **cutting,
+            before_write=lambda vectors, records: add_emotions(vectors, records, model_spec, model),
         )
     summary = f"kept {result.kept}, embedded {result.embedded}, removed {result.removed}"
     if result.failed:
@@ -138,3 +148,28 @@ def _from_videos(paths, target, model_spec, device, batch_size, params, rule: st
     else:
         message(f"index: up to date ({summary})")
     return len(result.failed)
+
+
+def _emotion_adder(emotions, feel: bool, model_spec, device):
+    """A function (vectors, records, model spec[, model]) that puts video_emotions on the records."""
+
+    def add(vectors, records, spec, model=None) -> None:
+        if emotions is not None:
+            from emoret.retrieval.feel.join import attach
+
+            missing = attach(records, emotions)
+            if missing:
+                message(f"index: {missing} of {len(records)} videos have no record in --emotions")
+        if feel:
+            from emoret.retrieval.feel.join import attach_scene
+
+            if model is None:
+                if not (model_spec or spec):
+                    fail("--feel needs the model: pass --model")
+                from emoret_cli.modelopt import load_model_or_fail
+
+                model = load_model_or_fail(model_spec or spec, device)
+            added = attach_scene(records, vectors, model)
+            message(f"index: scene emotions read for {added} videos")
+
+    return add

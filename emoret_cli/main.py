@@ -76,7 +76,7 @@ def _flush_stdout() -> None:
 def _register() -> None:
     # One module a subcommand, in pipeline order; each exposes COMMAND (the function,
     # its docstring the help) and EPILOG (an example).
-    from emoret_cli import annotate, embed, extract_frames, gallery, index, search, train, tsne
+    from emoret_cli import annotate, embed, extract_frames, feel, gallery, index, search, train, tsne
     from emoret_cli import eval as eval_cmd
     from emoret_cli import filter as filter_cmd
 
@@ -86,6 +86,7 @@ def _register() -> None:
         ("extract-frames", extract_frames),
         ("train", train),
         ("embed", embed),
+        ("feel", feel),
         ("index", index),
         ("search", search),
         ("gallery", gallery),

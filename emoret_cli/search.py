@@ -9,8 +9,6 @@ from typing import Optional
 import typer
 
 from emoret.records import dumps
-from emoret.retrieval import index as store
-from emoret.retrieval import search as searching
 from emoret.retrieval.search import hit_record
 from emoret.text.emotions import parse_emotion_names
 from emoret_cli.common import fail
@@ -39,6 +37,9 @@ def COMMAND(
     as_written: bool = typer.Option(
         False, "--as-written", help="Read the query's emotions from its words as written, like 'annotate' ('Happy' counts nothing)."
     ),
+    only_emotion: Optional[str] = typer.Option(None, "--emotion", help="Keep only videos that show this emotion (their video_emotions score passes --emotion-threshold), e.g. joy."),
+    emotion_threshold: Optional[float] = typer.Option(None, "--emotion-threshold", min=0.0, max=1.0, help="Score a video needs for --emotion (default 0.3; scores sum to 1 over 9 classes)."),
+    emotion_weight: Optional[float] = typer.Option(None, "--emotion-weight", min=0.0, help="Weight w of the query's emotions matching the videos' (score = similarity + w·match; default 0: off, as measured in bench/RESULTS.md; try 0.1)."),
     as_json: bool = typer.Option(False, "--json", help="JSON lines (the default when stdout is not a terminal)."),
     device: str = typer.Option("cpu", "--device", help="auto, cpu or cuda (one query gains little from a GPU)."),
 ) -> None:
@@ -54,6 +55,19 @@ def COMMAND(
     mode = _emotion_mode(emotions, no_emotion)
     if frames is not None and html_page is None:
         fail("--frames applies to --html")
+    if emotion_threshold is not None and only_emotion is None:
+        fail("--emotion-threshold applies to --emotion only")
+    if only_emotion is not None:
+        from emoret.retrieval.rerank import emotion_index
+
+        try:
+            emotion_index(only_emotion)
+        except ValueError as err:
+            fail(f"--emotion: {err}")
+        only_emotion = only_emotion.strip().lower()
+
+    from emoret.retrieval import index as store
+    from emoret.retrieval import search as searching
 
     index = store.open_index(searching.index_dir(index_dir))
 
@@ -68,7 +82,8 @@ def COMMAND(
     shown = []
     for text in queries:
         hits = searching.search(index, model, [text], top=top, ef=ef, emotions=mode, lowercase=not as_written,
-                                per_video=per_video)[0]
+                                per_video=per_video, emotion_weight=emotion_weight, only_emotion=only_emotion,
+                                threshold=emotion_threshold)[0]
         read = searching.query_emotion_names(text, mode, lowercase=not as_written)
         if html_page is not None:
             shown += [searching.hit_record(text, hit, read) for hit in hits]
@@ -132,6 +147,7 @@ def _print_table(query: str, query_emotions: list[str], hits) -> None:
         table.add_column("moment", justify="right")
     table.add_column("path", overflow="fold")
     table.add_column("duration", justify="right")
+    table.add_column("feels")
     for hit in hits:
         item = hit.item
         duration = item.get("duration")
@@ -144,6 +160,7 @@ def _print_table(query: str, query_emotions: list[str], hits) -> None:
         row += [
             _text(str(item.get("path") or item.get("source") or item.get("video") or ""), link),
             f"{float(duration):.1f}s" if isinstance(duration, (int, float)) else "",
+            _feels(item.get("video_emotions")),
         ]
         table.add_row(*row)
     Console().print(table)
@@ -155,3 +172,11 @@ def _text(value: str, link: str | None):
 
     # A Text, not markup: a path with [brackets] must print as it is.
     return Text(value, style=Style(link=link) if link else "")
+
+
+def _feels(video_emotions) -> str:
+    """The video's strongest emotion and its score, e.g. 'joy 0.82'."""
+    if not isinstance(video_emotions, dict) or not video_emotions:
+        return ""
+    name, score = max(video_emotions.items(), key=lambda kv: float(kv[1] or 0))
+    return f"{name} {float(score or 0):.2f}"

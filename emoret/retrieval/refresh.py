@@ -50,6 +50,7 @@ def refresh(
     segment: float | None = None,
     overlap: float = 0.0,
     scenes: bool = False,
+    before_write: Callable[[np.ndarray, list[dict[str, Any]]], None] | None = None,
 ) -> RefreshResult:
     """Bring the index at ``target`` up to date with the videos under ``paths``.
 
@@ -57,6 +58,7 @@ def refresh(
     ``rule``: how frames are chosen (see :func:`emoret.video.decode.sample_indices`).
     ``segment``/``overlap``/``scenes``: index moments instead of whole videos (see
     :class:`emoret.video.decode.Sampling`). Counts in the result are of files.
+    ``before_write(vectors, records)`` may add fields to the records (video emotions) first.
     """
     target = Path(target)
     paths = list(paths)
@@ -110,6 +112,8 @@ def refresh(
             vectors.append(vector)
             records.append(record)
 
+    if before_write is not None and records:
+        before_write(np.stack(vectors), records)
     same_params = previous is not None and all(previous.meta.get(k) == v for k, v in params.items())
     if not records or (same_params and records == old_items):
         return result

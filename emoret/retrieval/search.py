@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 from emoret.errors import InputError
 from emoret.retrieval import index as store
+from emoret.retrieval import rerank
 from emoret.retrieval.embed import embed_texts
 from emoret.retrieval.encoder import Encoder
 from emoret.text.emotions import query_emotions
@@ -76,15 +77,49 @@ def query_emotion_vectors(queries: Sequence[str], mode: str | Sequence[int], low
 
 
 def search(index: store.Index, model: Encoder, queries: Sequence[str], top: int = 10, ef: int | None = None,
-           emotions: str | Sequence[int] = "auto", lowercase: bool = True,
-           per_video: int = 1) -> list[list[store.Hit]]:
+           emotions: str | Sequence[int] = "auto", lowercase: bool = True, per_video: int = 1,
+           emotion_weight: float | None = None, only_emotion: str | None = None,
+           threshold: float | None = None) -> list[list[store.Hit]]:
     """The ranked hits of each query, best first: ``top`` videos, each with its ``per_video``
-    best moments (0: every item on its own, however many of one video)."""
-    vectors = embed_texts(model, list(queries), query_emotion_vectors(queries, emotions, lowercase))
-    if per_video < 1:
-        return index.search(vectors, top=top, ef=ef)
+    best moments (0: every item on its own, however many of one video).
+
+    Where the index keeps ``video_emotions``: ``only_emotion`` keeps the videos whose
+    score for it reaches ``threshold``, and the query's emotions add
+    ``emotion_weight · match`` to the similarity (see :mod:`emoret.retrieval.rerank`).
+    """
+    emotion_vectors = query_emotion_vectors(queries, emotions, lowercase)
+    vectors = embed_texts(model, list(queries), emotion_vectors)
+    weight = rerank.DEFAULT_EMOTION_WEIGHT if emotion_weight is None else emotion_weight
     sizes = Counter(video_key(item) for item in index.items)
-    return [best_per_video(index, vector, top, per_video, ef, sizes) for vector in vectors]
+    if only_emotion is None and (weight == 0 or not rerank.has_video_emotions(index)):
+        if per_video < 1:
+            return index.search(vectors, top=top, ef=ef)
+        return [best_per_video(index, vector, top, per_video, ef, sizes) for vector in vectors]
+    if only_emotion is not None and not rerank.has_video_emotions(index):
+        raise InputError(str(index.path), "the index keeps no video emotions: build it with "
+                         "'emoret index ... --emotions feel.jsonl' or '--feel'")
+    one_item_a_video = max(sizes.values(), default=1) == 1
+    # With moments, re-rank enough items that the best videos keep their best moments.
+    wanted = top if per_video < 1 or one_item_a_video else min(len(index), top * max(per_video, 1) * max(sizes.values()))
+    ranked = rerank.search_with_emotions(
+        index, vectors, emotion_vectors, wanted, ef, weight, only_emotion,
+        rerank.DEFAULT_EMOTION_THRESHOLD if threshold is None else threshold,
+    )
+    if per_video < 1 or one_item_a_video:
+        return ranked
+    return [group_per_video(hits, top, per_video) for hits in ranked]
+
+
+def group_per_video(hits: Sequence[store.Hit], top: int, per_video: int) -> list[store.Hit]:
+    """The ``top`` best videos of ranked ``hits``, each with at most ``per_video`` of its hits, re-ranked."""
+    kept: dict[str, list[store.Hit]] = {}
+    for hit in hits:
+        group = kept.setdefault(video_key(hit.item), [])
+        if len(group) < per_video:
+            group.append(hit)
+    chosen = [hit for _, group in list(kept.items())[:top] for hit in group]
+    chosen.sort(key=lambda hit: -hit.score)
+    return [store.Hit(rank + 1, hit.score, hit.item) for rank, hit in enumerate(chosen)]
 
 
 def video_key(item: dict[str, Any]) -> str:
