@@ -87,6 +87,7 @@ def _from_embeddings(names, target, model_spec, device, params) -> None:
         if part.meta.get("fingerprint") != first.meta.get("fingerprint"):
             fail(f"{part.name}: made by a different model than {first.name}")
     meta = {key: first.meta[key] for key in ("model", "fingerprint") if key in first.meta}
+    model = None
     if model_spec is not None:
         from emoret_cli.modelopt import load_model_or_fail
 
@@ -98,13 +99,15 @@ def _from_embeddings(names, target, model_spec, device, params) -> None:
         meta.update({key: value for key, value in embed.model_meta(model, model_spec).items() if key != "dim"})
     elif not meta.get("fingerprint"):
         message("index: these embeddings do not say which model made them; 'emoret search' will need --model")
+    else:
+        model = _recorded_model(meta)
     kinds = {part.meta.get("kind") for part in parts} - {None}
     if kinds == {"texts"}:
         message("index: note: these are caption embeddings, not videos")
     vectors = np.concatenate([part.vectors for part in parts])
     records = [record for part in parts for record in part.records]
     meta["source"] = "embeddings"
-    written = store.write_index(target, vectors, records, meta, **params)
+    written = store.write_index(target, vectors, records, meta, extras=_query_export(model), **params)
     message(f"index: {written['count']} items, dimension {written['dim']} → {target}")
 
 
@@ -124,6 +127,7 @@ def _from_videos(paths, target, model_spec, device, batch_size, params) -> int:
             on_start=lambda n: bar.update(task, total=n),
             on_item=lambda: bar.advance(task),
             on_failure=report,
+            extras=_query_export(model),
         )
     summary = f"kept {result.kept}, embedded {result.embedded}, removed {result.removed}"
     if result.failed:
@@ -135,3 +139,31 @@ def _from_videos(paths, target, model_spec, device, batch_size, params) -> int:
     else:
         message(f"index: up to date ({summary})")
     return len(result.failed)
+
+
+def _query_export(model):
+    """The step that lets 'emoret search' answer without torch (see emoret.retrieval.query_export)."""
+    if model is None:
+        return None
+    from emoret.retrieval.query_export import exporter
+
+    return exporter(model, lambda why: message(f"index: searches will load torch: no numpy query encoder ({why})"))
+
+
+def _recorded_model(meta):
+    """The model the embeddings record, loaded for the query export; None (said why) if it cannot be."""
+    from emoret.model import load_model
+    from emoret.records import InputError
+
+    spec = str(meta.get("model") or "")
+    if not spec:
+        return None
+    try:
+        model = load_model(spec)
+    except (InputError, OSError, ValueError) as err:
+        message(f"index: searches will load torch: cannot load {spec} for the query export ({err})")
+        return None
+    if model.fingerprint != meta.get("fingerprint"):
+        message(f"index: searches will load torch: {spec} has changed since these embeddings were made")
+        return None
+    return model

@@ -42,6 +42,7 @@ def refresh(
     on_start: Callable[[int], None] | None = None,
     on_item: Callable[[], None] | None = None,
     on_failure: Callable[[embed.VideoFailure], None] | None = None,
+    extras: Callable[[Path], None] | None = None,
 ) -> RefreshResult:
     """Bring the index at ``target`` up to date with the videos under ``paths``.
 
@@ -105,7 +106,7 @@ def refresh(
         return result
     meta = embed.model_meta(model, model_spec)
     meta["source"] = "videos"
-    store.write_index(target, np.stack(vectors), records, meta, **params)
+    store.write_index(target, np.stack(vectors), records, meta, extras=extras, **params)
     result.written = True
     return result
 

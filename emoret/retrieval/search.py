@@ -63,10 +63,17 @@ def query_emotion_vectors(queries: Sequence[str], mode: str | Sequence[int]) -> 
 
 def search(index: store.Index, model: Any, queries: Sequence[str], top: int = 10, ef: int | None = None,
            emotions: str | Sequence[int] = "auto") -> list[list[store.Hit]]:
-    """The ranked hits of each query, best first."""
-    from emoret.retrieval.embed import embed_texts
+    """The ranked hits of each query, best first.
 
-    vectors = embed_texts(model, list(queries), query_emotion_vectors(queries, emotions))
+    ``model``: an EmoretModel, or a text_numpy.NumpyTextEncoder (no torch).
+    """
+    rows = query_emotion_vectors(queries, emotions)
+    if hasattr(model, "encode_queries"):
+        vectors = model.encode_queries(list(queries), rows)
+    else:
+        from emoret.retrieval.embed import embed_texts
+
+        vectors = embed_texts(model, list(queries), rows)
     return index.search(vectors, top=top, ef=ef)
 
 
