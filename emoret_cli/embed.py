@@ -27,6 +27,7 @@ def COMMAND(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", min=1, help="Items a batch (default 64 texts, 8 videos)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (half precision on a GPU)."),
     shard: Optional[str] = typer.Option(None, "--shard", help="I/N: embed only the I-th of N equal parts (0-based)."),
+    precision: str = typer.Option("auto", "--precision", help="auto, fp32 or bf16 (auto: bf16 on a CPU with AMX/AVX-512 BF16, fp16 on a GPU, else fp32)."),
 ) -> None:
     """Embed videos (a frame store or video files) or captions with a model."""
     from emoret.retrieval import embed
@@ -41,21 +42,38 @@ def COMMAND(
     except ValueError as err:
         fail(str(err))
 
+    from emoret.retrieval.precision import PRECISIONS
+
+    if precision not in PRECISIONS:
+        fail(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     from emoret_cli.modelopt import load_model_or_fail
 
     model = load_model_or_fail(model_spec, device)
+    precision = _say_precision(precision, model.device.type)
     meta = embed.model_meta(model, model_spec)
     if shard:
         meta["shard"] = shard
     if texts is not None:
-        _embed_texts(model, texts, not no_emotion, batch_size or 64, part, out, meta)
+        _embed_texts(model, texts, not no_emotion, batch_size or 64, part, out, meta, precision)
         return
-    failed = _embed_videos(model, videos or [], frames, batch_size or 8, part, out, meta)
+    failed = _embed_videos(model, videos or [], frames, batch_size or 8, part, out, meta, precision)
     if failed:
         exit_with(EXIT_FAILED)
 
 
-def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, out: str, meta: dict) -> None:
+def _say_precision(spec: str, device_type: str) -> str:
+    """The precision ``spec`` means here; what auto chose goes to stderr."""
+    from emoret.retrieval.precision import cpu_has_bf16, resolve_precision
+
+    chosen = resolve_precision(spec, device_type)
+    if spec == "auto" and device_type == "cpu":
+        why = "this CPU has bf16 instructions" if cpu_has_bf16() else "no AMX/AVX-512 BF16 on this CPU"
+        message(f"embed: precision {chosen} (auto: {why})")
+    return chosen
+
+
+def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, out: str, meta: dict,
+                 precision: str | None = None) -> None:
     from emoret.records import iter_numbered, require_caption, source_name
     from emoret.retrieval import embed
 
@@ -70,14 +88,15 @@ def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, o
         task = bar.add_task("embedding captions", total=len(records))
         vectors = embed.embed_texts(
             model, [record["caption"] for record in records], emotions, batch_size,
-            on_batch=lambda n: bar.advance(task, n),
+            on_batch=lambda n: bar.advance(task, n), precision=precision,
         )
     meta.update(kind="texts", emotion=use_emotion)
     path = embed.save_embeddings(out, vectors, records, meta)
     message(f"embed: {len(records)} captions → {path}")
 
 
-def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, meta: dict) -> int:
+def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, meta: dict,
+                  precision: str | None = None) -> int:
     from emoret.retrieval import embed
 
     failures: list = []
@@ -101,7 +120,7 @@ def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, met
     with progress() as bar:
         task = bar.add_task("embedding videos", total=len(items))
         vectors, records = embed.embed_videos(
-            model, items, batch_size, on_item=lambda: bar.advance(task), on_failure=report
+            model, items, batch_size, on_item=lambda: bar.advance(task), on_failure=report, precision=precision,
         )
     meta.update(kind="videos")
     if len(records):

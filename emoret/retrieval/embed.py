@@ -124,15 +124,14 @@ def model_meta(model: Any, spec: str | os.PathLike) -> dict[str, Any]:
     }
 
 
-def _autocast(model: Any):
-    """Half precision on a GPU; full precision on CPU."""
-    import contextlib
+def _autocast(model: Any, precision: str | None = None):
+    """``precision`` (fp32, bf16, fp16: see precision.py); None: half on a GPU, fp32 on a CPU."""
+    from emoret.retrieval.precision import autocast
 
-    import torch
-
-    if model.device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
+    device_type = model.device.type
+    if precision is None:
+        precision = "fp16" if device_type == "cuda" else "fp32"
+    return autocast(precision, device_type)
 
 
 def _finish(features) -> np.ndarray:
@@ -151,12 +150,13 @@ def caption_of(record: dict[str, Any]) -> str:
 
 
 def embed_texts(model: Any, texts: Sequence[str], emotions: Sequence[Sequence[float]] | None = None,
-                batch_size: int = 64, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+                batch_size: int = 64, on_batch: Callable[[int], None] | None = None,
+                precision: str | None = None) -> np.ndarray:
     """[N, D] text embeddings; ``emotions`` None embeds without the emotion signal."""
     import torch
 
     out = np.zeros((len(texts), int(model.embed_dim)), dtype=np.float32)
-    with torch.inference_mode(), _autocast(model):
+    with torch.inference_mode(), _autocast(model, precision):
         for start in range(0, len(texts), batch_size):
             stop = min(start + batch_size, len(texts))
             batch_emotions = None
@@ -262,7 +262,8 @@ class VideoFailure:
 
 def embed_videos(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
                  on_item: Callable[[], None] | None = None,
-                 on_failure: Callable[[VideoFailure], None] | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+                 on_failure: Callable[[VideoFailure], None] | None = None,
+                 precision: str | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Embed the items that can be read; returns (vectors, their records) in item order.
 
     A video that cannot be read is passed to ``on_failure`` and left out. Frames
@@ -288,7 +289,7 @@ def embed_videos(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
                 else:
                     good.append((item, frames))
             if good:
-                with torch.inference_mode(), _autocast(model):
+                with torch.inference_mode(), _autocast(model, precision):
                     batch = torch.stack([frames for _, frames in good]).to(model.device)
                     vectors.append(_finish(model.encode_video(batch)))
                 records.extend(item.record for item, _ in good)
