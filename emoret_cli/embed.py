@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
+from emoret_cli.samplingopt import SAMPLING_HELP, Rule
 
 EPILOG = (
     "Examples: emoret embed --model model/ --frames frames/ --out videos\n\n"
@@ -27,6 +28,7 @@ def COMMAND(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", min=1, help="Items a batch (default 64 texts, 8 videos)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (half precision on a GPU)."),
     shard: Optional[str] = typer.Option(None, "--shard", help="I/N: embed only the I-th of N equal parts (0-based)."),
+    sampling: Optional[Rule] = typer.Option(None, "--sampling", help=SAMPLING_HELP),
     precision: str = typer.Option("auto", "--precision", help="auto, fp32 or bf16 (auto: bf16 on a CPU with AMX/AVX-512 BF16, fp16 on a GPU, else fp32)."),
 ) -> None:
     """Embed videos (a frame store or video files) or captions with a model."""
@@ -37,6 +39,9 @@ def COMMAND(
         fail("give one of: video paths, --frames DIR or --texts FILE")
     if no_emotion and texts is None:
         fail("--no-emotion applies to --texts only")
+    if sampling is not None and texts is not None:
+        fail("--sampling applies to videos only")
+    rule = (sampling or Rule.linspace).value
     try:
         part = embed.parse_shard(shard)
     except ValueError as err:
@@ -56,7 +61,8 @@ def COMMAND(
     if texts is not None:
         _embed_texts(model, texts, not no_emotion, batch_size or 64, part, out, meta, precision)
         return
-    failed = _embed_videos(model, videos or [], frames, batch_size or 8, part, out, meta, precision)
+    meta["sampling"] = rule
+    failed = _embed_videos(model, videos or [], frames, batch_size or 8, part, out, meta, rule, precision)
     if failed:
         exit_with(EXIT_FAILED)
 
@@ -95,7 +101,7 @@ def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, o
     message(f"embed: {len(records)} captions → {path}")
 
 
-def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, meta: dict,
+def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, meta: dict, rule: str,
                   precision: str | None = None) -> int:
     from emoret.retrieval import embed
 
@@ -106,7 +112,7 @@ def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, met
         for record in broken:
             message(f"embed: skipping {record.get('source') or record.get('video_id')} ({record['error']})")
     else:
-        items = embed.items_from_files(paths, int(model.num_frames), int(model.image_size))
+        items = embed.items_from_files(paths, int(model.num_frames), int(model.image_size), rule)
     start, stop = embed.shard_bounds(len(items), part)
     items = items[start:stop]
     if not items:
@@ -120,7 +126,8 @@ def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, met
     with progress() as bar:
         task = bar.add_task("embedding videos", total=len(items))
         vectors, records = embed.embed_videos(
-            model, items, batch_size, on_item=lambda: bar.advance(task), on_failure=report, precision=precision,
+            model, items, batch_size, on_item=lambda: bar.advance(task), on_failure=report, rule=rule,
+            precision=precision,
         )
     meta.update(kind="videos")
     if len(records):

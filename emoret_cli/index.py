@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
+from emoret_cli.samplingopt import SAMPLING_HELP, Rule
 
 EPILOG = (
     "From embeddings: emoret index videos --out my-index   (videos.npy + videos.jsonl; shards: list them all)\n\n"
@@ -27,6 +28,7 @@ def COMMAND(
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for another run on this index, or fail at once."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", min=1, help="Videos a batch when embedding."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    sampling: Optional[Rule] = typer.Option(None, "--sampling", help=SAMPLING_HELP + " Videos only."),
 ) -> None:
     """Build an index from embeddings, or keep one in step with folders of videos."""
     from emoret.retrieval import index as store
@@ -42,6 +44,8 @@ def COMMAND(
         fail("give either embeddings or videos, not both")
     if not embeddings and model_spec is None:
         fail("indexing videos needs --model (or give embeddings made by 'emoret embed')")
+    if embeddings and sampling is not None:
+        fail("--sampling applies to videos; embeddings were sampled when they were made")
     store.refuse_foreign_directory(Path(target))
 
     def waiting() -> None:
@@ -52,7 +56,8 @@ def COMMAND(
             if embeddings:
                 _from_embeddings(embeddings, target, model_spec, device, params)
             else:
-                failed = _from_videos(sources, target, model_spec, device, batch_size, params)
+                failed = _from_videos(sources, target, model_spec, device, batch_size, params,
+                                      (sampling or Rule.linspace).value)
                 if failed:
                     exit_with(EXIT_FAILED)
     except store.IndexBusy as err:
@@ -111,7 +116,7 @@ def _from_embeddings(names, target, model_spec, device, params) -> None:
     message(f"index: {written['count']} items, dimension {written['dim']} → {target}")
 
 
-def _from_videos(paths, target, model_spec, device, batch_size, params) -> int:
+def _from_videos(paths, target, model_spec, device, batch_size, params, rule: str) -> int:
     from emoret.retrieval.refresh import refresh
     from emoret_cli.modelopt import load_model_or_fail
 
@@ -127,6 +132,7 @@ def _from_videos(paths, target, model_spec, device, batch_size, params) -> int:
             on_start=lambda n: bar.update(task, total=n),
             on_item=lambda: bar.advance(task),
             on_failure=report,
+            rule=rule,
             extras=_query_export(model),
         )
     summary = f"kept {result.kept}, embedded {result.embedded}, removed {result.removed}"

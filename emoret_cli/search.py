@@ -25,6 +25,9 @@ def COMMAND(
     ef: Optional[int] = typer.Option(None, "--ef", help="Search breadth (default: the index's, 512): higher finds more true neighbours, slower."),
     emotions: Optional[str] = typer.Option(None, "--emotions", help="Use these emotions, e.g. joy,trust (default: read from the query)."),
     no_emotion: bool = typer.Option(False, "--no-emotion", help="Search without the query's emotions."),
+    as_written: bool = typer.Option(
+        False, "--as-written", help="Read the query's emotions from its words as written, like 'annotate' ('Happy' counts nothing)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="JSON lines (the default when stdout is not a terminal)."),
     device: str = typer.Option("cpu", "--device", help="auto, cpu or cuda (one query gains little from a GPU)."),
 ) -> None:
@@ -48,7 +51,8 @@ def COMMAND(
     table = not as_json and _stdout_is_terminal()
     batches = _stdin_batches() if query == "-" else iter([[query]])
     for batch in batches:
-        for text, hits in zip(batch, searching.search(index, model, batch, top=top, ef=ef, emotions=mode)):
+        hits_each = searching.search(index, model, batch, top=top, ef=ef, emotions=mode, lowercase=not as_written)
+        for text, hits in zip(batch, hits_each):
             if table:
                 _print_table(text, hits)
             else:

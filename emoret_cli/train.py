@@ -24,6 +24,9 @@ def COMMAND(
     emotion: Optional[bool] = typer.Option(None, "--emotion/--no-emotion", help="Emotion embedding (default on)."),
     emotion_init: Optional[str] = typer.Option(None, "--emotion-init", help="zero (default) or normal (the seed's)."),
     num_frames: Optional[int] = typer.Option(None, "--num-frames", help="Frames a video (default 12)."),
+    sampling: Optional[str] = typer.Option(
+        None, "--sampling", help="linspace (default) or middle: how --num-frames are picked from a store holding more or fewer."
+    ),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 5)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Videos a step, per process (default 32)."),
     accum_steps: Optional[int] = typer.Option(None, "--accum-steps", help="Batches accumulated a step (default 1)."),
@@ -44,21 +47,23 @@ def COMMAND(
     import os
     import sys
 
-    from emoret.train import loop as training
+    from emoret.train.config import make_config, read_config_file
+    from emoret.train.loop import train
+    from emoret.train.run_dir import CONFIG_FILE
     from emoret_cli import common
 
     given = dict(
         model=model, captions=captions, frames=frames, out=out, val_captions=val_captions,
         video_encoder=video_encoder, emotion=emotion, emotion_init=emotion_init, num_frames=num_frames,
-        epochs=epochs, batch_size=batch_size, accum_steps=accum_steps, lr=lr, lr_new=lr_new,
+        sampling=sampling, epochs=epochs, batch_size=batch_size, accum_steps=accum_steps, lr=lr, lr_new=lr_new,
         weight_decay=weight_decay, warmup=warmup, grad_clip=grad_clip, amp=amp, seed=seed,
         save_every=save_every, device=device, threads=threads,
     )  # fmt: skip
-    file_values = training.read_config_file(config) if config else {}
-    if resume and out and not config and os.path.exists(os.path.join(out, training.CONFIG_FILE)):
+    file_values = read_config_file(config) if config else {}
+    if resume and out and not config and os.path.exists(os.path.join(out, CONFIG_FILE)):
         # Resuming needs only --out: the rest comes from the run's saved settings.
-        file_values = training.read_config_file(os.path.join(out, training.CONFIG_FILE))
-    settings = training.make_config(file_values, given, source=config or "flags")
+        file_values = read_config_file(os.path.join(out, CONFIG_FILE))
+    settings = make_config(file_values, given, source=config or "flags")
     common.silence_hf()
     rank = int(os.environ.get("RANK", "0"))
     show = rank == 0 and sys.stderr.isatty()
@@ -71,6 +76,6 @@ def COMMAND(
         elif show and record["step"] % 10 == 0:
             common.message(f"step {record['step']}: loss {record['loss']:.4f} ({record['videos_per_s']:.1f} videos/s)")
 
-    result = training.train(settings, resume=resume, on_record=report if rank == 0 else None)
+    result = train(settings, resume=resume, on_record=report if rank == 0 else None)
     if rank == 0:
         common.message(f"emoret: trained model in {result / 'best'} (last: {result / 'last'})")

@@ -75,6 +75,20 @@ def test_workers_keep_input_order(run_cli, tmp_path):
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
+def test_capitalised_words_count_only_with_lowercase(run_cli, workers):
+    # Enough records for the process pool with 2 workers: the option must reach the workers.
+    rows = [{"video_id": f"v{i}", "caption": "Baby goes to the Top" if i % 2 else "baby goes to the top"}
+            for i in range(600)]
+    default = run_cli("annotate", "--workers", workers, stdin=jsonl(rows))
+    lowered = run_cli("annotate", "--workers", workers, "--lowercase", stdin=jsonl(rows))
+    assert default.code == lowered.code == 0
+    as_written = [(r["joy"], r["trust"], r["anticipation"], r["positive"], r["neutral"]) for r in default.records]
+    assert as_written[0] == (1, 1, 1, 2, 0) and as_written[1] == (0, 0, 0, 0, 1)
+    assert as_written == [as_written[0], as_written[1]] * 300
+    assert all((r["joy"], r["positive"], r["neutral"]) == (1, 2, 0) for r in lowered.records)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
 @pytest.mark.parametrize(
     "tail,message",
     [

@@ -8,7 +8,7 @@ import orjson
 import pytest
 from retrieval_data import VIDEO_IDS, env  # noqa: F401
 
-from emoret.records import InputError
+from emoret.errors import InputError
 from emoret.retrieval import index as store
 from emoret.retrieval.embed import load_embeddings, save_embeddings
 
@@ -201,3 +201,28 @@ def test_index_from_videos_embeds_only_what_changed(env, run_cli, tmp_path):
     assert "kept 1, embedded 1, removed 1, failed 1" in third.stderr
     index = store.open_index(target)
     assert sorted(item["video_id"] for item in index.items) == sorted(s.video_id for s in scenes[1:])
+
+
+def test_index_from_videos_re_embeds_when_the_sampling_rule_changes(env, run_cli, tmp_path):
+    from emoret.video.synthetic import make_scenes, make_video
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for scene in make_scenes(2, seed=0):  # 16 frames a video, the model takes 4
+        make_video(videos / f"{scene.video_id}.mp4", scene, width=64, height=48, fps=8, duration=2.0)
+    target = tmp_path / "idx"
+    args = ("index", "--model", env.model_dir, videos, "--out", target)
+    first = run_cli(*args)
+    assert first.code == 0 and "embedded 2" in first.stderr, first.stderr
+    assert store.read_meta(target)["sampling"] == "linspace"
+    linspace = np.array(store.open_index(target).vectors())
+
+    middle = run_cli(*args, "--sampling", "middle")
+    assert middle.code == 0 and "kept 0, embedded 2" in middle.stderr, middle.stderr
+    assert store.read_meta(target)["sampling"] == "middle"
+    assert not np.allclose(np.array(store.open_index(target).vectors()), linspace, atol=1e-4)
+    again = run_cli(*args, "--sampling", "middle")
+    assert again.code == 0 and "up to date" in again.stderr
+
+    refused = run_cli("index", env.videos, "--out", tmp_path / "i2", "--sampling", "middle")
+    assert refused.code == 2 and "--sampling applies to videos" in refused.stderr

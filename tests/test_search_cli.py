@@ -4,7 +4,7 @@ from retrieval_data import env  # noqa: F401
 
 from emoret.retrieval import index as store
 from emoret.retrieval.embed import embed_texts, load_embeddings
-from emoret.text.emotions import query_emotions
+from emoret.text.emotions import EMOTIONS, query_emotions
 
 
 @pytest.fixture
@@ -43,6 +43,20 @@ def test_emotion_options_change_the_query(env, run_cli, index_dir):
     joy_fear = [[1, 0, 1, 0, 0, 0, 0, 0]]
     assert [h["video_id"] for h in forced] == exact_ids(env, query, joy_fear)
     assert [h["score"] for h in forced] != [h["score"] for h in none]
+
+
+def test_query_emotions_are_read_lowercased_unless_as_written(run_cli, index_dir):
+    query = "Happy dog plays in the park"  # "Happy" counts only lowercased
+    assert query_emotions(query) == query_emotions(query.lower()) != [0] * 8
+    assert query_emotions(query, lowercase=False) == [0] * 8
+    joy_words = ",".join(n for n, v in zip(EMOTIONS, query_emotions(query)) if v)
+    default = run_cli("search", query, "--index", index_dir, "--top", "6").records
+    forced = run_cli("search", query, "--index", index_dir, "--top", "6", "--emotions", joy_words).records
+    as_written = run_cli("search", query, "--index", index_dir, "--top", "6", "--as-written").records
+    none = run_cli("search", query, "--index", index_dir, "--top", "6", "--no-emotion").records
+    assert [h["score"] for h in default] == [h["score"] for h in forced]
+    assert [h["score"] for h in as_written] == [h["score"] for h in none]
+    assert [h["score"] for h in default] != [h["score"] for h in none]
 
 
 def test_stdin_answers_one_query_a_line(run_cli, index_dir):

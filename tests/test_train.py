@@ -13,16 +13,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from emoret.errors import InputError
 from emoret.model.tiny import build_tiny_clip
-from emoret.records import InputError
-from emoret.train.loop import (
-    epoch_pairs,
-    load_video_captions,
-    lr_factor,
-    make_config,
-    read_config_file,
-    train,
-)
+from emoret.records import read_jsonl
+from emoret.train.config import make_config, read_config_file
+from emoret.train.data import epoch_pairs, load_video_captions
+from emoret.train.loop import train
+from emoret.train.run_dir import MetricsLog
+from emoret.train.schedule import lr_factor
 
 COLOURS = {
     "red": (255, 0, 0),
@@ -198,6 +196,79 @@ def test_an_existing_run_needs_resume_and_same_settings(data, tmp_path, run_cli)
     assert other.code == 2 and "lr differs" in other.stderr
 
 
+def test_a_run_that_fails_its_checks_writes_nothing_and_blocks_nothing(data, tmp_path, run_cli):
+    out = tmp_path / "run"
+    csv = tmp_path / "caps.csv"
+    csv.write_text("video_id,caption\nv0,a red screen\n")
+    common = ("--model", data["base"], "--frames", data["frames"], "--out", out, "--threads", "1",
+              "--epochs", "1", "--num-frames", "2", "--batch-size", "8")
+    bad = run_cli("train", "--captions", csv, *common)
+    assert bad.code == 2 and str(csv) in bad.stderr
+    assert not out.exists()  # nothing written, not even the directory
+
+    missing_model = run_cli("train", "--captions", data["captions"], *common[2:], "--model", tmp_path / "no-model")
+    assert missing_model.code == 2 and "no such file or directory" in missing_model.stderr
+    assert not out.exists()
+
+    good = run_cli("train", "--captions", data["captions"], *common)
+    assert good.code == 0, good.stderr
+    assert (out / "train_config.json").exists() and (out / "last").exists()
+
+
+def test_leftovers_of_a_run_without_a_step_do_not_block(data, tmp_path, run_cli):
+    # What an older emoret left after a failed check: the settings, naming the bad captions.
+    out = tmp_path / "run"
+    out.mkdir()
+    stale = settings(data, out, captions=str(tmp_path / "caps.csv"), epochs=1, num_frames=2, batch_size=8)
+    from dataclasses import asdict
+
+    (out / "train_config.json").write_text(json.dumps(asdict(stale)))
+    (out / "metrics.jsonl").write_text("")
+    resumed = run_cli("train", "--out", out, "--resume", "--captions", data["captions"], "--threads", "1")
+    assert resumed.code == 0, resumed.stderr  # nothing was trained: starts afresh, captions may change
+    assert json.loads((out / "train_config.json").read_text())["captions"] == str(data["captions"])
+
+    fresh_out = tmp_path / "fresh"
+    fresh_out.mkdir()
+    (fresh_out / "train_config.json").write_text(json.dumps(asdict(stale)))
+    fresh = run_train(run_cli, data, fresh_out, "--epochs", "1", "--num-frames", "2", "--batch-size", "8")
+    assert fresh.code == 0, fresh.stderr
+
+
+def test_a_run_that_fails_before_its_first_step_removes_what_it_wrote(data, tmp_path, monkeypatch):
+    from emoret.train import loop
+
+    def fail_in_step(self, pairs):
+        raise RuntimeError("out of memory in the first step")
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(loop._Trainer, "_step", fail_in_step)
+    with pytest.raises(RuntimeError, match="first step"):
+        train(settings(data, out, epochs=1, num_frames=2, batch_size=8))
+    assert not (out / "train_config.json").exists() and not (out / "metrics.jsonl").exists()
+    monkeypatch.undo()
+    assert train(settings(data, out, epochs=1, num_frames=2, batch_size=8)) == out
+
+
+def test_frames_are_picked_from_the_store_by_the_sampling_rule(data, tmp_path, run_cli):
+    from emoret.model import load_model
+    from emoret.train.data import FrameCache
+
+    store = tmp_path / "frames"
+    store.mkdir()
+    video = np.repeat(np.arange(0, 250, 25, dtype=np.uint8)[:, None, None, None], 16, axis=1)
+    np.save(store / "v.npy", np.repeat(np.repeat(video, 16, axis=2), 3, axis=3))  # 10 flat frames, 25 apart
+    frames = np.load(store / "v.npy")
+    model = load_model(data["base"])
+    linspace = FrameCache(str(store), model, 4).get("v")
+    middle = FrameCache(str(store), model, 4, rule="middle").get("v")
+    assert torch.equal(linspace, model.preprocess_frames(frames[[0, 3, 6, 9]]))
+    assert torch.equal(middle, model.preprocess_frames(frames[[1, 3, 6, 8]]))
+    assert make_config({}, {"model": "m", "captions": "c", "frames": "f", "out": "o"}).sampling == "linspace"
+    bad = run_train(run_cli, data, tmp_path / "bad", "--sampling", "random")
+    assert bad.code == 2 and "sampling must be linspace or middle" in bad.stderr
+
+
 def test_config_file_then_flags(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("epochs: 7\nbatch-size: 16\nlr: 1.0e-5\nemotion: false\n")
@@ -207,6 +278,29 @@ def test_config_file_then_flags(tmp_path):
     (tmp_path / "c.json").write_text('{"epochs": "many"}')
     with pytest.raises(InputError, match="epochs = 'many' is not a valid int"):
         make_config(read_config_file(tmp_path / "c.json"), {"model": "m", "captions": "c", "frames": "f", "out": "o"})
+
+
+def test_settings_from_a_file_take_each_setting_type():
+    required = {"model": "m", "captions": "c", "frames": "f", "out": "o"}
+    values = {"num_frames": "8", "warmup": "0.1", "emotion": "off", "val_captions": 5, "threads": 2.0}
+    settings_ = make_config(values, required)
+    assert (settings_.num_frames, settings_.warmup, settings_.emotion) == (8, 0.1, False)
+    assert (settings_.val_captions, settings_.threads) == ("5", 2)
+    assert make_config({}, required).val_captions is None
+    with pytest.raises(InputError, match="num_frames = 2.5 is not a valid int"):
+        make_config({"num_frames": 2.5}, required)
+    with pytest.raises(InputError, match="lr = 'fast' is not a valid float"):
+        make_config({"lr": "fast"}, required)
+
+
+def test_metrics_log_is_closed_when_the_run_fails(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    with pytest.raises(RuntimeError):
+        with MetricsLog(path, active=True) as metrics:
+            metrics.write({"step": 1, "loss": 0.5})
+            raise RuntimeError("crash mid-run")
+    assert metrics.handle is None
+    assert read_jsonl(path) == [{"step": 1, "loss": 0.5}]
 
 
 def test_epoch_pairs_draw_one_caption_a_video_reproducibly(data):

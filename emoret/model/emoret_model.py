@@ -20,6 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from emoret.atomic import atomic_path, write_bytes_atomic
+from emoret.errors import InputError
+from emoret.model import hub
 from emoret.model.config import EMORET_FILE, EmoretConfig
 from emoret.model.text import EmotionText, make_emotion_embedding
 from emoret.model.vision import (
@@ -28,7 +31,6 @@ from emoret.model.vision import (
     meanpool_features,
     vip_features,
 )
-from emoret.records import InputError, atomic_path, write_bytes_atomic
 
 log = logging.getLogger("emoret")
 
@@ -178,8 +180,13 @@ def quiet_transformers() -> None:
 def _load_tokenizer(spec: str | os.PathLike, source: str):
     from transformers import AutoTokenizer
 
+    from emoret.model import hub
+
+    where = str(spec)
+    if not Path(where).exists() and hub.is_hub_id(where):
+        where = str(hub.model_directory(where, tokenizer_only=True))  # cache first; one-line failure
     try:
-        return AutoTokenizer.from_pretrained(str(spec))
+        return AutoTokenizer.from_pretrained(where)
     except (OSError, ValueError) as err:
         raise InputError(source, f"cannot load a tokenizer from {spec} ({_first_line(err)})") from None
 
@@ -261,7 +268,8 @@ def load_model(
 
     ``video_encoder`` / ``emotion`` / ``num_frames`` override what the source implies
     (an emoret directory: what it was trained with; CLIP: meanpool, no emotion;
-    CLIP-ViP: vip, no emotion). New parameters start fresh; ``seed`` fixes their draw.
+    CLIP-ViP: vip, and emotion on with the file's trained table where it has one, as the
+    seed's do). New parameters start fresh; ``seed`` fixes their draw.
     """
     quiet_transformers()
     source = str(spec)
@@ -270,28 +278,33 @@ def load_model(
     if path.is_file():
         model = _load_clipvip(path, video_encoder, emotion, emotion_init, num_frames, tokenizer, generator)
     elif path.is_dir():
-        path = _resolve_dir(path)
-        if (path / EMORET_FILE).exists():
-            config = EmoretConfig.load(path)
-            clip, extras = _load_clip(str(path), source)
-            _attach_saved_extras(clip, path, extras)
-            config = _override(config, video_encoder, emotion, emotion_init, num_frames)
-            model = EmoretModel(clip, _load_tokenizer(tokenizer or path, source), config, generator)
-        else:
-            if not (path / "config.json").exists():
-                raise InputError(source, "not a model directory (no config.json or emoret.json)")
-            clip, extras = _load_clip(str(path), source)
-            if extras:
-                log.warning("emoret: %s: unused tensors %s", source, ", ".join(extras))
-            config = _override(EmoretConfig(base=source), video_encoder, emotion, emotion_init, num_frames)
-            model = EmoretModel(clip, _load_tokenizer(tokenizer or path, source), config, generator)
-    elif path.exists() or os.sep in source or source.startswith(".") or source.count("/") > 1:
+        model = _load_directory(_resolve_dir(path), source, video_encoder, emotion, emotion_init, num_frames,
+                                tokenizer, generator)
+    elif not path.exists() and hub.is_hub_id(source):
+        # org/name: the cached snapshot (no network), else downloaded; it is a model directory.
+        model = _load_directory(hub.model_directory(source), source, video_encoder, emotion, emotion_init,
+                                num_frames, tokenizer, generator)
+    else:
         raise InputError(source, "no such file or directory")
-    else:  # a hub id: fetched, or found in the local Hugging Face cache
-        clip, _ = _load_clip(source, source)
-        config = _override(EmoretConfig(base=source), video_encoder, emotion, emotion_init, num_frames)
-        model = EmoretModel(clip, _load_tokenizer(tokenizer or source, source), config, generator)
     return model.to(device).eval()
+
+
+def _load_directory(path: Path, source: str, video_encoder, emotion, emotion_init, num_frames, tokenizer,
+                    generator) -> EmoretModel:
+    """An emoret model directory, or a plain Hugging Face CLIP directory."""
+    if (path / EMORET_FILE).exists():
+        config = EmoretConfig.load(path)
+        clip, extras = _load_clip(str(path), source)
+        _attach_saved_extras(clip, path, extras)
+        config = _override(config, video_encoder, emotion, emotion_init, num_frames)
+        return EmoretModel(clip, _load_tokenizer(tokenizer or path, source), config, generator)
+    if not (path / "config.json").exists():
+        raise InputError(source, "not a model directory (no config.json or emoret.json)")
+    clip, extras = _load_clip(str(path), source)
+    if extras:
+        log.warning("emoret: %s: unused tensors %s", source, ", ".join(extras))
+    config = _override(EmoretConfig(base=source), video_encoder, emotion, emotion_init, num_frames)
+    return EmoretModel(clip, _load_tokenizer(tokenizer or path, source), config, generator)
 
 
 def _override(config: EmoretConfig, video_encoder, emotion, emotion_init, num_frames) -> EmoretConfig:
@@ -318,6 +331,7 @@ def _load_clipvip(path: Path, video_encoder, emotion, emotion_init, num_frames, 
 
     source = str(path)
     clip_state, outside = convert.split_clipvip(convert.read_checkpoint(path), source)
+    emotion_table = convert.take_emotion_table(clip_state, source)
     folder = convert.sibling_files(path)
     if tokenizer is None:
         tokenizer = str(folder) if (folder / "tokenizer_config.json").exists() else "openai/clip-vit-base-patch32"
@@ -339,9 +353,16 @@ def _load_clipvip(path: Path, video_encoder, emotion, emotion_init, num_frames, 
         video_encoder="vip",
         num_proxies=(proxies.shape[0] + 1) if proxies is not None else 4,
         num_frames=temporal.shape[1] if temporal is not None else 12,
+        emotion=emotion_table is not None,  # a seed checkpoint: its trained table is on
         base=source,
     )
     config = _override(config, video_encoder, emotion, emotion_init, num_frames)
+    if emotion_table is not None and config.emotion:
+        width = clip.text_model.embeddings.token_embedding.weight.shape[1]
+        if emotion_table.shape[1] != width:
+            raise InputError(source, f"{convert.CLIPVIP_PREFIX}{convert.EMOTION_TABLE} is {emotion_table.shape[1]} wide, "
+                                     f"the text model {width}")
+        clip.text_model.embeddings.emotion_embedding = nn.Embedding.from_pretrained(emotion_table, freeze=False)
     model = EmoretModel(clip, tok, config, generator)
     model.unused_keys = unused
     return model

@@ -19,13 +19,10 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import orjson
 
-from emoret.records import (
-    InputError,
-    JsonlWriter,
-    atomic_path,
-    iter_records,
-    write_bytes_atomic,
-)
+from emoret.atomic import atomic_path, write_bytes_atomic
+from emoret.errors import InputError
+from emoret.records import JsonlWriter, iter_records
+from emoret.video.decode import DEFAULT_RULE, Sampling
 
 META_SUFFIX = ".meta.json"
 
@@ -205,8 +202,9 @@ def items_from_frames(frames_dir: str | os.PathLike) -> tuple[list[VideoItem], l
     return items, failed
 
 
-def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: int) -> list[VideoItem]:
-    """Items decoded on the fly from video files and directories."""
+def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: int,
+                     rule: str = DEFAULT_RULE) -> list[VideoItem]:
+    """Items decoded on the fly from video files and directories, frames chosen by ``rule``."""
     from emoret.video.decode import find_videos
 
     items = []
@@ -217,7 +215,7 @@ def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: 
             record = {"video_id": path.stem, "video": path.name, "path": str(path.absolute())}
             items.append(VideoItem(record, _unreadable(err.strerror or str(err))))
             continue
-        items.append(VideoItem(record, _decoder(path, num_frames, size, record)))
+        items.append(VideoItem(record, _decoder(path, Sampling(num_frames=num_frames, size=size, rule=rule), record)))
     return items
 
 
@@ -242,11 +240,11 @@ def file_record(path: Path) -> dict[str, Any]:
     }
 
 
-def _decoder(path: Path, num_frames: int, size: int, record: dict[str, Any]) -> Callable[[], np.ndarray]:
+def _decoder(path: Path, sampling: Sampling, record: dict[str, Any]) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        from emoret.video.decode import Sampling, extract
+        from emoret.video.decode import extract
 
-        extracted = extract(path, Sampling(num_frames=num_frames, size=size))
+        extracted = extract(path, sampling)
         if extracted.duration is not None:
             record["duration"] = round(float(extracted.duration), 3)
         return extracted.frames
@@ -263,11 +261,13 @@ class VideoFailure:
 def embed_videos(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
                  on_item: Callable[[], None] | None = None,
                  on_failure: Callable[[VideoFailure], None] | None = None,
+                 rule: str = DEFAULT_RULE,
                  precision: str | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Embed the items that can be read; returns (vectors, their records) in item order.
 
     A video that cannot be read is passed to ``on_failure`` and left out. Frames
-    are loaded on a thread while the model works on the previous batch.
+    are loaded on a thread while the model works on the previous batch; where an item
+    holds more or fewer frames than the model takes, ``rule`` picks them.
     """
     import torch
 
@@ -275,10 +275,10 @@ def embed_videos(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
     records: list[dict[str, Any]] = []
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_load_batch, model, batches[0]) if batches else None
+        pending = pool.submit(_load_batch, model, batches[0], rule) if batches else None
         for number in range(len(batches)):
             loaded = pending.result()
-            pending = pool.submit(_load_batch, model, batches[number + 1]) if number + 1 < len(batches) else None
+            pending = pool.submit(_load_batch, model, batches[number + 1], rule) if number + 1 < len(batches) else None
             good = []
             for item, frames, reason in loaded:
                 if reason is not None:
@@ -300,13 +300,13 @@ def embed_videos(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
     return (np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)), records
 
 
-def _load_batch(model: Any, batch: Sequence[VideoItem]) -> list[tuple[VideoItem, Any, str | None]]:
+def _load_batch(model: Any, batch: Sequence[VideoItem], rule: str) -> list[tuple[VideoItem, Any, str | None]]:
     from emoret.video.decode import VideoError, pick_frames
 
     out = []
     for item in batch:
         try:
-            frames = pick_frames(item.load(), int(model.num_frames))
+            frames = pick_frames(item.load(), int(model.num_frames), rule)
             out.append((item, model.preprocess_frames(frames), None))
         except (VideoError, InputError) as err:
             out.append((item, None, str(err)))

@@ -29,12 +29,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from emoret.records import (
-    InputError,
-    JsonlWriter,
-    default_mode,
-    write_bytes_atomic,
-)
+from emoret.atomic import default_mode, write_bytes_atomic
+from emoret.errors import InputError
+from emoret.records import JsonlWriter
 from emoret.retrieval.lazy_items import LazyItems
 
 FORMAT = "emoret-index"

@@ -13,7 +13,7 @@ from typing import Any, overload
 
 import orjson
 
-from emoret.records import InputError
+from emoret.errors import InputError
 
 
 class LazyItems(Sequence[dict[str, Any]]):

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from emoret.records import atomic_path, write_bytes_atomic
+from emoret.atomic import atomic_path, write_bytes_atomic
 from emoret.retrieval import text_numpy
 from emoret.retrieval.text_numpy import (
     CONFIG_FILE,

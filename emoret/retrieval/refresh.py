@@ -2,7 +2,8 @@
 
 Made for cron: a run where nothing changed rewrites nothing. A video counts as
 unchanged when its path, size and modification time match the indexed record
-and the index was made by the same model (same fingerprint).
+and the index was made by the same model (same fingerprint) with the same frame
+sampling rule.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from emoret.records import InputError
+from emoret.errors import InputError
 from emoret.retrieval import embed
 from emoret.retrieval import index as store
+from emoret.video.decode import DEFAULT_RULE
 
 
 @dataclass
@@ -42,18 +44,20 @@ def refresh(
     on_start: Callable[[int], None] | None = None,
     on_item: Callable[[], None] | None = None,
     on_failure: Callable[[embed.VideoFailure], None] | None = None,
+    rule: str = DEFAULT_RULE,
     extras: Callable[[Path], None] | None = None,
 ) -> RefreshResult:
     """Bring the index at ``target`` up to date with the videos under ``paths``.
 
     The caller holds :func:`emoret.retrieval.index.writer_lock`. ``params``: m, ef_construction, ef.
+    ``rule``: how frames are chosen (see :func:`emoret.video.decode.sample_indices`).
     """
     target = Path(target)
     paths = list(paths)
-    items = embed.items_from_files(paths, int(model.num_frames), int(model.image_size))
+    items = embed.items_from_files(paths, int(model.num_frames), int(model.image_size), rule)
     if not items:
         raise InputError(", ".join(str(p) for p in paths), "no video files found")
-    previous = _previous(target, model.fingerprint)
+    previous = _previous(target, model.fingerprint, rule)
     old_rows: dict[tuple, int] = {}
     old_vectors = None
     if previous is not None:
@@ -84,7 +88,7 @@ def refresh(
             on_failure(failure)
 
     new_vectors, new_records = embed.embed_videos(
-        model, [item for _, item in fresh], batch_size, on_item=on_item, on_failure=failed
+        model, [item for _, item in fresh], batch_size, on_item=on_item, on_failure=failed, rule=rule
     )
     result.failed = failures
     result.embedded = len(new_records)
@@ -106,17 +110,19 @@ def refresh(
         return result
     meta = embed.model_meta(model, model_spec)
     meta["source"] = "videos"
+    meta["sampling"] = rule
     store.write_index(target, np.stack(vectors), records, meta, extras=extras, **params)
     result.written = True
     return result
 
 
-def _previous(target: Path, fingerprint: str) -> store.Index | None:
-    """The current index when it was made by this model (else everything is re-embedded)."""
+def _previous(target: Path, fingerprint: str, rule: str) -> store.Index | None:
+    """The current index when it was made by this model and sampling rule (else everything
+    is re-embedded). Indexes from before the rule was recorded used ``middle``."""
     if not (target / store.META_FILE).exists():
         return None
     index = store.open_index(target)
-    if index.meta.get("fingerprint") != fingerprint:
+    if index.meta.get("fingerprint") != fingerprint or index.meta.get("sampling", "middle") != rule:
         return None
     if not (target / store.VECTORS_FILE).exists():
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from emoret.records import InputError
+from emoret.errors import InputError
 from emoret.retrieval import index as store
 
 # Bookkeeping of the frame store and of refresh: not what a person searching wants to read.
@@ -48,26 +48,27 @@ def check_model(index: store.Index, model: Any) -> None:
         )
 
 
-def query_emotion_vectors(queries: Sequence[str], mode: str | Sequence[int]) -> list[list[int]] | None:
-    """``"auto"``: NRC counts of each query; ``"none"``: no emotion; a vector: the same for all."""
+def query_emotion_vectors(queries: Sequence[str], mode: str | Sequence[int], lowercase: bool = True) -> list[list[int]] | None:
+    """``"auto"``: NRC counts of each query (words lowercased unless ``lowercase`` is False);
+    ``"none"``: no emotion; a vector: the same for all."""
     if isinstance(mode, str):
         if mode == "none":
             return None
         if mode == "auto":
             from emoret.text.emotions import query_emotions
 
-            return [query_emotions(text) for text in queries]
+            return [query_emotions(text, lowercase) for text in queries]
         raise ValueError(f"unknown emotion mode {mode!r}")
     return [list(mode) for _ in queries]
 
 
 def search(index: store.Index, model: Any, queries: Sequence[str], top: int = 10, ef: int | None = None,
-           emotions: str | Sequence[int] = "auto") -> list[list[store.Hit]]:
+           emotions: str | Sequence[int] = "auto", lowercase: bool = True) -> list[list[store.Hit]]:
     """The ranked hits of each query, best first.
 
     ``model``: an EmoretModel, or a text_numpy.NumpyTextEncoder (no torch).
     """
-    rows = query_emotion_vectors(queries, emotions)
+    rows = query_emotion_vectors(queries, emotions, lowercase)
     if hasattr(model, "encode_queries"):
         vectors = model.encode_queries(list(queries), rows)
     else:

@@ -14,13 +14,8 @@ import os
 from collections import deque
 from typing import Any, Iterable, Iterator
 
-from emoret.records import (
-    InputError,
-    iter_numbered,
-    require_caption,
-    source_name,
-    video_id_of,
-)
+from emoret.errors import InputError
+from emoret.records import iter_numbered, require_caption, source_name, video_id_of
 from emoret.text import emotions
 
 CHUNK_SIZE = 256
@@ -63,22 +58,25 @@ class _Chunks:
 
 
 def annotate_records(
-    numbered: Iterable[tuple[int, dict[str, Any]]], source: str = "<input>", workers: int = 1
+    numbered: Iterable[tuple[int, dict[str, Any]]], source: str = "<input>", workers: int = 1, lowercase: bool = False
 ) -> Iterator[dict[str, Any]]:
-    """Annotate ``(line, record)`` pairs, yielding annotated records in input order."""
+    """Annotate ``(line, record)`` pairs, yielding annotated records in input order.
+
+    ``lowercase``: NRC words looked up lowercased (default: as written, the seed's rule).
+    """
     chunks = _Chunks(numbered, source, CHUNK_SIZE)
     iterator = iter(chunks)
     _warm()  # before forking, so every worker inherits the loaded lexicons
     if workers <= 1:
         for records, captions in iterator:
-            yield from _merge(records, emotions.annotate_many(captions))
+            yield from _merge(records, emotions.annotate_many(captions, lowercase))
     else:
-        yield from _annotate_parallel(iterator, workers)
+        yield from _annotate_parallel(iterator, workers, lowercase)
     if chunks.error is not None:
         raise chunks.error
 
 
-def _annotate_parallel(chunks: Iterator, workers: int) -> Iterator[dict[str, Any]]:
+def _annotate_parallel(chunks: Iterator, workers: int, lowercase: bool) -> Iterator[dict[str, Any]]:
     # Small inputs are done in-process: a pool would cost more than it saves.
     head: list = []
     for chunk in chunks:
@@ -87,7 +85,7 @@ def _annotate_parallel(chunks: Iterator, workers: int) -> Iterator[dict[str, Any
             break
     else:
         for records, captions in head:
-            yield from _merge(records, emotions.annotate_many(captions))
+            yield from _merge(records, emotions.annotate_many(captions, lowercase))
         return
 
     context = multiprocessing.get_context("fork")
@@ -97,7 +95,7 @@ def _annotate_parallel(chunks: Iterator, workers: int) -> Iterator[dict[str, Any
 
         def submit(chunk):
             records, captions = chunk
-            pending.append((records, pool.apply_async(emotions.annotate_many, (captions,))))
+            pending.append((records, pool.apply_async(emotions.annotate_many, (captions, lowercase))))
 
         for chunk in head:
             submit(chunk)
@@ -142,10 +140,12 @@ def merge_by_video(
         yield line, record
 
 
-def annotate_path(path: str | None, workers: int = 1, by_video: bool = False) -> Iterator[dict[str, Any]]:
+def annotate_path(
+    path: str | None, workers: int = 1, by_video: bool = False, lowercase: bool = False
+) -> Iterator[dict[str, Any]]:
     """Annotate the records of a JSON / JSON-lines file (``-`` or None: stdin)."""
     source = source_name(path)
     numbered = iter_numbered(path)
     if by_video:
         numbered = merge_by_video(numbered, source)
-    return annotate_records(numbered, source, workers)
+    return annotate_records(numbered, source, workers, lowercase)

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from emoret.records import InputError, iter_numbered, source_name
+from emoret.errors import InputError
+from emoret.records import iter_numbered, source_name
 from emoret.video import frames as store
-from emoret.video.decode import VIDEO_EXTENSIONS, Sampling, VideoError
+from emoret.video.decode import VIDEO_EXTENSIONS, Sampling, VideoError, sampling_record
 
 CHECKPOINT_SECONDS = 5.0
 
@@ -104,7 +105,7 @@ def plan(sources: Iterable[Path], options: Options, force: bool = False) -> list
             and record.get("source_size") == size
             and record.get("source_mtime_ns") == mtime_ns
         )
-        frames_done = unchanged and record.get("sampling") == wanted_sampling and store.frames_path(
+        frames_done = unchanged and sampling_record(record.get("sampling")) == wanted_sampling and store.frames_path(
             options.out_dir, video_id).exists()
         reencode_done = options.reencode_dir is None or (
             unchanged and record.get("reencoded") == str(_reencode_path(options, video_id))
