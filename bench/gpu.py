@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import train_step  # noqa: E402
+import train_step
 
 PEAK_BF16_TFLOPS = train_step.PEAK_BF16_TFLOPS
 
@@ -99,7 +99,6 @@ def embed_bench(args) -> dict:
 
 def train_bench(args) -> dict:
     import torch
-
     import transformers
 
     real = transformers.CLIPConfig
