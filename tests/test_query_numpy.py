@@ -148,7 +148,7 @@ def test_fast_parser_agrees_with_typer_or_declines():
 
     values = fastpath.parse(search_cli.COMMAND, ["a dog", "-k", "3", "--index", "idx", "--no-emotion", "--json"])
     assert values == {"query": "a dog", "top": 3, "index_dir": Path("idx"), "model_spec": None, "ef": None,
-                      "emotions": None, "no_emotion": True, "as_json": True, "device": "cpu"}
+                      "emotions": None, "no_emotion": True, "as_written": False, "as_json": True, "device": "cpu"}
     assert fastpath.parse(search_cli.COMMAND, ["a dog", "--top=2"])["top"] == 2
     for declined in (["a dog", "--help"], ["a dog", "--bogus"], ["a dog", "--top", "many"], []):
         assert fastpath.parse(search_cli.COMMAND, declined) is None
