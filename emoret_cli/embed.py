@@ -36,6 +36,7 @@ def COMMAND(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (half precision on a GPU)."),
     shard: Optional[str] = typer.Option(None, "--shard", help="I/N: embed only the I-th of N equal parts (0-based)."),
     sampling: Optional[Rule] = typer.Option(None, "--sampling", help=SAMPLING_HELP),
+    precision: str = typer.Option("auto", "--precision", help="auto, fp32 or bf16 (auto: bf16 on a CPU with AMX/AVX-512 BF16, fp16 on a GPU, else fp32)."),
 ) -> None:
     """Embed videos (a frame store or video files) or captions with a model."""
 
@@ -58,21 +59,38 @@ def COMMAND(
     except ValueError as err:
         fail(str(err))
 
+    from emoret.retrieval.precision import PRECISIONS
+
+    if precision not in PRECISIONS:
+        fail(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     model = load_model_or_fail(model_spec, device)
+    precision = _say_precision(precision, model.device.type)
     meta = embed.model_meta(model, model_spec)
     if shard:
         meta["shard"] = shard
     if texts is not None:
-        _embed_texts(model, texts, not no_emotion, batch_size or 64, part, out, meta)
+        _embed_texts(model, texts, not no_emotion, batch_size or 64, part, out, meta, precision)
         return
     meta["sampling"] = rule
     cutting = dict(segment=segment, overlap=overlap, scenes=scenes)
-    failed = _embed_videos(model, videos or [], frames, batch_size or 8, part, out, meta, rule, cutting)
+    failed = _embed_videos(model, videos or [], frames, batch_size or 8, part, out, meta, rule, cutting, precision)
     if failed:
         exit_with(EXIT_FAILED)
 
 
-def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, out: str, meta: dict) -> None:
+def _say_precision(spec: str, device_type: str) -> str:
+    """The precision ``spec`` means here; what auto chose goes to stderr."""
+    from emoret.retrieval.precision import cpu_has_bf16, resolve_precision
+
+    chosen = resolve_precision(spec, device_type)
+    if spec == "auto" and device_type == "cpu":
+        why = "this CPU has bf16 instructions" if cpu_has_bf16() else "no AMX/AVX-512 BF16 on this CPU"
+        message(f"embed: precision {chosen} (auto: {why})")
+    return chosen
+
+
+def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, out: str, meta: dict,
+                 precision: str | None = None) -> None:
     captions = read_captions(source)
     start, stop = embed.shard_bounds(len(captions), part)
     records = captions[start:stop]
@@ -81,7 +99,7 @@ def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, o
         task = bar.add_task("embedding captions", total=len(records))
         vectors = embed.embed_texts(
             model, [record["caption"] for record in records], emotions, batch_size,
-            on_batch=lambda n: bar.advance(task, n),
+            on_batch=lambda n: bar.advance(task, n), precision=precision,
         )
     meta.update(kind="texts", emotion=use_emotion)
     path = embed.save_embeddings(out, vectors, records, meta)
@@ -89,9 +107,7 @@ def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, o
 
 
 def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, meta: dict, rule: str,
-                  cutting: dict) -> int:
-    from emoret.retrieval import embed
-
+                  cutting: dict, precision: str | None = None) -> int:
     failures: list = []
     if frames_dir is not None:
         items, broken = embed.items_from_frames(frames_dir)
@@ -113,7 +129,8 @@ def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, met
     with progress() as bar:
         task = bar.add_task("embedding videos", total=len(items))
         vectors, records = embed.embed_videos(
-            model, items, batch_size, on_item=lambda: bar.advance(task), on_failure=report, rule=rule
+            model, items, batch_size, on_item=lambda: bar.advance(task), on_failure=report, rule=rule,
+            precision=precision,
         )
     meta.update(kind="videos")
     if len(records):

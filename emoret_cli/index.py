@@ -104,18 +104,22 @@ def _from_embeddings(names, target, model_spec, device, params, add_emotions) ->
     parts = [embed.load_embeddings(name) for name in names]
     combined = embed.combine_embeddings(parts)
     meta = combined.meta
+    model = None
     if model_spec is not None:
         model = load_model_or_fail(model_spec, device)
         embed.check_made_by(combined, model, model_spec)
         meta.update({key: value for key, value in embed.model_meta(model, model_spec).items() if key != "dim"})
     elif not meta.get("fingerprint"):
         message("index: these embeddings do not say which model made them; 'emoret search' will need --model")
+    else:
+        model = _recorded_model(meta)
     kinds = {part.meta.get("kind") for part in parts} - {None}
     if kinds == {"texts"}:
         message("index: note: these are caption embeddings, not videos")
     meta["source"] = "embeddings"
-    add_emotions(combined.vectors, combined.records, meta.get("model"))
-    written = store.write_index(target, combined.vectors, combined.records, meta, **params)
+    add_emotions(combined.vectors, combined.records, meta.get("model"), model)
+    written = store.write_index(target, combined.vectors, combined.records, meta,
+                                extras=_query_export(model), **params)
     message(f"index: {written['count']} items, dimension {written['dim']} → {target}")
 
 
@@ -137,6 +141,7 @@ def _from_videos(paths, target, model_spec, device, batch_size, params, rule: st
             rule=rule,
             **cutting,
             before_write=lambda vectors, records: add_emotions(vectors, records, model_spec, model),
+            extras=_query_export(model),
         )
     summary = f"kept {result.kept}, embedded {result.embedded}, removed {result.removed}"
     if result.failed:
@@ -173,3 +178,31 @@ def _emotion_adder(emotions, feel: bool, model_spec, device):
             message(f"index: scene emotions read for {added} videos")
 
     return add
+
+
+def _query_export(model):
+    """The step that lets 'emoret search' answer without torch (see emoret.retrieval.query_export)."""
+    if model is None:
+        return None
+    from emoret.retrieval.query_export import exporter
+
+    return exporter(model, lambda why: message(f"index: searches will load torch: no numpy query encoder ({why})"))
+
+
+def _recorded_model(meta):
+    """The model the embeddings record, loaded for the query export; None (said why) if it cannot be."""
+    from emoret.errors import InputError
+    from emoret.model import load_model
+
+    spec = str(meta.get("model") or "")
+    if not spec:
+        return None
+    try:
+        model = load_model(spec)
+    except (InputError, OSError, ValueError) as err:
+        message(f"index: searches will load torch: cannot load {spec} for the query export ({err})")
+        return None
+    if model.fingerprint != meta.get("fingerprint"):
+        message(f"index: searches will load torch: {spec} has changed since these embeddings were made")
+        return None
+    return model

@@ -12,7 +12,6 @@ from emoret.records import dumps
 from emoret.retrieval.search import hit_record
 from emoret.text.emotions import parse_emotion_names
 from emoret_cli.common import fail
-from emoret_cli.modelopt import load_model_or_fail
 
 EPILOG = (
     'Example: emoret search "my daughter laughing at her birthday party" --top 5\n\n'
@@ -70,34 +69,57 @@ def COMMAND(
     from emoret.retrieval import search as searching
 
     index = store.open_index(searching.index_dir(index_dir))
+    model = _query_encoder(index, model_spec, device)
+
+    table = not as_json and _stdout_is_terminal()
+    batches = _stdin_batches() if query == "-" else iter([[query]])
+    shown = []
+    for batch in batches:
+        hits_each = searching.search(index, model, batch, top=top, ef=ef, emotions=mode, lowercase=not as_written,
+                                     per_video=per_video, emotion_weight=emotion_weight, only_emotion=only_emotion,
+                                     threshold=emotion_threshold)
+        for text, hits in zip(batch, hits_each, strict=True):
+            read = searching.query_emotion_names(text, mode, lowercase=not as_written)
+            if html_page is not None:
+                shown += [searching.hit_record(text, hit, read) for hit in hits]
+            if table:
+                _print_table(text, read, hits)
+            else:
+                _print_json(text, read, hits)
+    if html_page is not None:
+        from emoret.retrieval.gallery import FrameSource, write_page
+        from emoret_cli.common import message
+
+        write_page(html_page, shown, FrameSource(frames))
+        message(f"search: page → {html_page}")
+
+
+def _query_encoder(index, model_spec: Optional[str], device: str):
+    """numpy over the index's query export when it has one of its model (torch never loads);
+    else the torch model: with --model, --device cuda, or an index built without the export."""
+    from emoret.retrieval import search as searching
+
+    if model_spec is None and device in ("cpu", "auto"):
+        from emoret.retrieval.text_numpy import for_index
+
+        encoder = for_index(index.path, index.meta.get("fingerprint"))
+        if encoder is not None:
+            _check(index, encoder)
+            return encoder
+    from emoret_cli.modelopt import load_model_or_fail
 
     model = load_model_or_fail(searching.model_spec_for(index, model_spec), device)
+    _check(index, model)
+    return model
+
+
+def _check(index, model) -> None:
+    from emoret.retrieval import search as searching
+
     try:
         searching.check_model(index, model)
     except searching.ModelMismatch as err:
         fail(str(err))
-
-    table = not as_json and _stdout_is_terminal()
-    queries = _stdin_queries() if query == "-" else iter([query])
-    shown = []
-    for text in queries:
-        hits = searching.search(index, model, [text], top=top, ef=ef, emotions=mode, lowercase=not as_written,
-                                per_video=per_video, emotion_weight=emotion_weight, only_emotion=only_emotion,
-                                threshold=emotion_threshold)[0]
-        read = searching.query_emotion_names(text, mode, lowercase=not as_written)
-        if html_page is not None:
-            shown += [searching.hit_record(text, hit, read) for hit in hits]
-        if table:
-            _print_table(text, read, hits)
-        else:
-            _print_json(text, read, hits)
-    if html_page is not None:
-        from emoret.retrieval.gallery import FrameSource, write_page
-
-        write_page(html_page, shown, FrameSource(frames))
-        from emoret_cli.common import message
-
-        message(f"search: page → {html_page}")
 
 
 def _stdout_is_terminal() -> bool:
@@ -116,11 +138,46 @@ def _emotion_mode(emotions: Optional[str], no_emotion: bool):
         fail(f"--emotions: {err}")
 
 
-def _stdin_queries():
-    for line in sys.stdin:
-        text = line.strip()
+# Lines that arrive together are embedded as one batch (piped queries: throughput);
+# a line typed alone is answered at once (interactive use).
+MAX_BATCH = 64
+
+
+def _stdin_batches():
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # a stream without a descriptor (tests)
+        yield from _batches(line.strip() for line in sys.stdin)
+        return
+    yield from _batches_from_fd(fd)
+
+
+def _batches(lines):
+    batch: list[str] = []
+    for text in lines:
         if text:
-            yield text
+            batch.append(text)
+        if len(batch) == MAX_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _batches_from_fd(fd: int):
+    import os
+
+    pending = b""
+    while True:
+        chunk = os.read(fd, 1 << 16)  # blocks only until something arrives
+        if not chunk:
+            break
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        texts = [line.decode("utf-8", "replace").strip() for line in complete]
+        yield from _batches(texts)
+    if pending.strip():
+        yield [pending.decode("utf-8", "replace").strip()]
 
 
 def _print_json(query: str, query_emotions: list[str], hits) -> None:

@@ -154,15 +154,14 @@ def model_meta(model: Encoder, spec: str | os.PathLike) -> dict[str, Any]:
     }
 
 
-def _autocast(model: Encoder):
-    """Half precision on a GPU; full precision on CPU."""
-    import contextlib
+def _autocast(model: Encoder, precision: str | None = None):
+    """``precision`` (fp32, bf16, fp16: see precision.py); None: half on a GPU, fp32 on a CPU."""
+    from emoret.retrieval.precision import autocast
 
-    import torch
-
-    if model.device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
+    device_type = model.device.type
+    if precision is None:
+        precision = "fp16" if device_type == "cuda" else "fp32"
+    return autocast(precision, device_type)
 
 
 def _finish(features) -> np.ndarray:
@@ -181,12 +180,13 @@ def caption_of(record: dict[str, Any]) -> str:
 
 
 def embed_texts(model: Encoder, texts: Sequence[str], emotions: Sequence[Sequence[float]] | None = None,
-                batch_size: int = 64, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+                batch_size: int = 64, on_batch: Callable[[int], None] | None = None,
+                precision: str | None = None) -> np.ndarray:
     """[N, D] text embeddings; ``emotions`` None embeds without the emotion signal."""
     import torch
 
     out = np.zeros((len(texts), int(model.embed_dim)), dtype=np.float32)
-    with torch.inference_mode(), _autocast(model):
+    with torch.inference_mode(), _autocast(model, precision):
         for start in range(0, len(texts), batch_size):
             stop = min(start + batch_size, len(texts))
             batch_emotions = None
@@ -314,21 +314,23 @@ class VideoFailure:
 def embed_videos(model: Encoder, items: Sequence[VideoItem], batch_size: int = 8,
                  on_item: Callable[[], None] | None = None,
                  on_failure: Callable[[VideoFailure], None] | None = None,
-                 rule: str = DEFAULT_RULE) -> tuple[np.ndarray, list[dict[str, Any]]]:
+                 rule: str = DEFAULT_RULE,
+                 precision: str | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Embed the items that can be read; returns (vectors, their records) in item order.
 
     A video that cannot be read is passed to ``on_failure`` and left out. Frames
     are loaded on a thread while the model works on the previous batch; where an item
     holds more or fewer frames than the model takes, ``rule`` picks them.
     """
-    vectors, records, _ = embed_items(model, items, batch_size, on_item, on_failure, rule)
+    vectors, records, _ = embed_items(model, items, batch_size, on_item, on_failure, rule, precision)
     return vectors, records
 
 
 def embed_items(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
                 on_item: Callable[[], None] | None = None,
                 on_failure: Callable[[VideoFailure], None] | None = None,
-                rule: str = DEFAULT_RULE) -> tuple[np.ndarray, list[dict[str, Any]], list[int]]:
+                rule: str = DEFAULT_RULE,
+                precision: str | None = None) -> tuple[np.ndarray, list[dict[str, Any]], list[int]]:
     """Like :func:`embed_videos`, and for each row the position of the item it came from."""
     import torch
 
@@ -353,7 +355,7 @@ def embed_items(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
             # An item in moments may bring many rows: encode them batch_size at a time.
             for first in range(0, len(good), batch_size):
                 chunk = good[first : first + batch_size]
-                with torch.inference_mode(), _autocast(model):
+                with torch.inference_mode(), _autocast(model, precision):
                     batch = torch.stack([frames for _, _, frames in chunk]).to(model.device)
                     vectors.append(_finish(model.encode_video(batch)))
                 records.extend(record for _, record, _ in chunk)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -51,6 +51,7 @@ def refresh(
     overlap: float = 0.0,
     scenes: bool = False,
     before_write: Callable[[np.ndarray, list[dict[str, Any]]], None] | None = None,
+    extras: Callable[[Path], None] | None = None,
 ) -> RefreshResult:
     """Bring the index at ``target`` up to date with the videos under ``paths``.
 
@@ -83,7 +84,7 @@ def refresh(
             reused[position] = [(np.asarray(old_vectors[row]), previous.items[row]) for row in rows]
         else:
             fresh.append((position, item))
-    old_items: list[dict[str, Any]] = previous.items if previous is not None else []
+    old_items: Sequence[dict[str, Any]] = previous.items if previous is not None else []
     result.kept = len(reused)
     present = {item.record["path"] for item in items}
     result.removed = sum(1 for item in old_items if item.get("path") not in present)
@@ -122,7 +123,7 @@ def refresh(
     meta["sampling"] = rule
     if moments:
         meta["moments"] = moments
-    store.write_index(target, np.stack(vectors), records, meta, **params)
+    store.write_index(target, np.stack(vectors), records, meta, extras=extras, **params)
     result.written = True
     return result
 

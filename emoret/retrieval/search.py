@@ -9,9 +9,7 @@ from typing import Any, Sequence
 from emoret.errors import InputError
 from emoret.retrieval import index as store
 from emoret.retrieval import rerank
-from emoret.retrieval.embed import embed_texts
 from emoret.retrieval.encoder import Encoder
-from emoret.text.emotions import query_emotions
 
 # Bookkeeping of the frame store and of refresh: not what a person searching wants to read.
 INTERNAL_KEYS = frozenset(
@@ -71,24 +69,32 @@ def query_emotion_vectors(queries: Sequence[str], mode: str | Sequence[int], low
         if mode == "none":
             return None
         if mode == "auto":
+            from emoret.text.emotions import query_emotions  # nltk: only when a query needs it
+
             return [query_emotions(text, lowercase) for text in queries]
         raise ValueError(f"unknown emotion mode {mode!r}")
     return [list(mode) for _ in queries]
 
 
-def search(index: store.Index, model: Encoder, queries: Sequence[str], top: int = 10, ef: int | None = None,
+def search(index: store.Index, model: Any, queries: Sequence[str], top: int = 10, ef: int | None = None,
            emotions: str | Sequence[int] = "auto", lowercase: bool = True, per_video: int = 1,
            emotion_weight: float | None = None, only_emotion: str | None = None,
            threshold: float | None = None) -> list[list[store.Hit]]:
     """The ranked hits of each query, best first: ``top`` videos, each with its ``per_video``
-    best moments (0: every item on its own, however many of one video).
+    best moments (0: every item on its own, however many of one video). ``model``: an
+    EmoretModel, or a text_numpy.NumpyTextEncoder (no torch).
 
     Where the index keeps ``video_emotions``: ``only_emotion`` keeps the videos whose
     score for it reaches ``threshold``, and the query's emotions add
     ``emotion_weight · match`` to the similarity (see :mod:`emoret.retrieval.rerank`).
     """
     emotion_vectors = query_emotion_vectors(queries, emotions, lowercase)
-    vectors = embed_texts(model, list(queries), emotion_vectors)
+    if hasattr(model, "encode_queries"):  # the numpy text encoder (no torch)
+        vectors = model.encode_queries(list(queries), emotion_vectors)
+    else:
+        from emoret.retrieval.embed import embed_texts  # the torch path: frames, decoders, torch
+
+        vectors = embed_texts(model, list(queries), emotion_vectors)
     weight = rerank.DEFAULT_EMOTION_WEIGHT if emotion_weight is None else emotion_weight
     sizes = Counter(video_key(item) for item in index.items)
     if only_emotion is None and (weight == 0 or not rerank.has_video_emotions(index)):
