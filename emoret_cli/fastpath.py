@@ -38,20 +38,24 @@ def _scalar(annotation: Any) -> type | None:
     return None
 
 
-def build_parser(command: Callable[..., Any]) -> tuple[_Parser, list[str]] | None:
-    """An argparse parser equivalent to the typer signature, or None where it cannot be."""
+def build_parser(command: Callable[..., Any]) -> tuple[_Parser, list[str], dict[str, tuple[Any, Any]]] | None:
+    """An argparse parser equivalent to the typer signature, the names it fills, and each
+    option's (min, max) bounds; None where it cannot be."""
     from typer.models import ArgumentInfo, OptionInfo
 
     hints = typing.get_type_hints(command)
     parser = _Parser(add_help=False, allow_abbrev=False, prog="emoret")
     names = []
+    bounds: dict[str, tuple[Any, Any]] = {}
     for name, parameter in inspect.signature(command).parameters.items():
         info = parameter.default
         kind = _scalar(hints.get(name))
         if kind is None or not isinstance(info, (ArgumentInfo, OptionInfo)):
             return None
-        if getattr(info, "callback", None) or getattr(info, "min", None) is not None or getattr(info, "max", None) is not None:
+        if getattr(info, "callback", None):
             return None  # checks typer would run: leave the line to typer
+        if getattr(info, "min", None) is not None or getattr(info, "max", None) is not None:
+            bounds[name] = (getattr(info, "min", None), getattr(info, "max", None))
         names.append(name)
         if isinstance(info, ArgumentInfo):
             if info.default is not ...:
@@ -68,7 +72,11 @@ def build_parser(command: Callable[..., Any]) -> tuple[_Parser, list[str]] | Non
             parser.add_argument(*decls, dest=name, action="store_true")
         else:
             parser.add_argument(*decls, dest=name, type=kind, default=default)
-    return parser, names
+    return parser, names, bounds
+
+
+def _within(value: Any, low: Any, high: Any) -> bool:
+    return value is None or ((low is None or value >= low) and (high is None or value <= high))
 
 
 def parse(command: Callable[..., Any], args: list[str]) -> dict[str, Any] | None:
@@ -78,9 +86,11 @@ def parse(command: Callable[..., Any], args: list[str]) -> dict[str, Any] | None
     built = build_parser(command)
     if built is None:
         return None
-    parser, names = built
+    parser, names, bounds = built
     try:
         values = parser.parse_args(args)
     except (_Unparsed, ValueError, TypeError):
         return None
+    if not all(_within(getattr(values, name), low, high) for name, (low, high) in bounds.items()):
+        return None  # out of range: typer words the error
     return {name: getattr(values, name) for name in names}

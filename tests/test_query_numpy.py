@@ -147,7 +147,12 @@ def test_fast_parser_agrees_with_typer_or_declines():
 
     values = fastpath.parse(search_cli.COMMAND, ["a dog", "-k", "3", "--index", "idx", "--no-emotion", "--json"])
     assert values == {"query": "a dog", "top": 3, "index_dir": Path("idx"), "model_spec": None, "ef": None,
-                      "emotions": None, "no_emotion": True, "as_written": False, "as_json": True, "device": "cpu"}
+                      "emotions": None, "no_emotion": True, "as_written": False, "as_json": True, "device": "cpu",
+                      "per_video": 1, "html_page": None, "frames": None, "only_emotion": None,
+                      "emotion_threshold": None, "emotion_weight": None}
     assert fastpath.parse(search_cli.COMMAND, ["a dog", "--top=2"])["top"] == 2
-    for declined in (["a dog", "--help"], ["a dog", "--bogus"], ["a dog", "--top", "many"], []):
+    assert fastpath.parse(search_cli.COMMAND, ["a dog", "--emotion-weight", "0.5"])["emotion_weight"] == 0.5
+    # Out of an option's range: typer parses, and words the error.
+    for declined in (["a dog", "--help"], ["a dog", "--bogus"], ["a dog", "--top", "many"], [],
+                     ["a dog", "--per-video", "-1"], ["a dog", "--emotion-threshold", "2"]):
         assert fastpath.parse(search_cli.COMMAND, declined) is None
