@@ -18,7 +18,10 @@ from typing import IO, Any, Iterable, Iterator
 
 import orjson
 
+from emoret.outputs import TEMP_SUFFIX, resolve_output, temp_prefix
+
 STDIN_NAME = "<stdin>"
+STDOUT_NAME = "<stdout>"
 _CHUNK = 1 << 16
 _WHITESPACE = " \t\r\n"
 
@@ -221,10 +224,21 @@ class JsonlWriter:
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = None if path in (None, "-") else Path(path)
         self.count = 0
+        self._owned = False  # a device or FIFO opened here, closed here
+        self._tmp: str | None = None
         if self.path is None:
             self._handle = sys.stdout.buffer
-            self._tmp = None
             self._interactive = sys.stdout.isatty()
+            return
+        try:
+            output = resolve_output(self.path)
+        except IsADirectoryError:
+            raise InputError(str(self.path), "is a directory, not a file") from None
+        self.path = output.path
+        self._interactive = False
+        if output.direct:  # a device or FIFO: write into it, never replace it
+            self._handle = open(output.path, "wb")
+            self._owned = True
         else:
             self._tmp = _temp_beside(self.path)
             self._handle = open(self._tmp, "wb")
@@ -236,6 +250,10 @@ class JsonlWriter:
                 self._handle.flush()
         except BrokenPipeError:
             raise OutputClosed() from None
+        except OSError as err:
+            if err.filename is None:
+                raise OSError(err.errno, err.strerror, str(self.path or STDOUT_NAME)) from None
+            raise
         self.count += 1
 
     def write_all(self, records: Iterable[dict[str, Any]]) -> int:
@@ -249,15 +267,33 @@ class JsonlWriter:
                 self._handle.flush()
             except BrokenPipeError:
                 raise OutputClosed() from None
+            except OSError as err:
+                if err.filename is None:
+                    raise OSError(err.errno, err.strerror, str(self.path or STDOUT_NAME)) from None
+                raise
+            finally:
+                if self._owned:
+                    self._owned = False
+                    with contextlib.suppress(OSError):
+                        self._handle.close()
             return
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._handle.close()
-        if keep:
-            os.replace(self._tmp, self.path)
-        else:
-            os.unlink(self._tmp)
-        self._tmp = None
+        tmp, self._tmp = self._tmp, None
+        try:
+            if keep:
+                self._handle.flush()
+                os.fsync(self._handle.fileno())
+                self._handle.close()
+                os.replace(tmp, self.path)
+        except OSError as err:
+            if err.filename is None:
+                raise OSError(err.errno, err.strerror, str(self.path)) from None
+            raise
+        finally:
+            # Whatever stopped the write (a full disk included), no temp file stays.
+            with contextlib.suppress(OSError):
+                self._handle.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
     def __enter__(self) -> "JsonlWriter":
         return self
@@ -266,6 +302,9 @@ class JsonlWriter:
         if self._tmp is None:
             if exc_type is None or issubclass(exc_type, InputError):
                 self.close()
+            elif self._owned:
+                with contextlib.suppress(OSError):
+                    self._handle.close()
         else:
             # Publish on success and on bad input (the records before it are good);
             # a crash or Ctrl-C leaves the previous file untouched.
@@ -274,7 +313,7 @@ class JsonlWriter:
 
 def _temp_beside(path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         # mkstemp makes 0600 files; give the result the mode a plain open() would.
         os.fchmod(fd, default_mode())
@@ -299,8 +338,15 @@ def default_mode(directory: bool = False) -> int:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary path beside ``path``; rename it into place on success."""
-    target = Path(path)
+    """Yield a temporary path beside ``path``; rename it into place on success.
+
+    Through a symlink, its target is replaced; a device or FIFO is written straight.
+    """
+    output = resolve_output(path)
+    if output.direct:
+        yield str(output.path)
+        return
+    target = output.path
     tmp = _temp_beside(target)
     try:
         yield tmp
