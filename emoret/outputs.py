@@ -122,3 +122,18 @@ def sweep_stale_temps(directory: str | os.PathLike, name: str | None = None) -> 
 def is_disk_error(err: BaseException) -> bool:
     """A full disk, a quota, a read-only or failing file system."""
     return isinstance(err, OSError) and err.errno in DISK_ERRNOS
+
+
+class _WriteOnly:
+    """A file seen only through ``write``: numpy then writes in chunks with ordinary
+    writes, whose full-disk error is ENOSPC, instead of ``tofile``'s errno-less one."""
+
+    def __init__(self, handle):
+        self.write = handle.write
+
+
+def save_npy(handle, array) -> None:
+    """``np.save`` onto an open binary file, reporting a full disk as ENOSPC."""
+    import numpy as np
+
+    np.save(_WriteOnly(handle), array, allow_pickle=False)

@@ -109,7 +109,10 @@ def _iter_json_lines(handle: IO[bytes], first: bytes, first_no: int, source: str
             value = orjson.loads(raw)
         except orjson.JSONDecodeError as err:
             _decode_utf8(raw, source, line_no)  # a more precise message for bad bytes
-            raise InputError(source, f"malformed JSON ({_short(err)})", line_no) from None
+            try:
+                value = _loads_escaped_surrogates(raw)
+            except (ValueError, RecursionError):
+                raise InputError(source, f"malformed JSON ({_short(err)})", line_no) from None
         if not isinstance(value, dict):
             raise InputError(source, f"expected a JSON object, got {_kind(value)}", line_no)
         yield line_no, value
@@ -117,7 +120,7 @@ def _iter_json_lines(handle: IO[bytes], first: bytes, first_no: int, source: str
 
 def _iter_json_array(handle: IO[bytes], first: bytes, first_no: int, source: str):
     """Decode a JSON array element by element with ``raw_decode`` over a sliding buffer."""
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_constant=_refuse_constant)  # NaN: refused here as in JSON lines
     text = _decode_utf8(first, source, first_no)
     line_no = first_no  # line of text[0]
     counted_to = counted = 0  # newlines in text[:counted_to], counted incrementally
@@ -177,6 +180,10 @@ def _iter_json_array(handle: IO[bytes], first: bytes, first_no: int, source: str
                 if not exhausted and refill():
                     continue
                 raise InputError(source, f"malformed JSON ({err.msg})", line_at(err.pos)) from None
+            except ValueError as err:  # NaN, Infinity
+                raise InputError(source, f"malformed JSON ({err})", line_at(pos)) from None
+            except RecursionError:
+                raise InputError(source, "malformed JSON (nested too deeply)", line_at(pos)) from None
         here = line_at(pos)
         if not isinstance(value, dict):
             raise InputError(source, f"expected a JSON object, got {_kind(value)}", here)
@@ -202,8 +209,35 @@ def _kind(value: Any) -> str:
 
 
 def dumps(record: dict[str, Any]) -> bytes:
-    """One JSON line (with its newline); numpy scalars and arrays serialise too."""
-    return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
+    """One JSON line (with its newline); numpy scalars and arrays serialise too.
+
+    A file name that is not valid UTF-8 reaches Python with surrogate escapes; it is
+    written as JSON ``\\udcXX`` escapes, so it reads back as the same name.
+    """
+    try:
+        return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError as err:
+        if "surrogates" not in str(err):
+            raise
+    text = json.dumps(record, ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=_plain)
+    return text.encode("ascii") + b"\n"
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _loads_escaped_surrogates(raw: bytes) -> Any:
+    """What orjson refuses and :func:`dumps` writes: ``\\udcXX`` escapes of a non-UTF-8 name."""
+    if b"\\ud" not in raw.lower():
+        raise ValueError("no surrogate escapes")
+    return json.loads(raw, parse_constant=_refuse_constant)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 class OutputClosed(Exception):

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import orjson
 
+from emoret.outputs import save_npy
 from emoret.records import (
     InputError,
     atomic_path,
@@ -68,7 +69,7 @@ def save_embeddings(name: str | os.PathLike, vectors: np.ndarray, records: Seque
     meta_path.unlink(missing_ok=True)
     with atomic_path(npy) as tmp:
         with open(tmp, "wb") as handle:
-            np.save(handle, vectors)
+            save_npy(handle, vectors)
             handle.flush()
             os.fsync(handle.fileno())
         npy_digest = file_digest(tmp)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from emoret.outputs import is_disk_error, sweep_stale_temps
 from emoret.records import InputError, iter_numbered, source_name
 from emoret.video import frames as store
 from emoret.video.decode import VIDEO_EXTENSIONS, Sampling, VideoError
@@ -104,8 +105,8 @@ def plan(sources: Iterable[Path], options: Options, force: bool = False) -> list
             and record.get("source_size") == size
             and record.get("source_mtime_ns") == mtime_ns
         )
-        frames_done = unchanged and record.get("sampling") == wanted_sampling and store.frames_path(
-            options.out_dir, video_id).exists()
+        frames_done = unchanged and record.get("sampling") == wanted_sampling and store.frames_match(
+            options.out_dir, video_id, record)
         reencode_done = options.reencode_dir is None or (
             unchanged and record.get("reencoded") == str(_reencode_path(options, video_id))
             and record.get("reencoded_fps") == options.reencode_fps
@@ -137,6 +138,7 @@ def run(planned: list[Job | dict[str, Any]], options: Options, workers: int = 1)
     Use it as ``with contextlib.closing(run(...))`` or iterate it to the end: the
     manifest is written when the generator finishes or is closed.
     """
+    sweep_stale_temps(options.out_dir)  # left by a run that was killed
     manifest = _Manifest(options.out_dir)
     jobs = [item for item in planned if isinstance(item, Job)]
     workers = max(1, min(workers, len(jobs)))
@@ -165,15 +167,16 @@ def _results(jobs: list[Job], options: Options, workers: int) -> Iterator[dict[s
     import av  # noqa: F401  (once, before the fork, not once a worker)
 
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=_quiet_worker) as pool:
+    with context.Pool(workers, initializer=_quiet_worker, initargs=(os.getpid(),)) as pool:
         yield from pool.imap(_do_job_star, [(job, options) for job in jobs], chunksize=1)
 
 
-def _quiet_worker() -> None:
+def _quiet_worker(parent: int) -> None:
     """Ctrl-C is the parent's to handle; its terminate() then stops a worker cleanly.
 
     SIGTERM becomes SystemExit, so a half-written temporary file is removed on the
-    way out, and no traceback is printed.
+    way out, and no traceback is printed. A worker also gets SIGTERM when its parent
+    dies, however it dies (``kill -9`` included), instead of sleeping on forever.
     """
 
     def stop(signum, frame):
@@ -181,6 +184,20 @@ def _quiet_worker() -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, stop)
+    die_with_parent(parent)
+
+
+def die_with_parent(parent: int) -> None:
+    """SIGTERM this process when ``parent`` dies (Linux); exit now if it already has."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return  # not Linux: the pool's own shutdown is all there is
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _do_job_star(args: tuple[Job, Options]) -> dict[str, Any]:
@@ -197,7 +214,8 @@ def do_job(job: Job, options: Options) -> dict[str, Any]:
     try:
         if job.frames:
             extracted = extract(job.source, options.sampling, threads=options.threads)
-            store.save_frames(options.out_dir, job.video_id, extracted.frames)
+            saved = store.save_frames(options.out_dir, job.video_id, extracted.frames)
+            record.update(store.file_identity(saved))
             record.update(
                 n_frames=int(extracted.frames.shape[0]),
                 fps=extracted.fps,
@@ -220,6 +238,10 @@ def do_job(job: Job, options: Options) -> dict[str, Any]:
             record["reencoded_fps"] = options.reencode_fps
     except VideoError as err:
         return _failed(job, options, str(err), base)
+    except OSError as err:
+        if is_disk_error(err):
+            raise  # a full disk stops the run; the frames already there stay as they are
+        return _failed(job, options, f"{type(err).__name__}: {err}", base)
     except Exception as err:  # a decoder surprise on one file must not stop the others
         return _failed(job, options, f"{type(err).__name__}: {err}", base)
     record.update(base)
