@@ -133,6 +133,8 @@ class EmoretModel(nn.Module):
         self.tokenizer.save_pretrained(out)
         self._fingerprint = weights_fingerprint(state, self.config)
         self.config.fingerprint = self._fingerprint
+        weights = (out / WEIGHTS_FILE).stat()
+        self.config.weights_size, self.config.weights_mtime_ns = weights.st_size, weights.st_mtime_ns
         self.config.save(out)
         return out
 
@@ -194,11 +196,12 @@ def _load_clip(spec: str, source: str):
 
     Returns (clip, names of extra tensors in the file that CLIP itself does not use).
     """
+    from safetensors import SafetensorError
     from transformers import CLIPModel
 
     try:
         clip, info = CLIPModel.from_pretrained(spec, output_loading_info=True)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, SafetensorError) as err:
         raise InputError(source, f"cannot load a CLIP model ({_first_line(err)})") from None
     _own_memory(clip)
     missing = [k for k in info.get("missing_keys", ()) if not k.endswith("position_ids")]
@@ -222,21 +225,34 @@ def _attach_saved_extras(clip: nn.Module, directory: Path, names: list[str]) -> 
     """Load emoret's own tensors (proxies, temporal and emotion embeddings) from the file."""
     if not names:
         return
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
+    try:
+        with safe_open(str(directory / WEIGHTS_FILE), framework="pt") as handle:
+            tensors = {name: handle.get_tensor(name).clone() for name in names}
+    except (OSError, SafetensorError) as err:
+        raise InputError(str(directory / WEIGHTS_FILE), f"cannot read the weights ({_first_line(err)})") from None
     embeddings_v = clip.vision_model.embeddings
     embeddings_t = clip.text_model.embeddings
-    with safe_open(str(directory / WEIGHTS_FILE), framework="pt") as handle:
-        for name in names:
-            tensor = handle.get_tensor(name).clone()
-            if name == "vision_model.embeddings.added_cls":
-                embeddings_v.added_cls = nn.Parameter(tensor)
-            elif name == "vision_model.embeddings.temporal_embedding":
-                embeddings_v.temporal_embedding = nn.Parameter(tensor)
-            elif name == "text_model.embeddings.emotion_embedding.weight":
-                embeddings_t.emotion_embedding = nn.Embedding.from_pretrained(tensor, freeze=False)
-            else:
-                log.warning("emoret: %s: unused tensor %s", directory, name)
+    for name, tensor in tensors.items():
+        if name == "vision_model.embeddings.added_cls":
+            embeddings_v.added_cls = nn.Parameter(tensor)
+        elif name == "vision_model.embeddings.temporal_embedding":
+            embeddings_v.temporal_embedding = nn.Parameter(tensor)
+        elif name == "text_model.embeddings.emotion_embedding.weight":
+            embeddings_t.emotion_embedding = nn.Embedding.from_pretrained(tensor, freeze=False)
+        else:
+            log.warning("emoret: %s: unused tensor %s", directory, name)
+
+
+def _weights_as_recorded(directory: Path, config: EmoretConfig) -> bool:
+    """Is the weights file the one emoret.json's fingerprint was computed from? (size, mtime)"""
+    try:
+        weights = (directory / WEIGHTS_FILE).stat()
+    except OSError:
+        return False
+    return config.weights_size > 0 and (weights.st_size, weights.st_mtime_ns) == (
+        config.weights_size, config.weights_mtime_ns)
 
 
 def _resolve_dir(path: Path) -> Path:
@@ -273,6 +289,8 @@ def load_model(
         path = _resolve_dir(path)
         if (path / EMORET_FILE).exists():
             config = EmoretConfig.load(path)
+            if not _weights_as_recorded(path, config):
+                config.fingerprint = ""  # computed again from the weights actually loaded
             clip, extras = _load_clip(str(path), source)
             _attach_saved_extras(clip, path, extras)
             config = _override(config, video_encoder, emotion, emotion_init, num_frames)
