@@ -12,8 +12,8 @@ import threading
 import pytest
 from fault_tools import fill_disk, temp_files
 
-from emoret.outputs import resolve_output, sweep_stale_temps
-from emoret.records import JsonlWriter, atomic_path, write_jsonl_atomic
+from emoret.atomic import atomic_path, resolve_output, sweep_stale_temps
+from emoret.records import write_jsonl_atomic
 
 CAPTIONS = [{"video_id": f"v{i}", "caption": "a happy dog plays in the sun"} for i in range(5)]
 

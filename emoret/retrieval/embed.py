@@ -20,14 +20,9 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import orjson
 
-from emoret.outputs import save_npy
-from emoret.records import (
-    InputError,
-    atomic_path,
-    dumps,
-    iter_records,
-    write_bytes_atomic,
-)
+from emoret.atomic import atomic_path, save_npy, write_bytes_atomic
+from emoret.errors import InputError
+from emoret.records import dumps, iter_records
 
 META_SUFFIX = ".meta.json"
 

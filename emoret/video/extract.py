@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from emoret.outputs import is_disk_error, sweep_stale_temps
-from emoret.records import InputError, iter_numbered, source_name
+from emoret.atomic import is_disk_error, sweep_stale_temps
+from emoret.errors import InputError
+from emoret.records import iter_numbered, source_name
 from emoret.video import frames as store
 from emoret.video.decode import VIDEO_EXTENSIONS, Sampling, VideoError
 

@@ -1,9 +1,12 @@
-"""Where an output goes, and the temporary files written beside it.
+"""Atomic writes: a temporary file beside the target, renamed over it on success.
 
-A regular file (or a new path) is replaced atomically: written to a temporary file
-in the same directory and renamed into place. Through a symbolic link, the link's
-target is replaced and the link kept. Anything else (a device such as ``/dev/null``,
-a FIFO, ``/dev/stdout``) cannot be replaced by a rename: it is written straight.
+A reader sees the old file or the new one, never half of one; a crash leaves the old.
+Results get the mode a plain ``open`` would give them under the process's umask.
+
+Where an output goes: a regular file (or a new path) is replaced atomically; through
+a symbolic link, the link's target is replaced and the link kept. Anything else (a
+device such as ``/dev/null``, a FIFO, ``/dev/stdout``) cannot be replaced by a rename:
+it is written straight.
 
 Temporary names carry the writing process's id (``.NAME.PID.RANDOM.tmp``), so a
 later run can tell the leftovers of a killed writer from those of a live one and
@@ -12,11 +15,14 @@ remove only the former (:func:`sweep_stale_temps`).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 TEMP_SUFFIX = ".tmp"
 # Room in a 255-byte file name for ".", ".PID.", the random part and ".tmp".
@@ -137,3 +143,60 @@ def save_npy(handle, array) -> None:
     import numpy as np
 
     np.save(_WriteOnly(handle), array, allow_pickle=False)
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it: once, at import
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def default_mode(directory: bool = False) -> int:
+    """The mode a plain ``open`` (0666) or ``mkdir`` (0777) gives under this process's umask."""
+    return (0o777 if directory else 0o666) & ~_UMASK
+
+
+def temp_beside(path: Path) -> str:
+    """A new empty temporary file in ``path``'s directory (created if need be), mode as ``open``'s."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
+    try:
+        # mkstemp makes 0600 files; give the result the mode a plain open() would.
+        os.fchmod(fd, default_mode())
+    finally:
+        os.close(fd)
+    return tmp
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; rename it into place on success.
+
+    Through a symlink, its target is replaced; a device or FIFO is written straight.
+    """
+    output = resolve_output(path)
+    if output.direct:
+        yield str(output.path)
+        return
+    target = output.path
+    tmp = temp_beside(target)
+    try:
+        yield tmp
+        # Again after the body: some writers (safetensors) replace the file with a private one.
+        os.chmod(tmp, default_mode())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
