@@ -200,3 +200,30 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+
+
+@contextlib.contextmanager
+def atomic_paths(paths: list[Path], before_swap=None) -> Iterator[list[str]]:
+    """Temporary paths for several files, renamed into place in order once all are written.
+
+    A failure while writing (a full disk) removes every temp file and leaves all the
+    old files as they were. ``before_swap`` runs between the writing and the renames.
+    The renames themselves are separate steps: a set of files swapped this way must
+    be able to tell, on reading, that a kill came between two of them.
+    """
+    targets = [resolve_output(path).path for path in paths]
+    for target in targets:
+        sweep_stale_temps(target.parent, target.name)  # left by a writer that was killed
+    temps: list[str] = []
+    try:
+        temps = [temp_beside(target) for target in targets]
+        yield temps
+        if before_swap is not None:
+            before_swap()
+        for tmp, target in zip(temps, targets):
+            os.chmod(tmp, default_mode())
+            os.replace(tmp, target)
+    finally:
+        for tmp in temps:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)

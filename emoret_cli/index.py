@@ -31,7 +31,7 @@ def COMMAND(
     """Build an index from embeddings, or keep one in step with folders of videos."""
     from emoret.retrieval import index as store
 
-    target = out or store.default_index_dir()
+    target = store.resolve_target(out or store.default_index_dir())
     params = {
         "m": m or store.DEFAULT_M,
         "ef_construction": ef_construction or store.DEFAULT_EF_CONSTRUCTION,

@@ -10,6 +10,7 @@ shards' outputs, concatenated in shard order, equal one unsharded run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import orjson
 
-from emoret.atomic import atomic_path, save_npy, write_bytes_atomic
+from emoret.atomic import atomic_paths, save_npy
 from emoret.errors import InputError
 from emoret.records import dumps, iter_records
 
@@ -54,30 +55,43 @@ def save_embeddings(name: str | os.PathLike, vectors: np.ndarray, records: Seque
 
     The three files cannot be swapped in one step, so the set checks itself:
     NAME.meta.json, written last, records the row count and the sha256 of the
-    other two. The old meta file goes first, so a run stopped between the swaps
+    other two. All three are written in full before any is swapped in (a full disk leaves
+    the old set); the old meta file goes first, so a run killed between the swaps
     leaves a set that :func:`load_embeddings` refuses, never a mixed one it accepts.
     """
     npy, jsonl, meta_path = embedding_paths(name)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if len(vectors) != len(records):
         raise ValueError(f"{len(vectors)} vectors but {len(records)} records")
-    meta_path.unlink(missing_ok=True)
-    with atomic_path(npy) as tmp:
-        with open(tmp, "wb") as handle:
+    files = [npy, jsonl, meta_path]
+    with atomic_paths(files, before_swap=lambda: meta_path.unlink(missing_ok=True)) as (npy_tmp, jsonl_tmp, meta_tmp):
+        with _named_errors(npy), open(npy_tmp, "wb") as handle:
             save_npy(handle, vectors)
             handle.flush()
             os.fsync(handle.fileno())
-        npy_digest = file_digest(tmp)
-    with atomic_path(jsonl) as tmp:
-        with open(tmp, "wb") as handle:
+        with _named_errors(jsonl), open(jsonl_tmp, "wb") as handle:
             for record in records:
                 handle.write(dumps(record))
             handle.flush()
             os.fsync(handle.fileno())
-        jsonl_digest = file_digest(tmp)
-    full = {**(meta or {}), "count": len(vectors), "npy_sha256": npy_digest, "jsonl_sha256": jsonl_digest}
-    write_bytes_atomic(meta_path, orjson.dumps(full, option=orjson.OPT_INDENT_2))
+        full = {**(meta or {}), "count": len(vectors), "npy_sha256": file_digest(npy_tmp),
+                "jsonl_sha256": file_digest(jsonl_tmp)}
+        with _named_errors(meta_path), open(meta_tmp, "wb") as handle:
+            handle.write(orjson.dumps(full, option=orjson.OPT_INDENT_2))
+            handle.flush()
+            os.fsync(handle.fileno())
     return npy
+
+
+@contextlib.contextmanager
+def _named_errors(path: Path):
+    """An OSError that names no file (a full disk mid-write) names the output."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is None:
+            raise OSError(err.errno, err.strerror, str(path)) from None
+        raise
 
 
 def file_digest(path: str | os.PathLike) -> str:

@@ -47,7 +47,7 @@ def refresh(
 
     The caller holds :func:`emoret.retrieval.index.writer_lock`. ``params``: m, ef_construction, ef.
     """
-    target = Path(target)
+    target = store.resolve_target(target)
     paths = list(paths)
     items = embed.items_from_files(paths, int(model.num_frames), int(model.image_size))
     if not items:
