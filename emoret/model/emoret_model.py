@@ -123,14 +123,12 @@ class EmoretModel(nn.Module):
 
         Each file is replaced atomically; emoret.json, carrying the fingerprint, comes last.
         """
-        from safetensors.torch import save_file
-
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().to("cpu").contiguous() for k, v in self.clip.state_dict().items()}
         write_bytes_atomic(out / "config.json", self.clip.config.to_json_string().encode())
         with atomic_path(out / WEIGHTS_FILE) as tmp:
-            save_file(state, tmp, metadata={"format": "pt"})
+            _save_safetensors(state, tmp, out / WEIGHTS_FILE)
         self.tokenizer.save_pretrained(out)
         self._fingerprint = weights_fingerprint(state, self.config)
         self.config.fingerprint = self._fingerprint
@@ -138,6 +136,23 @@ class EmoretModel(nn.Module):
         self.config.weights_size, self.config.weights_mtime_ns = weights.st_size, weights.st_mtime_ns
         self.config.save(out)
         return out
+
+
+def _save_safetensors(state: dict[str, torch.Tensor], tmp: str, target: Path) -> None:
+    """safetensors reports a full disk as SafetensorError("... (os error 28)"): make it the OSError it is."""
+    import re
+
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    try:
+        save_file(state, tmp, metadata={"format": "pt"})
+    except SafetensorError as err:
+        code = re.search(r"os error (\d+)", str(err))
+        if code is None:
+            raise
+        number = int(code.group(1))
+        raise OSError(number, os.strerror(number), str(target)) from None
 
 
 def preprocess_frames(frames: np.ndarray, size: int) -> torch.Tensor:

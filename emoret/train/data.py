@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from emoret.errors import InputError
-from emoret.records import iter_numbered, require_caption, source_name, video_id_of
+from emoret.records import (
+    check_file_name,
+    iter_numbered,
+    require_caption,
+    source_name,
+    video_id_of,
+)
 from emoret.text.emotions import record_emotion_vector
 from emoret.video.decode import pick_frames
 from emoret.video.frames import frames_path, load_frames
@@ -34,6 +40,7 @@ def load_video_captions(captions_path: str, frames_dir: str) -> list[VideoCaptio
         vid = video_id_of(record)
         if vid is None:
             raise InputError(source, "record has neither 'video_id' nor 'video'", line)
+        check_file_name(vid, source, line, suffix=".npy")
         if vid not in by_video:
             by_video[vid] = VideoCaptions(vid, [], [])
             first_line[vid] = line

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator
 
 from emoret.atomic import is_disk_error, sweep_stale_temps
 from emoret.errors import InputError
-from emoret.records import iter_numbered, source_name
+from emoret.records import check_file_name, iter_numbered, source_name
 from emoret.video import frames as store
 from emoret.video.decode import VIDEO_EXTENSIONS, Sampling, VideoError
 
@@ -65,9 +65,10 @@ def sources_from_records(path: str | os.PathLike | None, video_root: str | os.Pa
     for line, record in iter_numbered(path):
         name = record.get("source") or record.get("video")
         if name is not None:
-            candidate = root / str(name)
+            candidate = root / check_file_name(str(name), source_name(path), line)
         elif record.get("video_id") is not None:
-            candidate = _by_id(root, str(record["video_id"]))
+            video_id = check_file_name(str(record["video_id"]), source_name(path), line, suffix=".npy")
+            candidate = _by_id(root, video_id)
         else:
             raise InputError(source_name(path), "record has no 'video', 'source' or 'video_id'", line)
         key = os.path.abspath(candidate)
