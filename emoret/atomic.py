@@ -109,7 +109,7 @@ def sweep_stale_temps(directory: str | os.PathLike, name: str | None = None) -> 
     """
     removed = 0
     try:
-        entries = list(os.scandir(directory))
+        entries = list(os.scandir(os.fspath(directory)))
     except OSError:
         return 0
     for entry in entries:
@@ -220,7 +220,7 @@ def atomic_paths(paths: list[Path], before_swap=None) -> Iterator[list[str]]:
         yield temps
         if before_swap is not None:
             before_swap()
-        for tmp, target in zip(temps, targets):
+        for tmp, target in zip(temps, targets, strict=False):
             os.chmod(tmp, default_mode())
             os.replace(tmp, target)
     finally:

@@ -85,6 +85,9 @@ def _peek_first_byte(handle: IO[bytes]) -> tuple[bytes, int] | None:
     return None
 
 
+_ACCEPTED_FORMATS = "; records are read from a JSON array or JSON lines (one object a line), not CSV or text"
+
+
 def _iter_json_lines(handle: IO[bytes], first: bytes, first_no: int, source: str):
     def lines():
         yield first_no, first
@@ -101,7 +104,8 @@ def _iter_json_lines(handle: IO[bytes], first: bytes, first_no: int, source: str
             try:
                 value = _loads_escaped_surrogates(raw)
             except (ValueError, RecursionError):
-                raise InputError(source, f"malformed JSON ({_short(err)})", line_no) from None
+                formats = _ACCEPTED_FORMATS if line_no == first_no else ""  # not JSON at all, maybe
+                raise InputError(source, f"malformed JSON ({_short(err)}){formats}", line_no) from None
         if not isinstance(value, dict):
             raise InputError(source, f"expected a JSON object, got {_kind(value)}", line_no)
         yield line_no, value
@@ -241,7 +245,8 @@ class JsonlWriter:
         self.path = None if path in (None, "-") else Path(path)
         self.count = 0
         self._owned = False  # a device or FIFO opened here, closed here
-        self._tmp: str | None = None
+        self._tmp: str | None = None  # the file's temporary name until it is published
+        self._closed = False
         if self.path is None:
             self._handle = sys.stdout.buffer
             self._interactive = sys.stdout.isatty()
@@ -262,7 +267,7 @@ class JsonlWriter:
     def write(self, record: dict[str, Any]) -> None:
         try:
             self._handle.write(dumps(record))
-            if self._tmp is None and self._interactive:
+            if self._interactive:
                 self._handle.flush()
         except BrokenPipeError:
             raise OutputClosed() from None
@@ -278,6 +283,10 @@ class JsonlWriter:
         return self.count
 
     def close(self, keep: bool = True) -> None:
+        """Flush stdout (or a device), or publish (``keep``) or drop the file; a second close does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         if self._tmp is None:
             try:
                 self._handle.flush()
@@ -299,6 +308,7 @@ class JsonlWriter:
                 self._handle.flush()
                 os.fsync(self._handle.fileno())
                 self._handle.close()
+                assert self.path is not None  # a temp name means a file target
                 os.replace(tmp, self.path)
         except OSError as err:
             if err.filename is None:
@@ -311,20 +321,21 @@ class JsonlWriter:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
 
-    def __enter__(self) -> "JsonlWriter":
+    def __enter__(self) -> JsonlWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if self._tmp is None:
-            if exc_type is None or issubclass(exc_type, InputError):
+        # Publish on success and on bad input (the records before it are good); a crash
+        # or Ctrl-C leaves the previous file untouched (and stdout unflushed).
+        good = exc_type is None or issubclass(exc_type, InputError)
+        if self.path is None:
+            if good:
                 self.close()
             elif self._owned:
                 with contextlib.suppress(OSError):
                     self._handle.close()
         else:
-            # Publish on success and on bad input (the records before it are good);
-            # a crash or Ctrl-C leaves the previous file untouched.
-            self.close(keep=exc_type is None or issubclass(exc_type, InputError))
+            self.close(keep=good)
 
 
 def write_jsonl_atomic(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> int:
@@ -375,3 +386,21 @@ def video_id_of(record: dict[str, Any]) -> str | None:
     if video is not None:
         return Path(str(video)).stem
     return None
+
+
+def require_video_id(record: dict[str, Any], source: str, line: int) -> str:
+    """The record's video id (:func:`video_id_of`), or an InputError naming the line."""
+    video_id = video_id_of(record)
+    if video_id is None:
+        raise InputError(source, "record has neither 'video_id' nor 'video'", line)
+    return video_id
+
+
+def read_captions(path: str | os.PathLike | None) -> list[dict[str, Any]]:
+    """Every record of a caption file (``-``: stdin), each checked to carry a string ``caption``."""
+    source = source_name(path)
+    records = []
+    for line, record in iter_numbered(path):
+        require_caption(record, source, line)
+        records.append(record)
+    return records

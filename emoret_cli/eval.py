@@ -7,7 +7,11 @@ from typing import Optional
 
 import typer
 
-from emoret_cli.common import fail, message
+from emoret.records import dumps, read_captions
+from emoret.retrieval import embed, metrics
+from emoret.retrieval.embed import load_embeddings
+from emoret_cli.common import fail, message, progress
+from emoret_cli.modelopt import load_model_or_fail
 
 EPILOG = (
     "From embeddings: emoret eval --texts texts --videos videos\n\n"
@@ -25,9 +29,10 @@ def COMMAND(
     no_emotion: bool = typer.Option(False, "--no-emotion", help="With --model: embed captions without emotions."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as one JSON object."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (with --model)."),
+    video_emotions: Optional[Path] = typer.Option(None, "--video-emotions", help="'emoret feel' output: score = similarity + w·match(caption emotions, video emotions), as search does."),
+    emotion_weight: Optional[float] = typer.Option(None, "--emotion-weight", min=0.0, help="w for the emotion term (default 0: off, as in search)."),
 ) -> None:
     """Recall@1/5/10, median and mean rank, for all captions and the emotional ones."""
-    from emoret.retrieval import metrics
 
     from_embeddings = texts is not None or videos is not None
     from_model = model_spec is not None or captions is not None or frames is not None
@@ -51,6 +56,7 @@ def COMMAND(
         message(f"eval: {len(text_records) - len(rows)} captions have no video among the videos and are left out")
     kept = [text_records[row] for row in rows]
     similarity = metrics.similarity_matrix(text_vectors[rows], video_vectors)
+    similarity = _with_emotion_term(similarity, kept, video_records, video_emotions, emotion_weight)
     emotional = metrics.emotional_mask(kept)
     if emotional is None:
         message("eval: no record carries 'emotion' (run emoret filter --all); showing all captions only")
@@ -58,16 +64,12 @@ def COMMAND(
     if as_json:
         import sys
 
-        from emoret.records import dumps
-
         sys.stdout.buffer.write(dumps({name: report.as_dict() for name, report in reports.items()}))
     else:
         print(metrics.format_table(reports))
 
 
 def _load(texts: str, videos: str):
-    from emoret.retrieval.embed import load_embeddings
-
     text = load_embeddings(texts)
     video = load_embeddings(videos)
     if text.meta.get("fingerprint") and video.meta.get("fingerprint") and text.meta["fingerprint"] != video.meta["fingerprint"]:
@@ -76,16 +78,7 @@ def _load(texts: str, videos: str):
 
 
 def _embed(model_spec: str, captions: str, frames: Path, use_emotion: bool, device: str):
-    from emoret.records import iter_numbered, require_caption, source_name
-    from emoret.retrieval import embed
-    from emoret_cli.common import progress
-    from emoret_cli.modelopt import load_model_or_fail
-
-    name = source_name(captions)
-    records = []
-    for line, record in iter_numbered(captions):
-        require_caption(record, name, line)
-        records.append(record)
+    records = read_captions(captions)
     model = load_model_or_fail(model_spec, device)
     items, _ = embed.items_from_frames(frames)
     with progress() as bar:
@@ -100,3 +93,28 @@ def _embed(model_spec: str, captions: str, frames: Path, use_emotion: bool, devi
     embed.check_finite(text_vectors, f"{model_spec} (caption embeddings)")
     embed.check_finite(video_vectors, f"{model_spec} (video embeddings)")
     return text_vectors, records, video_vectors, video_records
+
+
+def _with_emotion_term(similarity, captions, video_records, emotions_file, weight):
+    """similarity + w · match where the videos' emotions are known (from the file or their records)."""
+    from emoret.retrieval import rerank
+
+    if emotions_file is not None:
+        from emoret.retrieval.feel.join import attach, read_emotions
+
+        missing = attach(video_records, read_emotions(emotions_file))
+        if missing:
+            message(f"eval: {missing} of {len(video_records)} videos have no record in --video-emotions")
+    known = [record.get("video_emotions") for record in video_records]
+    if not any(isinstance(value, dict) for value in known):
+        if weight:
+            fail("--emotion-weight needs video emotions: pass --video-emotions feel.jsonl")
+        return similarity
+    weight = rerank.DEFAULT_EMOTION_WEIGHT if weight is None else weight
+    if weight == 0:
+        message("eval: the emotion term is off (--emotion-weight 0, the default); pass e.g. --emotion-weight 0.1")
+        return similarity
+    from emoret.retrieval.embed import text_emotions
+
+    message(f"eval: with the emotion term, score = similarity + {weight:g}·match")
+    return similarity + weight * rerank.match_matrix(text_emotions(captions), known)

@@ -7,6 +7,10 @@ from typing import List, Optional
 
 import typer
 
+from emoret.records import read_jsonl
+from emoret.retrieval import plots
+from emoret.retrieval.embed import load_embeddings
+from emoret.text.emotions import EMOTIONS
 from emoret_cli.common import fail, message
 
 EPILOG = (
@@ -23,9 +27,9 @@ def COMMAND(
     out: Path = typer.Option(Path("tsne.png"), "--out", "-o", help="PNG to write."),
     seed: int = typer.Option(0, "--seed", help="t-SNE random seed."),
     perplexity: float = typer.Option(30.0, "--perplexity", min=1.0, help="t-SNE perplexity (capped for few points)."),
+    video_emotions: Optional[str] = typer.Option(None, "--video-emotions", help="'emoret feel' output: mark videos by their own strongest emotion, not their captions'."),
 ) -> None:
     """Plot t-SNE of embeddings, one panel per emotion against the rest."""
-    from emoret.text.emotions import EMOTIONS
 
     if texts is None and videos is None:
         fail("give --texts and/or --videos")
@@ -35,10 +39,6 @@ def COMMAND(
         fail(f"--emotion: unknown emotion {unknown[0]!r}: choose from {', '.join(EMOTIONS)}")
 
     import numpy as np
-
-    from emoret.records import read_jsonl
-    from emoret.retrieval import plots
-    from emoret.retrieval.embed import load_embeddings
 
     by_video = plots.video_emotions(read_jsonl(annotations)) if annotations else None
     parts, kinds, records = [], [], []
@@ -51,13 +51,26 @@ def COMMAND(
         records += loaded.records
     if len(parts) == 2 and parts[0].shape[1] != parts[1].shape[1]:
         fail(f"caption embeddings have dimension {parts[0].shape[1]}, video embeddings {parts[1].shape[1]}")
-    if videos is not None and by_video is None:
+    if video_emotions is not None:
+        if videos is None:
+            fail("--video-emotions needs --videos")
+        from emoret.retrieval.feel.join import attach, read_emotions
+
+        video_records = [r for r, kind in zip(records, kinds, strict=False) if kind == "video"]
+        missing = attach(video_records, read_emotions(video_emotions))
+        if missing:
+            message(f"tsne: {missing} of {len(video_records)} videos have no record in --video-emotions")
+    elif videos is not None and by_video is None:
         message("tsne: no --annotations: videos are marked by their own records' emotions only")
+    flags = plots.emotion_flags(records, by_video)
+    if not flags[:, [EMOTIONS.index(name) for name in wanted]].any():
+        # Every panel would be the same grey cloud.
+        where = f"their records or {annotations}" if annotations else "their records (give --annotations annotated.jsonl)"
+        fail(f"nothing to colour by: no point has {', '.join(wanted)} in {where}")
     vectors = np.concatenate(parts)
     try:
         points = plots.tsne_2d(vectors, seed=seed, perplexity=perplexity)
     except ValueError as err:
         fail(str(err))
-    flags = plots.emotion_flags(records, by_video)
     plots.tsne_figure(points, kinds, flags, wanted, out, title=f"t-SNE of {len(vectors)} embeddings")
     message(f"tsne: {len(vectors)} points → {out}")

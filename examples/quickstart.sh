@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole emoret pipeline on a synthetic, captioned set of videos, with no network:
-# make_demo → annotate → filter → extract-frames → train → embed → index → search → eval → tsne.
+# make_demo → annotate → filter → extract-frames → train → embed → feel → index → search → eval → tsne.
 #
 #   examples/quickstart.sh [DIR]        (default DIR: ./emoret-demo)
 #
@@ -47,22 +47,24 @@ emoret train --model "$DIR/base-model" --captions "$DIR/flagged.jsonl" --frames 
 tail -n 2 "$DIR/train.log" >&2  # one line an epoch: the whole log is in $DIR/train.log
 
 step "6. embed videos and captions"
-emoret embed --model "$DIR/model" --frames "$DIR/frames" --out "$DIR/emb/videos"
-emoret embed --model "$DIR/model" --texts "$DIR/flagged.jsonl" --out "$DIR/emb/texts"
+emoret embed --model "$DIR/model" --frames "$DIR/frames" --out "$DIR/video-emb"
+emoret embed --model "$DIR/model" --texts "$DIR/flagged.jsonl" --out "$DIR/text-emb"
 
-step "7. index"
-emoret index "$DIR/emb/videos" --out "$DIR/index"
+step "7. feel (each video's emotions, read from its scene; the synthetic videos show no faces) and index"
+emoret feel --model "$DIR/model" --frames "$DIR/frames" --no-faces -o "$DIR/feel.jsonl"
+emoret index "$DIR/video-emb" --out "$DIR/index" --emotions "$DIR/feel.jsonl"
 
 step "8. search"
 emoret search "something happy: a white diamond dances in the bright sunny light" --index "$DIR/index" --top 5 --json
 QUERY=$(head -n 1 "$DIR/flagged.jsonl" | "$PYTHON" -c 'import json, sys; print(json.loads(sys.stdin.readline())["caption"])')
 emoret search "$QUERY" --index "$DIR/index" --top 3
+emoret search "a ball" --emotion joy --index "$DIR/index" --top 3  # only videos that feel joyful
 
 step "9. eval (text→video and video→text; all captions and the emotional ones)"
-emoret eval --texts "$DIR/emb/texts" --videos "$DIR/emb/videos"
+emoret eval --texts "$DIR/text-emb" --videos "$DIR/video-emb"
 
 step "10. tsne"
-emoret tsne --texts "$DIR/emb/texts" --videos "$DIR/emb/videos" --annotations "$DIR/annotated.jsonl" \
+emoret tsne --texts "$DIR/text-emb" --videos "$DIR/video-emb" --annotations "$DIR/annotated.jsonl" \
     -e joy -e fear -e sadness -e anger -o "$DIR/tsne.png"
 
 step "done: $DIR (index: $DIR/index, figure: $DIR/tsne.png)"

@@ -11,6 +11,7 @@ shards' outputs, concatenated in shard order, equal one unsharded run.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,10 @@ import orjson
 from emoret.atomic import atomic_paths, save_npy
 from emoret.errors import InputError
 from emoret.records import dumps, iter_records
+from emoret.retrieval.encoder import Encoder
+from emoret.text.emotions import record_emotion_vector
+from emoret.video.decode import DEFAULT_RULE, Sampling, VideoError, extract, find_videos, pick_frames
+from emoret.video.frames import load_frames, read_manifest
 
 META_SUFFIX = ".meta.json"
 
@@ -151,6 +156,35 @@ def check_finite(vectors: np.ndarray, source: str) -> None:
 # --- options -----------------------------------------------------------------------
 
 
+def combine_embeddings(parts: Sequence[Embeddings]) -> Embeddings:
+    """Shards of one set, joined in order; they must share the dimension and the model.
+
+    The result's meta keeps what the first names of the model (``model``, ``fingerprint``).
+    """
+    first = parts[0]
+    for part in parts[1:]:
+        if part.vectors.shape[1] != first.vectors.shape[1]:
+            raise InputError(
+                part.name, f"dimension {part.vectors.shape[1]} differs from {first.name}'s {first.vectors.shape[1]}"
+            )
+        if part.meta.get("fingerprint") != first.meta.get("fingerprint"):
+            raise InputError(part.name, f"made by a different model than {first.name}")
+    meta: dict[str, Any] = {key: first.meta[key] for key in ("model", "fingerprint") if key in first.meta}
+    vectors = np.concatenate([part.vectors for part in parts])
+    records = [record for part in parts for record in part.records]
+    return Embeddings(vectors, records, meta, first.name)
+
+
+def check_made_by(embeddings: Embeddings, model: Encoder, model_spec: str) -> None:
+    """Refuse embeddings that ``model`` did not make (other fingerprint or dimension)."""
+    fingerprint = embeddings.meta.get("fingerprint")
+    if fingerprint and fingerprint != model.fingerprint:
+        raise InputError(embeddings.name, f"these embeddings were made by another model than {model_spec}")
+    dim = embeddings.vectors.shape[1]
+    if model.embed_dim != dim:
+        raise InputError(embeddings.name, f"dimension {dim} but {model_spec} embeds in {model.embed_dim}")
+
+
 def parse_shard(spec: str | None) -> tuple[int, int]:
     """``"I/N"`` (0-based I) → (I, N); ValueError when malformed."""
     if not spec:
@@ -170,7 +204,7 @@ def shard_bounds(total: int, shard: tuple[int, int]) -> tuple[int, int]:
     return total * index // count, total * (index + 1) // count
 
 
-def model_meta(model: Any, spec: str | os.PathLike) -> dict[str, Any]:
+def model_meta(model: Encoder, spec: str | os.PathLike) -> dict[str, Any]:
     """What an embeddings or index file records about the model that made it."""
     path = Path(spec)
     return {
@@ -180,15 +214,14 @@ def model_meta(model: Any, spec: str | os.PathLike) -> dict[str, Any]:
     }
 
 
-def _autocast(model: Any):
-    """Half precision on a GPU; full precision on CPU."""
-    import contextlib
+def _autocast(model: Encoder, precision: str | None = None):
+    """``precision`` (fp32, bf16, fp16: see precision.py); None: half on a GPU, fp32 on a CPU."""
+    from emoret.retrieval.precision import autocast
 
-    import torch
-
-    if model.device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
+    device_type = model.device.type
+    if precision is None:
+        precision = "fp16" if device_type == "cuda" else "fp32"
+    return autocast(precision, device_type)
 
 
 def _finish(features) -> np.ndarray:
@@ -206,13 +239,14 @@ def caption_of(record: dict[str, Any]) -> str:
     return caption if isinstance(caption, str) else ""
 
 
-def embed_texts(model: Any, texts: Sequence[str], emotions: Sequence[Sequence[float]] | None = None,
-                batch_size: int = 64, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+def embed_texts(model: Encoder, texts: Sequence[str], emotions: Sequence[Sequence[float]] | None = None,
+                batch_size: int = 64, on_batch: Callable[[int], None] | None = None,
+                precision: str | None = None) -> np.ndarray:
     """[N, D] text embeddings; ``emotions`` None embeds without the emotion signal."""
     import torch
 
     out = np.zeros((len(texts), int(model.embed_dim)), dtype=np.float32)
-    with torch.inference_mode(), _autocast(model):
+    with torch.inference_mode(), _autocast(model, precision):
         for start in range(0, len(texts), batch_size):
             stop = min(start + batch_size, len(texts))
             batch_emotions = None
@@ -226,25 +260,30 @@ def embed_texts(model: Any, texts: Sequence[str], emotions: Sequence[Sequence[fl
 
 def text_emotions(records: Sequence[dict[str, Any]]) -> list[list[int]]:
     """Each record's 8 NRC emotion counts (computed from the caption when absent)."""
-    from emoret.text.emotions import record_emotion_vector
-
     return [record_emotion_vector(record) for record in records]
 
 
 # --- videos ------------------------------------------------------------------------
 
 
+Rows = list[tuple[dict[str, Any], np.ndarray]]
+
+
 @dataclass
 class VideoItem:
-    """A video to embed: its record, and how to get its frames (uint8 [T, H, W, 3])."""
+    """A video, or one moment of one, to embed: its record, and how to get its rows.
+
+    ``load`` returns one ``(record, frames)`` pair a vector (frames uint8 [T, H, W, 3]):
+    one for a video, or one a moment when a file is decoded in moments.
+    """
 
     record: dict[str, Any]
-    load: Callable[[], np.ndarray]
+    load: Callable[[], Rows]
 
 
 def items_from_frames(frames_dir: str | os.PathLike) -> tuple[list[VideoItem], list[dict[str, Any]]]:
-    """Items of a frame store, and the manifest records that carry an ``error``."""
-    from emoret.video.frames import load_frames, read_manifest
+    """Items of a frame store (one a moment where it holds moments), and the records with an ``error``."""
+    from emoret.video.moments import moment_record
 
     items, failed = [], []
     for record in read_manifest(frames_dir):
@@ -257,14 +296,29 @@ def items_from_frames(frames_dir: str | os.PathLike) -> tuple[list[VideoItem], l
         if "path" not in record and source and Path(source).exists():
             # The manifest's source is relative to where extract-frames ran; a search runs anywhere.
             record["path"] = str(Path(source).resolve())
-        items.append(VideoItem(record, lambda v=video_id: load_frames(frames_dir, v)))
+        moments = record.pop("moments", None)
+        if moments is None:
+            items.append(VideoItem(record, functools.partial(_stored_rows, frames_dir, video_id, record, None)))
+            continue
+        for moment in moments:
+            whole = moment_record(record, moment["start"], moment["end"])
+            rows = (int(moment["rows"][0]), int(moment["rows"][1]))
+            items.append(VideoItem(whole, functools.partial(_stored_rows, frames_dir, video_id, whole, rows)))
     return items, failed
 
 
-def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: int) -> list[VideoItem]:
-    """Items decoded on the fly from video files and directories."""
-    from emoret.video.decode import find_videos
+def _stored_rows(frames_dir: str | os.PathLike, video_id: str, record: dict[str, Any],
+                 rows: tuple[int, int] | None) -> Rows:
+    """The one (record, frames) pair of a stored video, or of one moment's rows of it."""
+    return [(record, load_frames(frames_dir, video_id, rows))]
 
+
+def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: int, rule: str = DEFAULT_RULE,
+                     segment: float | None = None, overlap: float = 0.0, scenes: bool = False) -> list[VideoItem]:
+    """Items decoded on the fly from video files and directories, frames chosen by ``rule``
+    (in moments with ``segment`` or ``scenes``: ``rule`` within each moment)."""
+
+    sampling = Sampling(num_frames=num_frames, size=size, rule=rule, segment=segment, overlap=overlap, scenes=scenes)
     items = []
     for path in find_videos(paths):
         try:
@@ -273,13 +327,12 @@ def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: 
             record = {"video_id": path.stem, "video": path.name, "path": str(path.absolute())}
             items.append(VideoItem(record, _unreadable(err.strerror or str(err))))
             continue
-        items.append(VideoItem(record, _decoder(path, num_frames, size, record)))
+        items.append(VideoItem(record, _decoder(path, sampling, record)))
     return items
 
 
-def _unreadable(reason: str) -> Callable[[], np.ndarray]:
-    def load() -> np.ndarray:
-        from emoret.video.decode import VideoError
+def _unreadable(reason: str) -> Callable[[], Rows]:
+    def load() -> Rows:
 
         raise VideoError(f"cannot read the file ({reason})")
 
@@ -298,14 +351,16 @@ def file_record(path: Path) -> dict[str, Any]:
     }
 
 
-def _decoder(path: Path, num_frames: int, size: int, record: dict[str, Any]) -> Callable[[], np.ndarray]:
-    def load() -> np.ndarray:
-        from emoret.video.decode import Sampling, extract
+def _decoder(path: Path, sampling: Sampling, record: dict[str, Any]) -> Callable[[], Rows]:
+    def load() -> Rows:
+        from emoret.video.moments import moment_record
 
-        extracted = extract(path, Sampling(num_frames=num_frames, size=size))
+        extracted = extract(path, sampling)
         if extracted.duration is not None:
             record["duration"] = round(float(extracted.duration), 3)
-        return extracted.frames
+        if extracted.moments is None:
+            return [(record, extracted.frames)]
+        return [(moment_record(record, a, b), extracted.frames[r0:r1]) for a, b, r0, r1 in extracted.moments]
 
     return load
 
@@ -316,54 +371,71 @@ class VideoFailure:
     reason: str
 
 
-def embed_videos(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
+def embed_videos(model: Encoder, items: Sequence[VideoItem], batch_size: int = 8,
                  on_item: Callable[[], None] | None = None,
-                 on_failure: Callable[[VideoFailure], None] | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+                 on_failure: Callable[[VideoFailure], None] | None = None,
+                 rule: str = DEFAULT_RULE,
+                 precision: str | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Embed the items that can be read; returns (vectors, their records) in item order.
 
     A video that cannot be read is passed to ``on_failure`` and left out. Frames
-    are loaded on a thread while the model works on the previous batch.
+    are loaded on a thread while the model works on the previous batch; where an item
+    holds more or fewer frames than the model takes, ``rule`` picks them.
     """
+    vectors, records, _ = embed_items(model, items, batch_size, on_item, on_failure, rule, precision)
+    return vectors, records
+
+
+def embed_items(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
+                on_item: Callable[[], None] | None = None,
+                on_failure: Callable[[VideoFailure], None] | None = None,
+                rule: str = DEFAULT_RULE,
+                precision: str | None = None) -> tuple[np.ndarray, list[dict[str, Any]], list[int]]:
+    """Like :func:`embed_videos`, and for each row the position of the item it came from."""
     import torch
 
     vectors: list[np.ndarray] = []
     records: list[dict[str, Any]] = []
-    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    owners: list[int] = []
+    batches = [range(i, min(i + batch_size, len(items))) for i in range(0, len(items), batch_size)]
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_load_batch, model, batches[0]) if batches else None
+        pending = pool.submit(_load_batch, model, items, batches[0], rule) if batches else None
         for number in range(len(batches)):
+            assert pending is not None
             loaded = pending.result()
-            pending = pool.submit(_load_batch, model, batches[number + 1]) if number + 1 < len(batches) else None
-            good = []
-            for item, frames, reason in loaded:
+            pending = (pool.submit(_load_batch, model, items, batches[number + 1], rule)
+                       if number + 1 < len(batches) else None)
+            good: list[tuple[int, dict[str, Any], Any]] = []
+            for position, rows, reason in loaded:
                 if reason is not None:
                     if on_failure:
-                        on_failure(VideoFailure(item.record, reason))
-                    if on_item:
-                        on_item()
+                        on_failure(VideoFailure(items[position].record, reason))
                 else:
-                    good.append((item, frames))
-            if good:
-                with torch.inference_mode(), _autocast(model):
-                    batch = torch.stack([frames for _, frames in good]).to(model.device)
+                    good += [(position, record, frames) for record, frames in rows]
+            # An item in moments may bring many rows: encode them batch_size at a time.
+            for first in range(0, len(good), batch_size):
+                chunk = good[first : first + batch_size]
+                with torch.inference_mode(), _autocast(model, precision):
+                    batch = torch.stack([frames for _, _, frames in chunk]).to(model.device)
                     vectors.append(_finish(model.encode_video(batch)))
-                records.extend(item.record for item, _ in good)
-                for _ in good:
-                    if on_item:
-                        on_item()
+                records.extend(record for _, record, _ in chunk)
+                owners.extend(position for position, _, _ in chunk)
+            if on_item:
+                for _ in loaded:
+                    on_item()
     dim = int(model.embed_dim)
-    return (np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)), records
+    return (np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)), records, owners
 
 
-def _load_batch(model: Any, batch: Sequence[VideoItem]) -> list[tuple[VideoItem, Any, str | None]]:
-    from emoret.video.decode import VideoError, pick_frames
+def _load_batch(model: Any, items: Sequence[VideoItem], positions: range,
+                rule: str) -> list[tuple[int, list, str | None]]:
 
-    out = []
-    for item in batch:
+    out: list[tuple[int, list, str | None]] = []
+    for position in positions:
         try:
-            frames = pick_frames(item.load(), int(model.num_frames))
-            out.append((item, model.preprocess_frames(frames), None))
+            rows = [(record, model.preprocess_frames(pick_frames(frames, int(model.num_frames), rule)))
+                    for record, frames in items[position].load()]
+            out.append((position, rows, None))
         except (VideoError, InputError) as err:
-            out.append((item, None, str(err)))
+            out.append((position, [], str(err)))
     return out
-

@@ -22,16 +22,18 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import orjson
 
 from emoret.atomic import default_mode, save_npy, write_bytes_atomic
 from emoret.errors import InputError
-from emoret.records import JsonlWriter, iter_records
+from emoret.records import JsonlWriter
+from emoret.retrieval.lazy_items import LazyItems
 
 FORMAT = "emoret-index"
 INDEX_FILE = "index.bin"
@@ -157,9 +159,11 @@ def write_index(
     ef_construction: int = DEFAULT_EF_CONSTRUCTION,
     ef: int = DEFAULT_EF,
     threads: int = -1,
+    extras: Callable[[Path], None] | None = None,
 ) -> dict[str, Any]:
     """Build and publish an index directory; the caller holds :func:`writer_lock`.
 
+    ``extras(staging)`` may add files (the query export) before the index is published.
     Returns the meta written.
     """
     target = resolve_target(target)
@@ -174,7 +178,7 @@ def write_index(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "dim": int(vectors.shape[1]),
         "metric": "ip",
-        "count": int(len(vectors)),
+        "count": len(vectors),
         "m": m,
         "ef_construction": ef_construction,
         "ef": ef,
@@ -192,6 +196,8 @@ def write_index(
             save_npy(handle, vectors)
         with JsonlWriter(staging / ITEMS_FILE) as writer:
             writer.write_all(records)
+        if extras is not None:
+            extras(staging)
         # meta.json last: a directory with meta.json is complete.
         write_bytes_atomic(staging / META_FILE, orjson.dumps(full_meta, option=orjson.OPT_INDENT_2))
         os.chmod(staging, default_mode(directory=True))  # mkdtemp's mode is private (0700)
@@ -289,7 +295,7 @@ class Index:
 
     path: Path
     meta: dict[str, Any]
-    items: list[dict[str, Any]]
+    items: Sequence[dict[str, Any]]
     hnsw: Any
 
     @property
@@ -308,7 +314,7 @@ class Index:
         self.hnsw.set_ef(max(ef or int(self.meta.get("ef") or DEFAULT_EF), k))
         labels, distances = self.hnsw.knn_query(queries, k=k)
         results = []
-        for row_labels, row_distances in zip(labels, distances):
+        for row_labels, row_distances in zip(labels, distances, strict=True):
             scores = 1.0 - row_distances.astype(np.float64)
             order = np.argsort(-scores, kind="stable")
             results.append(
@@ -347,7 +353,7 @@ def open_index(path: str | os.PathLike, attempts: int = 5) -> Index:
     for attempt in range(attempts):
         try:
             meta = read_meta(path)
-            items = list(iter_records(path / ITEMS_FILE))
+            items = LazyItems.read(path / ITEMS_FILE)  # a search parses only its hits
             hnsw = _load_hnsw(path / INDEX_FILE, int(meta["dim"]), int(meta["count"]))
             if read_meta(path).get("build_id") == meta.get("build_id"):
                 if len(items) != int(meta["count"]):

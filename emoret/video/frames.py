@@ -3,7 +3,8 @@
 One manifest record a video: ``video_id``, ``source``, ``n_frames`` (frames stored),
 the source's ``fps``, ``duration``, ``width``, ``height`` and ``source_frames``, the
 ``frame_indices`` kept, the ``sampling`` used, the source's ``source_size`` and
-``source_mtime_ns`` (to skip unchanged videos), and ``error`` where the video could
+``source_mtime_ns`` (to skip unchanged videos), ``moments`` where the video was cut into
+moments (each ``start``, ``end`` in seconds and its ``rows`` ``[a, b)`` of the array), and ``error`` where the video could
 not be read or ``warning`` where it was read with a caveat. Every file is written
 to a temporary name and renamed into place, so a reader never sees half of one.
 """
@@ -31,17 +32,22 @@ def manifest_path(frames_dir: str | os.PathLike) -> Path:
     return Path(frames_dir) / MANIFEST_NAME
 
 
-def load_frames(frames_dir: str | os.PathLike, video_id: str) -> np.ndarray:
-    """uint8 ``[T, H, W, 3]`` frames of one video; :class:`InputError` when absent or bad."""
+def load_frames(frames_dir: str | os.PathLike, video_id: str, rows: tuple[int, int] | None = None) -> np.ndarray:
+    """uint8 ``[T, H, W, 3]`` frames of one video (``rows`` [a, b) only: one moment's);
+    :class:`InputError` when absent or bad."""
     path = frames_path(frames_dir, video_id)
     try:
-        array = np.load(path, allow_pickle=False)
+        array = np.load(path, allow_pickle=False, mmap_mode="r" if rows else None)
     except FileNotFoundError:
         raise InputError(str(path), f"no frames for video {video_id!r} (run emoret extract-frames)") from None
     except (ValueError, OSError) as err:
         raise InputError(str(path), f"not a frame file ({err})") from None
     if array.dtype != np.uint8 or array.ndim != 4 or array.shape[-1] != 3:
         raise InputError(str(path), f"expected uint8 [T, H, W, 3] frames, got {array.dtype} {list(array.shape)}")
+    if rows is not None:
+        if not 0 <= rows[0] < rows[1] <= len(array):
+            raise InputError(str(path), f"rows {list(rows)} outside the {len(array)} frames stored")
+        return np.array(array[rows[0]:rows[1]])
     return array
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -22,7 +21,9 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from emoret.atomic import atomic_path, write_bytes_atomic
-from emoret.video.reencode import h264_encoder
+from emoret.devices import available_cpus
+from emoret.video.reencode import add_h264_stream
+from emoret.video.yuv import rgb_to_yuv420p
 
 
 @dataclass(frozen=True)
@@ -286,8 +287,10 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int, *, crf
                 preset: str = "veryfast", gop: int | None = None, x264_params: str | None = None) -> Path:
     """Encode RGB frames to an H.264 MP4 with PyAV, atomically (temp file, then rename).
 
-    One encoder thread: the output is byte-for-byte repeatable, and callers encode
-    several videos at once instead.
+    Byte-for-byte repeatable: frames are converted to YUV in numpy (not by swscale, whose
+    rounding depends on the CPU path it takes), and the encoder and its converter run one
+    thread (x264's threads split the picture by timing); callers encode several videos
+    at once instead.
     """
     import av
 
@@ -297,20 +300,20 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int, *, crf
     height, width = first.shape[:2]
     with atomic_path(path) as tmp:
         with av.open(tmp, mode="w", format="mp4") as container:
-            stream = container.add_stream(h264_encoder(), rate=fps)
+            stream = add_h264_stream(container, fps)
             stream.width, stream.height = width - width % 2, height - height % 2
-            stream.pix_fmt = "yuv420p"
-            options = {}
+            stream.codec_context.thread_count = 1
+            options = {"threads": "1"}
             if stream.codec_context.name == "libx264":
-                options = {"crf": str(crf), "preset": preset, "threads": "1"}
-                if x264_params:
-                    options["x264-params"] = x264_params
+                params = "threads=1:lookahead-threads=1:sliced-threads=0"
+                options.update({"crf": str(crf), "preset": preset,
+                                "x264-params": f"{params}:{x264_params}" if x264_params else params})
             if gop:
                 stream.codec_context.gop_size = gop
             stream.codec_context.options = options
             for array in _chain(first, frames):
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array[: stream.height, : stream.width]),
-                                                   format="rgb24")
+                planes = rgb_to_yuv420p(np.ascontiguousarray(array[: stream.height, : stream.width]))
+                frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
                 for packet in stream.encode(frame):
                     container.mux(packet)
             for packet in stream.encode(None):
@@ -340,24 +343,114 @@ def make_videos(out_dir: str | Path, n_videos: int, seed: int = 0, width: int = 
     out_dir.mkdir(parents=True, exist_ok=True)
     scenes = make_scenes(n_videos, seed)
     jobs = [(out_dir / f"{scene.video_id}.mp4", scene, width, height, fps, duration) for scene in scenes]
-    workers = min(workers or len(os.sched_getaffinity(0)), len(jobs))
+    workers = min(workers or available_cpus(), len(jobs))
     if workers > 1:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             paths = pool.starmap(make_video, jobs, chunksize=1)
     else:
         paths = [make_video(*job) for job in jobs]
-    records = []
-    for scene, path in zip(scenes, paths):
+    records: list[dict[str, Any]] = []
+    for scene, path in zip(scenes, paths, strict=True):
         for caption in captions_for(scene, seed):
             records.append({"video": path.name, "caption": caption, "duration": duration or scene.duration,
                             "sen_id": len(records)})
     return paths, records
 
 
+LONG_FPS = 24
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One scene inside a long video, and when it is shown (seconds)."""
+
+    video_id: str  # the long video's id
+    scene: Scene
+    start: float
+    end: float
+
+
+def long_layout(scenes: list[Scene], clips_per_video: int, seed: int = 0, prefix: str = "long",
+                fps: int = LONG_FPS) -> list[list[Clip]]:
+    """The scenes shuffled into long videos of ``clips_per_video`` clips, back to back.
+
+    Neighbouring clips never share a mood, so every clip starts with a visible cut.
+    Times fall on frame boundaries at ``fps``.
+    """
+    rng = np.random.default_rng([seed, 7])
+    order = [scenes[i] for i in rng.permutation(len(scenes))]
+    for i in range(1, len(order)):
+        if order[i].mood == order[i - 1].mood:
+            swap = next((j for j in range(i + 1, len(order)) if order[j].mood != order[i - 1].mood), None)
+            if swap is not None:
+                order[i], order[swap] = order[swap], order[i]
+    videos = []
+    width = max(3, len(str(max(0, math.ceil(len(order) / clips_per_video) - 1))))
+    for number, first in enumerate(range(0, len(order), clips_per_video)):
+        video_id = f"{prefix}{number:0{width}d}"
+        clips, frame = [], 0
+        for scene in order[first : first + clips_per_video]:
+            n_frames = max(1, round(scene.duration * fps))
+            clips.append(Clip(video_id, scene, round(frame / fps, 3), round((frame + n_frames) / fps, 3)))
+            frame += n_frames
+        videos.append(clips)
+    return videos
+
+
+def render_long(clips: list[Clip], width: int = WIDTH, height: int = HEIGHT, fps: int = LONG_FPS) -> Iterator[np.ndarray]:
+    for clip in clips:
+        yield from render_frames(clip.scene, width, height, fps, clip.end - clip.start)
+
+
+def _make_long_video(path: Path, clips: list[Clip], width: int, height: int, fps: int) -> Path:
+    return write_video(path, render_long(clips, width, height, fps), fps)
+
+
+def make_long_videos(out_dir: str | Path, scenes: list[Scene], clips_per_video: int = 10, seed: int = 0,
+                     width: int = WIDTH, height: int = HEIGHT, fps: int = LONG_FPS,
+                     workers: int | None = None) -> tuple[list[Path], list[dict[str, Any]]]:
+    """Long videos made of the scenes' clips at known times; their paths and caption records.
+
+    A caption record: ``video``, ``start``, ``end`` (the clip's seconds), ``caption``,
+    ``clip`` (the scene's own id) and ``sen_id``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    layout = long_layout(scenes, clips_per_video, seed, fps=fps)
+    jobs = [(out_dir / f"{clips[0].video_id}.mp4", clips, width, height, fps) for clips in layout]
+    workers = min(workers or available_cpus(), len(jobs))
+    if workers > 1:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            paths = pool.starmap(_make_long_video, jobs, chunksize=1)
+    else:
+        paths = [_make_long_video(*job) for job in jobs]
+    records: list[dict[str, Any]] = []
+    for clips, path in zip(layout, paths, strict=False):
+        for clip in clips:
+            for caption in captions_for(clip.scene, seed):
+                records.append({"video": path.name, "start": clip.start, "end": clip.end, "caption": caption,
+                                "clip": clip.scene.video_id, "sen_id": len(records)})
+    return paths, records
+
+
+def make_long_demo(out_dir: str | Path, n_videos: int = 60, seed: int = 0, clips_per_video: int = 10,
+                   **video_options: Any) -> dict[str, Path]:
+    """``OUT/long/*.mp4`` from the demo's ``n_videos`` scenes, and ``OUT/long-captions.json``.
+
+    ``video_options``: ``width``, ``height``, ``fps``, ``workers`` of :func:`make_long_videos`.
+    """
+    out_dir = Path(out_dir)
+    _, records = make_long_videos(out_dir / "long", make_scenes(n_videos, seed), clips_per_video, seed,
+                                  **video_options)
+    captions_path = out_dir / "long-captions.json"
+    write_bytes_atomic(captions_path, (json.dumps(records, indent=1) + "\n").encode())
+    return {"long_videos": out_dir / "long", "long_captions": captions_path}
+
+
 def make_demo(out_dir: str | Path, n_videos: int = 60, seed: int = 0) -> dict[str, Path]:
     """The offline demo set: ``OUT/videos/*.mp4``, ``OUT/captions.json``, ``OUT/scenes.json``
     (what each video shows) and ``OUT/base-model/`` (a tiny random CLIP and its tokenizer)."""
-    from emoret.model.tiny import build_tiny_clip
+    from emoret.model.tiny import build_tiny_clip  # torch and transformers: only for the demo model
 
     out_dir = Path(out_dir)
     videos_dir = out_dir / "videos"
