@@ -43,7 +43,7 @@ def COMMAND(
 ) -> None:
     """Build an index from embeddings, or keep one in step with folders of videos."""
 
-    target = out or store.default_index_dir()
+    target = store.resolve_target(out or store.default_index_dir())
     params = {
         "m": m or store.DEFAULT_M,
         "ef_construction": ef_construction or store.DEFAULT_EF_CONSTRUCTION,

@@ -63,6 +63,11 @@ def _guarded(command):
             _flush_stdout()
             common.message("emoret: interrupted")
             raise typer.Exit(130) from None
+        except OSError as err:
+            # A full disk, a read-only or vanished directory: the run failed, not the input.
+            _flush_stdout()
+            common.message(f"emoret: {common.describe_os_error(err)}")
+            raise typer.Exit(common.EXIT_FAILED) from None
 
     return run
 
@@ -72,6 +77,8 @@ def _flush_stdout() -> None:
         sys.stdout.flush()
     except BrokenPipeError:
         common.quiet_stdout_after_broken_pipe()
+    except OSError:
+        common.quiet_stdout_after_broken_pipe()  # reported by the caller's own error
 
 
 def _register() -> None:
@@ -113,6 +120,14 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         common.message("emoret: interrupted")
         sys.exit(130)
+    try:
+        sys.stdout.flush()  # data printed last (a table) must reach a full disk's error here
+    except BrokenPipeError:
+        common.quiet_stdout_after_broken_pipe()
+    except OSError as err:
+        common.quiet_stdout_after_broken_pipe()
+        common.message(f"emoret: <stdout>: {err.strerror or err}")
+        sys.exit(common.EXIT_FAILED)
     sys.exit(status if isinstance(status, int) else 0)
 
 

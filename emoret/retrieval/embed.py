@@ -10,7 +10,9 @@ shards' outputs, concatenated in shard order, equal one unsharded run.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,9 +22,9 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import orjson
 
-from emoret.atomic import atomic_path, write_bytes_atomic
+from emoret.atomic import atomic_paths, save_npy
 from emoret.errors import InputError
-from emoret.records import JsonlWriter, iter_records
+from emoret.records import dumps, iter_records
 from emoret.retrieval.encoder import Encoder
 from emoret.text.emotions import record_emotion_vector
 from emoret.video.decode import DEFAULT_RULE, Sampling, VideoError, extract, find_videos, pick_frames
@@ -54,43 +56,101 @@ class Embeddings:
 
 def save_embeddings(name: str | os.PathLike, vectors: np.ndarray, records: Sequence[dict[str, Any]],
                     meta: dict[str, Any] | None = None) -> Path:
-    """Write the three files, each atomically; returns the .npy path."""
+    """Write the set; returns the .npy path.
+
+    The three files cannot be swapped in one step, so the set checks itself:
+    NAME.meta.json, written last, records the row count and the sha256 of the
+    other two. All three are written in full before any is swapped in (a full disk leaves
+    the old set); the old meta file goes first, so a run killed between the swaps
+    leaves a set that :func:`load_embeddings` refuses, never a mixed one it accepts.
+    """
     npy, jsonl, meta_path = embedding_paths(name)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if len(vectors) != len(records):
         raise ValueError(f"{len(vectors)} vectors but {len(records)} records")
-    with atomic_path(npy) as tmp:
-        with open(tmp, "wb") as handle:
-            np.save(handle, vectors)
-    with JsonlWriter(jsonl) as writer:
-        writer.write_all(records)
-    write_bytes_atomic(meta_path, orjson.dumps({"count": len(vectors), **(meta or {})}, option=orjson.OPT_INDENT_2))
+    files = [npy, jsonl, meta_path]
+    with atomic_paths(files, before_swap=lambda: meta_path.unlink(missing_ok=True)) as (npy_tmp, jsonl_tmp, meta_tmp):
+        with _named_errors(npy), open(npy_tmp, "wb") as handle:
+            save_npy(handle, vectors)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with _named_errors(jsonl), open(jsonl_tmp, "wb") as handle:
+            for record in records:
+                handle.write(dumps(record))
+            handle.flush()
+            os.fsync(handle.fileno())
+        full = {**(meta or {}), "count": len(vectors), "npy_sha256": file_digest(npy_tmp),
+                "jsonl_sha256": file_digest(jsonl_tmp)}
+        with _named_errors(meta_path), open(meta_tmp, "wb") as handle:
+            handle.write(orjson.dumps(full, option=orjson.OPT_INDENT_2))
+            handle.flush()
+            os.fsync(handle.fileno())
     return npy
 
 
+@contextlib.contextmanager
+def _named_errors(path: Path):
+    """An OSError that names no file (a full disk mid-write) names the output."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is None:
+            raise OSError(err.errno, err.strerror, str(path)) from None
+        raise
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def load_embeddings(name: str | os.PathLike) -> Embeddings:
-    """Read NAME.npy + NAME.jsonl (+ NAME.meta.json when present), checking they agree."""
+    """Read a set NAME.npy + NAME.jsonl + NAME.meta.json, checking the three belong together.
+
+    A set whose meta file predates the digests (an older emoret) is read with the
+    row count as its only check.
+    """
     npy, jsonl, meta_path = embedding_paths(name)
+    if not npy.exists():
+        raise InputError(str(npy), "no such file (make it with 'emoret embed')")
+    if not jsonl.exists():
+        raise InputError(str(jsonl), "no such file (each .npy needs its .jsonl of records)")
+    if not meta_path.exists():
+        raise InputError(str(meta_path), "no such file: an incomplete set (run 'emoret embed' again)")
+    try:
+        meta = orjson.loads(meta_path.read_bytes())
+    except orjson.JSONDecodeError:
+        raise InputError(str(meta_path), "malformed JSON") from None
+    if not isinstance(meta, dict):
+        raise InputError(str(meta_path), "expected a JSON object")
+    for path, key in ((npy, "npy_sha256"), (jsonl, "jsonl_sha256")):
+        if key in meta and file_digest(path) != meta[key]:
+            raise InputError(str(path), f"does not match {meta_path.name}: the set mixes files of two runs "
+                                        "(run 'emoret embed' again)")
     try:
         vectors = np.load(npy, allow_pickle=False)
-    except FileNotFoundError:
-        raise InputError(str(npy), "no such file (make it with 'emoret embed')") from None
     except (ValueError, OSError) as err:
         raise InputError(str(npy), f"not a .npy array ({err})") from None
     if vectors.ndim != 2 or not np.issubdtype(vectors.dtype, np.floating):
         raise InputError(str(npy), f"expected float [N, D] embeddings, got {vectors.dtype} {list(vectors.shape)}")
-    if not jsonl.exists():
-        raise InputError(str(jsonl), "no such file (each .npy needs its .jsonl of records)")
+    check_finite(vectors, str(npy))
     records = list(iter_records(jsonl))
     if len(records) != len(vectors):
         raise InputError(str(jsonl), f"{len(records)} records for {len(vectors)} rows in {npy.name}")
-    meta: dict[str, Any] = {}
-    if meta_path.exists():
-        try:
-            meta = orjson.loads(meta_path.read_bytes())
-        except orjson.JSONDecodeError:
-            raise InputError(str(meta_path), "malformed JSON") from None
+    if "count" in meta and meta["count"] != len(vectors):
+        raise InputError(str(meta_path), f"says {meta['count']} rows, {npy.name} has {len(vectors)}")
     return Embeddings(vectors.astype(np.float32, copy=False), records, meta, str(npy.with_suffix("")))
+
+
+def check_finite(vectors: np.ndarray, source: str) -> None:
+    """NaN or infinity in a vector is bad input: it would rank anywhere."""
+    finite = np.isfinite(vectors).all(axis=tuple(range(1, vectors.ndim)))
+    if not finite.all():
+        row = int(np.argmin(finite))
+        raise InputError(source, f"row {row} contains NaN or infinity ({int((~finite).sum())} such rows)")
 
 
 # --- options -----------------------------------------------------------------------

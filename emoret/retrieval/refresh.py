@@ -61,7 +61,7 @@ def refresh(
     :class:`emoret.video.decode.Sampling`). Counts in the result are of files.
     ``before_write(vectors, records)`` may add fields to the records (video emotions) first.
     """
-    target = Path(target)
+    target = store.resolve_target(target)
     paths = list(paths)
     items = embed.items_from_files(paths, int(model.num_frames), int(model.image_size), rule, segment, overlap, scenes)
     if not items:
