@@ -11,7 +11,6 @@ import time
 
 import pytest
 from fault_tools import cli_env
-from retrieval_data import env  # noqa: F401
 
 from emoret.errors import InputError
 from emoret.records import MAX_CAPTION_CHARS, iter_records, read_jsonl

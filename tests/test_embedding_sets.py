@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-from retrieval_data import env  # noqa: F401
 
 from emoret.records import InputError
 from emoret.retrieval import metrics

@@ -12,7 +12,6 @@ import time
 import numpy as np
 import pytest
 from fault_tools import cli_env, fill_disk, temp_files
-from retrieval_data import env  # noqa: F401
 
 from emoret.retrieval import index as store
 from emoret.retrieval.embed import save_embeddings

@@ -5,7 +5,6 @@ import shutil
 import struct
 
 import pytest
-from retrieval_data import env  # noqa: F401
 from safetensors.torch import load_file, save_file
 
 from emoret.model import emoret_model, load_model
