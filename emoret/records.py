@@ -102,7 +102,7 @@ def _iter_json_lines(handle: IO[bytes], first: bytes, first_no: int, source: str
         except orjson.JSONDecodeError as err:
             _decode_utf8(raw, source, line_no)  # a more precise message for bad bytes
             try:
-                value = _loads_escaped_surrogates(raw)
+                value = loads_escaped_surrogates(raw)
             except (ValueError, RecursionError):
                 formats = _ACCEPTED_FORMATS if line_no == first_no else ""  # not JSON at all, maybe
                 raise InputError(source, f"malformed JSON ({_short(err)}){formats}", line_no) from None
@@ -222,7 +222,7 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _loads_escaped_surrogates(raw: bytes) -> Any:
+def loads_escaped_surrogates(raw: bytes) -> Any:
     """What orjson refuses and :func:`dumps` writes: ``\\udcXX`` escapes of a non-UTF-8 name."""
     if b"\\ud" not in raw.lower():
         raise ValueError("no surrogate escapes")

@@ -9,7 +9,7 @@ import typer
 
 from emoret.records import read_captions
 from emoret.retrieval import embed
-from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
+from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress, stderr_console
 from emoret_cli.modelopt import load_model_or_fail
 from emoret_cli.samplingopt import SAMPLING_HELP, Rule
 
@@ -66,6 +66,7 @@ def COMMAND(
     model = load_model_or_fail(model_spec, device)
     precision = _say_precision(precision, model.device.type)
     meta = embed.model_meta(model, model_spec)
+    meta["precision"] = precision
     if shard:
         meta["shard"] = shard
     if texts is not None:
@@ -79,11 +80,12 @@ def COMMAND(
 
 
 def _say_precision(spec: str, device_type: str) -> str:
-    """The precision ``spec`` means here; what auto chose goes to stderr."""
+    """The precision ``spec`` means here; what auto chose goes to stderr on a terminal (logs
+    and pipes keep stderr for errors; NAME.meta.json records the choice either way)."""
     from emoret.retrieval.precision import cpu_has_bf16, resolve_precision
 
     chosen = resolve_precision(spec, device_type)
-    if spec == "auto" and device_type == "cpu":
+    if spec == "auto" and device_type == "cpu" and stderr_console().is_terminal:
         why = "this CPU has bf16 instructions" if cpu_has_bf16() else "no AMX/AVX-512 BF16 on this CPU"
         message(f"embed: precision {chosen} (auto: {why})")
     return chosen

@@ -39,9 +39,23 @@ def test_embed_says_what_auto_chose_and_falls_back(env, run_cli, tmp_path, monke
     out = tmp_path / "videos"
     result = run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--out", out, "--device", "cpu")
     assert result.code == 0, result.stderr
-    assert f"precision {chosen} (auto:" in result.stderr
+    assert "precision" not in result.stderr  # stderr is no terminal here: errors only
+    assert load_embeddings(out).meta["precision"] == chosen
     reference = load_embeddings(env.videos).vectors  # made in fp32
     assert np.min(np.sum(load_embeddings(out).vectors * reference, axis=1)) >= 0.999
+
+
+
+@pytest.mark.parametrize("has_bf16, chosen", [(True, "bf16"), (False, "fp32")])
+def test_on_a_terminal_embed_says_what_auto_chose(monkeypatch, capsys, has_bf16, chosen):
+    from rich.console import Console
+
+    from emoret_cli import embed as embed_cli
+
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: has_bf16)
+    monkeypatch.setattr(Console, "is_terminal", property(lambda self: True))
+    assert embed_cli._say_precision("auto", "cpu") == chosen
+    assert f"precision {chosen} (auto:" in capsys.readouterr().err
 
 
 def test_an_unknown_precision_is_refused(env, run_cli, tmp_path):

@@ -14,6 +14,7 @@ from typing import Any, overload
 import orjson
 
 from emoret.errors import InputError
+from emoret.records import loads_escaped_surrogates
 
 
 class LazyItems(Sequence[dict[str, Any]]):
@@ -59,10 +60,14 @@ class LazyItems(Sequence[dict[str, Any]]):
         return record
 
     def _parse(self, index: int) -> dict[str, Any]:
+        raw = self._lines[index]
         try:
-            value = orjson.loads(self._lines[index])
+            value = orjson.loads(raw)
         except orjson.JSONDecodeError as err:
-            raise InputError(self._source, f"malformed JSON ({err})", index + 1) from None
+            try:  # a non-UTF-8 file name, written with surrogate escapes (see records.dumps)
+                value = loads_escaped_surrogates(raw)
+            except (ValueError, RecursionError):
+                raise InputError(self._source, f"malformed JSON ({err})", index + 1) from None
         if not isinstance(value, dict):
             raise InputError(self._source, "expected a JSON object", index + 1)
         return value
