@@ -72,4 +72,4 @@ def test_emotion_alignment_is_zero_without_two_emotional_captions_and_keeps_the_
     emotions = torch.tensor([[1, 0, 0, 0, 0, 0, 0, 0], [0] * 8, [0] * 8], dtype=torch.float32)
     loss = emotion_alignment(prototypes, unit(3, 5), emotions, torch.tensor(1.0))
     loss.backward()
-    assert float(loss) == 0.0 and prototypes.grad is not None
+    assert float(loss.detach()) == 0.0 and prototypes.grad is not None
