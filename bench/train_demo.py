@@ -38,7 +38,9 @@ def run(args: list[str], stdout=None) -> None:
 
 def recall(model_spec: str, captions: Path, frames: Path) -> dict:
     from emoret.model import load_model
-    from emoret.train.loop import FrameCache, load_video_captions, make_config, validate
+    from emoret.train.config import make_config
+    from emoret.train.data import FrameCache, load_video_captions
+    from emoret.train.validation import validate
 
     model = load_model(model_spec, video_encoder="vip", emotion=True, num_frames=4)
     settings = make_config({}, dict(model=model_spec, captions=str(captions), frames=str(frames), out="-", num_frames=4))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emoret.records import InputError
+from emoret.errors import InputError
 
 
 def resolve_device(spec: str = "auto") -> str:

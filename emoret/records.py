@@ -12,26 +12,17 @@ import contextlib
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
 import orjson
 
+from emoret.atomic import temp_beside
+from emoret.errors import InputError, OutputClosed
+
 STDIN_NAME = "<stdin>"
 _CHUNK = 1 << 16
 _WHITESPACE = " \t\r\n"
-
-
-class InputError(Exception):
-    """Bad input: names the source and, where known, the line."""
-
-    def __init__(self, source: str, message: str, line: int | None = None):
-        self.source = source
-        self.line = line
-        self.message = message
-        where = f"{source}:{line}" if line is not None else source
-        super().__init__(f"{where}: {message}")
 
 
 def source_name(path: str | os.PathLike | None) -> str:
@@ -203,13 +194,6 @@ def dumps(record: dict[str, Any]) -> bytes:
     return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
 
 
-class OutputClosed(Exception):
-    """The reader of stdout went away (``| head``): stop quietly, not an error.
-
-    Deliberately not an OSError, so that no generic handler reports it as a failure.
-    """
-
-
 class JsonlWriter:
     """Writes JSON lines to stdout, or atomically to a file.
 
@@ -226,7 +210,7 @@ class JsonlWriter:
             self._tmp = None
             self._interactive = sys.stdout.isatty()
         else:
-            self._tmp = _temp_beside(self.path)
+            self._tmp = temp_beside(self.path)
             self._handle = open(self._tmp, "wb")
 
     def write(self, record: dict[str, Any]) -> None:
@@ -270,55 +254,6 @@ class JsonlWriter:
             # Publish on success and on bad input (the records before it are good);
             # a crash or Ctrl-C leaves the previous file untouched.
             self.close(keep=exc_type is None or issubclass(exc_type, InputError))
-
-
-def _temp_beside(path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp makes 0600 files; give the result the mode a plain open() would.
-        os.fchmod(fd, default_mode())
-    finally:
-        os.close(fd)
-    return tmp
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)  # the only way to read it is to set it: once, at import
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
-
-
-def default_mode(directory: bool = False) -> int:
-    """The mode a plain ``open`` (0666) or ``mkdir`` (0777) gives under this process's umask."""
-    return (0o777 if directory else 0o666) & ~_UMASK
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary path beside ``path``; rename it into place on success."""
-    target = Path(path)
-    tmp = _temp_beside(target)
-    try:
-        yield tmp
-        # Again after the body: some writers (safetensors) replace the file with a private one.
-        os.chmod(tmp, default_mode())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
 
 
 def write_jsonl_atomic(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> int:

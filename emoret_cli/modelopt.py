@@ -10,8 +10,8 @@ from emoret_cli.common import fail
 def load_model_or_fail(spec: str, device: str = "auto") -> Any:
     """The model at ``spec`` on ``device`` (auto: CUDA when present); exit 2 if it cannot load."""
     from emoret.devices import resolve_device
+    from emoret.errors import InputError
     from emoret.model import load_model
-    from emoret.records import InputError
 
     device = resolve_device(device)  # an InputError: one line, exit 2
     try:

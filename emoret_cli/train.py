@@ -44,7 +44,9 @@ def COMMAND(
     import os
     import sys
 
-    from emoret.train import loop as training
+    from emoret.train.config import make_config, read_config_file
+    from emoret.train.loop import train
+    from emoret.train.run_dir import CONFIG_FILE
     from emoret_cli import common
 
     given = dict(
@@ -54,11 +56,11 @@ def COMMAND(
         weight_decay=weight_decay, warmup=warmup, grad_clip=grad_clip, amp=amp, seed=seed,
         save_every=save_every, device=device, threads=threads,
     )  # fmt: skip
-    file_values = training.read_config_file(config) if config else {}
-    if resume and out and not config and os.path.exists(os.path.join(out, training.CONFIG_FILE)):
+    file_values = read_config_file(config) if config else {}
+    if resume and out and not config and os.path.exists(os.path.join(out, CONFIG_FILE)):
         # Resuming needs only --out: the rest comes from the run's saved settings.
-        file_values = training.read_config_file(os.path.join(out, training.CONFIG_FILE))
-    settings = training.make_config(file_values, given, source=config or "flags")
+        file_values = read_config_file(os.path.join(out, CONFIG_FILE))
+    settings = make_config(file_values, given, source=config or "flags")
     common.silence_hf()
     rank = int(os.environ.get("RANK", "0"))
     show = rank == 0 and sys.stderr.isatty()
@@ -71,6 +73,6 @@ def COMMAND(
         elif show and record["step"] % 10 == 0:
             common.message(f"step {record['step']}: loss {record['loss']:.4f} ({record['videos_per_s']:.1f} videos/s)")
 
-    result = training.train(settings, resume=resume, on_record=report if rank == 0 else None)
+    result = train(settings, resume=resume, on_record=report if rank == 0 else None)
     if rank == 0:
         common.message(f"emoret: trained model in {result / 'best'} (last: {result / 'last'})")

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from emoret.devices import resolve_device
-from emoret.records import InputError
+from emoret.errors import InputError
 
 
 def test_auto_picks_cuda_only_where_present():

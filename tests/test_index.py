@@ -8,7 +8,7 @@ import orjson
 import pytest
 from retrieval_data import VIDEO_IDS, env  # noqa: F401
 
-from emoret.records import InputError
+from emoret.errors import InputError
 from emoret.retrieval import index as store
 from emoret.retrieval.embed import load_embeddings, save_embeddings
 

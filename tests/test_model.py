@@ -10,11 +10,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from emoret.errors import InputError
 from emoret.model import load_model
 from emoret.model.emoret_model import CLIP_MEAN, CLIP_STD
 from emoret.model.tiny import build_tiny_clip
 from emoret.model.vision import vip_attention, vip_attention_mask
-from emoret.records import InputError
 
 CAPTIONS = ["a happy dog runs in the park", "a sad man cries alone", "an angry cat hisses", "a calm lake at dawn"]
 JOY_AND_ANGER = torch.tensor([[2.0, 0, 0, 0, 0, 0, 1.0, 0]])

@@ -3,7 +3,9 @@ import json
 import pytest
 
 from emoret import records
-from emoret.records import InputError, JsonlWriter, iter_numbered, iter_records
+from emoret.atomic import atomic_path
+from emoret.errors import InputError
+from emoret.records import JsonlWriter, iter_numbered, iter_records
 
 
 def write(tmp_path, name, data: bytes):
@@ -104,7 +106,7 @@ def test_atomic_path_publishes_the_usual_mode_even_if_the_writer_recreates_the_f
     mask = os.umask(0o022)
     os.umask(mask)
     target = tmp_path / "weights.bin"
-    with records.atomic_path(target) as tmp:
+    with atomic_path(target) as tmp:
         os.unlink(tmp)
         fd = os.open(tmp, os.O_CREAT | os.O_WRONLY, 0o600)  # as a library writing privately would
         os.close(fd)

@@ -13,16 +13,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from emoret.errors import InputError
 from emoret.model.tiny import build_tiny_clip
-from emoret.records import InputError
-from emoret.train.loop import (
-    epoch_pairs,
-    load_video_captions,
-    lr_factor,
-    make_config,
-    read_config_file,
-    train,
-)
+from emoret.records import read_jsonl
+from emoret.train.config import make_config, read_config_file
+from emoret.train.data import epoch_pairs, load_video_captions
+from emoret.train.loop import train
+from emoret.train.run_dir import MetricsLog
+from emoret.train.schedule import lr_factor
 
 COLOURS = {
     "red": (255, 0, 0),
@@ -207,6 +205,29 @@ def test_config_file_then_flags(tmp_path):
     (tmp_path / "c.json").write_text('{"epochs": "many"}')
     with pytest.raises(InputError, match="epochs = 'many' is not a valid int"):
         make_config(read_config_file(tmp_path / "c.json"), {"model": "m", "captions": "c", "frames": "f", "out": "o"})
+
+
+def test_settings_from_a_file_take_each_setting_type():
+    required = {"model": "m", "captions": "c", "frames": "f", "out": "o"}
+    values = {"num_frames": "8", "warmup": "0.1", "emotion": "off", "val_captions": 5, "threads": 2.0}
+    settings_ = make_config(values, required)
+    assert (settings_.num_frames, settings_.warmup, settings_.emotion) == (8, 0.1, False)
+    assert (settings_.val_captions, settings_.threads) == ("5", 2)
+    assert make_config({}, required).val_captions is None
+    with pytest.raises(InputError, match="num_frames = 2.5 is not a valid int"):
+        make_config({"num_frames": 2.5}, required)
+    with pytest.raises(InputError, match="lr = 'fast' is not a valid float"):
+        make_config({"lr": "fast"}, required)
+
+
+def test_metrics_log_is_closed_when_the_run_fails(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    with pytest.raises(RuntimeError):
+        with MetricsLog(path, active=True) as metrics:
+            metrics.write({"step": 1, "loss": 0.5})
+            raise RuntimeError("crash mid-run")
+    assert metrics.handle is None
+    assert read_jsonl(path) == [{"step": 1, "loss": 0.5}]
 
 
 def test_epoch_pairs_draw_one_caption_a_video_reproducibly(data):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emoret.records import InputError
+from emoret.errors import InputError
 from emoret.video import synthetic
 from emoret.video.decode import (
     Sampling,

@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from emoret.records import InputError
+from emoret.errors import InputError
 
 EMORET_FILE = "emoret.json"
 VIDEO_ENCODERS = ("vip", "meanpool")
@@ -54,7 +54,7 @@ class EmoretConfig:
         return out
 
     def save(self, directory: str | os.PathLike) -> None:
-        from emoret.records import write_bytes_atomic
+        from emoret.atomic import write_bytes_atomic
 
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
         write_bytes_atomic(Path(directory) / EMORET_FILE, text.encode())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from emoret.records import InputError
+from emoret.errors import InputError
 
 CLIPVIP_PREFIX = "clipmodel."
 HEAD_DIM = 64  # every released CLIP: 768 / 12 heads, 512 / 8 heads

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from emoret.atomic import atomic_path, write_bytes_atomic
+from emoret.errors import InputError
 from emoret.model.config import EMORET_FILE, EmoretConfig
 from emoret.model.text import EmotionText, make_emotion_embedding
 from emoret.model.vision import (
@@ -28,7 +30,6 @@ from emoret.model.vision import (
     meanpool_features,
     vip_features,
 )
-from emoret.records import InputError, atomic_path, write_bytes_atomic
 
 log = logging.getLogger("emoret")
 

@@ -19,13 +19,9 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import orjson
 
-from emoret.records import (
-    InputError,
-    JsonlWriter,
-    atomic_path,
-    iter_records,
-    write_bytes_atomic,
-)
+from emoret.atomic import atomic_path, write_bytes_atomic
+from emoret.errors import InputError
+from emoret.records import JsonlWriter, iter_records
 
 META_SUFFIX = ".meta.json"
 

@@ -28,13 +28,9 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import orjson
 
-from emoret.records import (
-    InputError,
-    JsonlWriter,
-    default_mode,
-    iter_records,
-    write_bytes_atomic,
-)
+from emoret.atomic import default_mode, write_bytes_atomic
+from emoret.errors import InputError
+from emoret.records import JsonlWriter, iter_records
 
 FORMAT = "emoret-index"
 INDEX_FILE = "index.bin"

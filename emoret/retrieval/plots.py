@@ -7,7 +7,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from emoret.records import atomic_path, video_id_of
+from emoret.atomic import atomic_path
+from emoret.records import video_id_of
 from emoret.text.emotions import EMOTIONS, emotion_vector
 
 MARKERS = {"text": "o", "video": "^"}

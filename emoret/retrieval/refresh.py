@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from emoret.records import InputError
+from emoret.errors import InputError
 from emoret.retrieval import embed
 from emoret.retrieval import index as store
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from emoret.records import InputError
+from emoret.errors import InputError
 from emoret.retrieval import index as store
 
 # Bookkeeping of the frame store and of refresh: not what a person searching wants to read.

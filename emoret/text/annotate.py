@@ -14,13 +14,8 @@ import os
 from collections import deque
 from typing import Any, Iterable, Iterator
 
-from emoret.records import (
-    InputError,
-    iter_numbered,
-    require_caption,
-    source_name,
-    video_id_of,
-)
+from emoret.errors import InputError
+from emoret.records import iter_numbered, require_caption, source_name, video_id_of
 from emoret.text import emotions
 
 CHUNK_SIZE = 256

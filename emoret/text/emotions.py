@@ -68,7 +68,7 @@ def ensure_vader_lexicon() -> None:
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("vader_lexicon/vader_lexicon.txt", lexicon)
         target.parent.mkdir(parents=True, exist_ok=True)
-        from emoret.records import write_bytes_atomic
+        from emoret.atomic import write_bytes_atomic
 
         write_bytes_atomic(target, buffer.getvalue())
     if str(data_dir) not in nltk.data.path:

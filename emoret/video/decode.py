@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from emoret.records import InputError
+from emoret.errors import InputError
 from emoret.video.frames import load_frames, read_manifest  # noqa: F401  (re-exported)
 
 VIDEO_EXTENSIONS = frozenset(

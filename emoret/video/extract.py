@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from emoret.records import InputError, iter_numbered, source_name
+from emoret.errors import InputError
+from emoret.records import iter_numbered, source_name
 from emoret.video import frames as store
 from emoret.video.decode import VIDEO_EXTENSIONS, Sampling, VideoError
 

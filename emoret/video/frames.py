@@ -16,7 +16,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from emoret.records import InputError, atomic_path, read_jsonl, write_jsonl_atomic
+from emoret.atomic import atomic_path
+from emoret.errors import InputError
+from emoret.records import read_jsonl, write_jsonl_atomic
 
 MANIFEST_NAME = "manifest.jsonl"
 

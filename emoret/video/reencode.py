@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emoret.records import atomic_path
+from emoret.atomic import atomic_path
 from emoret.video.decode import (
     StreamInfo,
     VideoError,

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from emoret.records import atomic_path, write_bytes_atomic
+from emoret.atomic import atomic_path, write_bytes_atomic
 from emoret.video.reencode import h264_encoder
 
 

@@ -1,0 +1,81 @@
+"""What training reads: captions grouped by video, their frames, and each epoch's pairs.
+
+Each epoch pairs every video with one of its captions drawn at random and shuffles the
+pairs; both draws depend only on (seed, epoch), so a resumed run sees exactly the
+batches the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from emoret.errors import InputError
+from emoret.records import iter_numbered, require_caption, source_name, video_id_of
+from emoret.text.emotions import record_emotion_vector
+from emoret.video.decode import pick_frames
+from emoret.video.frames import frames_path, load_frames
+
+
+@dataclass
+class VideoCaptions:
+    video_id: str
+    captions: list[str]
+    emotions: list[list[int]]
+
+
+def load_video_captions(captions_path: str, frames_dir: str) -> list[VideoCaptions]:
+    """Caption records grouped by video, in first-seen order; every video needs frames."""
+    source = source_name(captions_path)
+    by_video: dict[str, VideoCaptions] = {}
+    first_line: dict[str, int] = {}
+    for line, record in iter_numbered(captions_path):
+        caption = require_caption(record, source, line)
+        vid = video_id_of(record)
+        if vid is None:
+            raise InputError(source, "record has neither 'video_id' nor 'video'", line)
+        if vid not in by_video:
+            by_video[vid] = VideoCaptions(vid, [], [])
+            first_line[vid] = line
+        by_video[vid].captions.append(caption)
+        by_video[vid].emotions.append(record_emotion_vector(record))
+    if not by_video:
+        raise InputError(source, "no captions: nothing to train on")
+    missing = [vid for vid in by_video if not frames_path(frames_dir, vid).exists()]
+    if missing:
+        vid = missing[0]
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise InputError(source, f"video {vid!r} has no frames in {frames_dir}{more}", first_line[vid])
+    return list(by_video.values())
+
+
+class FrameCache:
+    """Preprocessed frames of each video, kept in memory up to a byte budget."""
+
+    def __init__(self, frames_dir: str, model, num_frames: int, budget_bytes: int = 1 << 30):
+        self.frames_dir = frames_dir
+        self.model = model
+        self.num_frames = num_frames
+        self.budget = budget_bytes
+        self.used = 0
+        self.cache: dict[str, Any] = {}
+
+    def get(self, video_id: str):
+        hit = self.cache.get(video_id)
+        if hit is not None:
+            return hit
+        tensor = self.model.preprocess_frames(pick_frames(load_frames(self.frames_dir, video_id), self.num_frames))
+        size = tensor.numel() * tensor.element_size()
+        if self.used + size <= self.budget:
+            self.cache[video_id] = tensor
+            self.used += size
+        return tensor
+
+
+def epoch_pairs(videos: list[VideoCaptions], seed: int, epoch: int) -> list[tuple[int, int]]:
+    """(video, caption) index pairs of one epoch: shuffled, one random caption a video."""
+    import torch  # heavy: imported when training starts, not when the CLI parses flags
+
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    order = torch.randperm(len(videos), generator=generator).tolist()
+    return [(v, int(torch.randint(len(videos[v].captions), (1,), generator=generator))) for v in order]
