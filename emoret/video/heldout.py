@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from emoret.records import write_bytes_atomic
+from emoret.atomic import write_bytes_atomic
 from emoret.video import synthetic
 from emoret.video.synthetic import COLOURS, MOODS, MOTIONS, SHAPES, Scene
 
