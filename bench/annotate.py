@@ -113,7 +113,7 @@ def main() -> None:
     print(f"speed-up            {base_s / emoret_s:8.2f}x")
     print(f"identical records   {identical}")
     if not identical:
-        bad = next(i for i, (a, b) in enumerate(zip(got, expected)) if a != b) if len(got) == len(expected) else -1
+        bad = next(i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b) if len(got) == len(expected) else -1
         print(f"first difference at {bad}", file=sys.stderr)
         sys.exit(1)
 

@@ -82,7 +82,7 @@ def bench_size(n: int, args, rng: np.random.Generator, basis) -> dict:
             labels, _ = hnsw.knn_query(query[None, :], k=10)
             found.append(labels[0])
         ms = (time.perf_counter() - start) / len(queries) * 1000
-        recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
+        recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)]))
         rows.append({"ef": ef, "ms": ms, "recall": recall, "speedup": exact_ms / ms, "default": ef == args.ef})
     return {"n": n, "build_s": build_s, "exact_ms": exact_ms, "rows": rows}
 

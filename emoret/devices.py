@@ -1,6 +1,8 @@
-"""Which torch device a ``--device auto|cpu|cuda[:N]`` choice means here."""
+"""Where work runs: which torch device a ``--device auto|cpu|cuda[:N]`` choice means, and how many CPUs."""
 
 from __future__ import annotations
+
+import os
 
 from emoret.errors import InputError
 
@@ -16,3 +18,10 @@ def resolve_device(spec: str = "auto") -> str:
     if spec.startswith("cuda") and not torch.cuda.is_available():
         raise InputError("--device", f"{spec} asked for, but CUDA is not available here")
     return spec
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity where the OS has one, as Linux does; else all)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1

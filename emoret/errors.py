@@ -19,3 +19,12 @@ class OutputClosed(Exception):
 
     Deliberately not an OSError, so that no generic handler reports it as a failure.
     """
+
+
+def first_line(err: BaseException) -> str:
+    """The first non-blank line of an error's message, for a one-line report;
+    the error's class name when the message is empty."""
+    for line in str(err).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(err).__name__

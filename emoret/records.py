@@ -84,6 +84,9 @@ def _peek_first_byte(handle: IO[bytes]) -> tuple[bytes, int] | None:
     return None
 
 
+_ACCEPTED_FORMATS = "; records are read from a JSON array or JSON lines (one object a line), not CSV or text"
+
+
 def _iter_json_lines(handle: IO[bytes], first: bytes, first_no: int, source: str):
     def lines():
         yield first_no, first
@@ -97,7 +100,8 @@ def _iter_json_lines(handle: IO[bytes], first: bytes, first_no: int, source: str
             value = orjson.loads(raw)
         except orjson.JSONDecodeError as err:
             _decode_utf8(raw, source, line_no)  # a more precise message for bad bytes
-            raise InputError(source, f"malformed JSON ({_short(err)})", line_no) from None
+            formats = _ACCEPTED_FORMATS if line_no == first_no else ""  # not JSON at all, maybe
+            raise InputError(source, f"malformed JSON ({_short(err)}){formats}", line_no) from None
         if not isinstance(value, dict):
             raise InputError(source, f"expected a JSON object, got {_kind(value)}", line_no)
         yield line_no, value
@@ -205,9 +209,10 @@ class JsonlWriter:
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = None if path in (None, "-") else Path(path)
         self.count = 0
+        self._tmp: str | None = None  # the file's temporary name until it is published
+        self._interactive = False
         if self.path is None:
             self._handle = sys.stdout.buffer
-            self._tmp = None
             self._interactive = sys.stdout.isatty()
         else:
             self._tmp = temp_beside(self.path)
@@ -216,7 +221,7 @@ class JsonlWriter:
     def write(self, record: dict[str, Any]) -> None:
         try:
             self._handle.write(dumps(record))
-            if self._tmp is None and self._interactive:
+            if self._interactive:
                 self._handle.flush()
         except BrokenPipeError:
             raise OutputClosed() from None
@@ -228,11 +233,14 @@ class JsonlWriter:
         return self.count
 
     def close(self, keep: bool = True) -> None:
-        if self._tmp is None:
+        """Flush stdout, or publish (``keep``) or drop the file; a second close does nothing."""
+        if self.path is None:
             try:
                 self._handle.flush()
             except BrokenPipeError:
                 raise OutputClosed() from None
+            return
+        if self._tmp is None:
             return
         self._handle.flush()
         os.fsync(self._handle.fileno())
@@ -243,17 +251,18 @@ class JsonlWriter:
             os.unlink(self._tmp)
         self._tmp = None
 
-    def __enter__(self) -> "JsonlWriter":
+    def __enter__(self) -> JsonlWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if self._tmp is None:
-            if exc_type is None or issubclass(exc_type, InputError):
+        # Publish on success and on bad input (the records before it are good); a crash
+        # or Ctrl-C leaves the previous file untouched (and stdout unflushed).
+        good = exc_type is None or issubclass(exc_type, InputError)
+        if self.path is None:
+            if good:
                 self.close()
         else:
-            # Publish on success and on bad input (the records before it are good);
-            # a crash or Ctrl-C leaves the previous file untouched.
-            self.close(keep=exc_type is None or issubclass(exc_type, InputError))
+            self.close(keep=good)
 
 
 def write_jsonl_atomic(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> int:
@@ -283,3 +292,21 @@ def video_id_of(record: dict[str, Any]) -> str | None:
     if video is not None:
         return Path(str(video)).stem
     return None
+
+
+def require_video_id(record: dict[str, Any], source: str, line: int) -> str:
+    """The record's video id (:func:`video_id_of`), or an InputError naming the line."""
+    video_id = video_id_of(record)
+    if video_id is None:
+        raise InputError(source, "record has neither 'video_id' nor 'video'", line)
+    return video_id
+
+
+def read_captions(path: str | os.PathLike | None) -> list[dict[str, Any]]:
+    """Every record of a caption file (``-``: stdin), each checked to carry a string ``caption``."""
+    source = source_name(path)
+    records = []
+    for line, record in iter_numbered(path):
+        require_caption(record, source, line)
+        records.append(record)
+    return records

@@ -7,6 +7,10 @@ from typing import Optional
 
 import typer
 
+from emoret.devices import available_cpus
+from emoret.records import JsonlWriter
+from emoret.text.annotate import annotate_path
+
 EPILOG = (
     "Example: emoret annotate captions.json | emoret filter --thr 0.6\n\n"
     "Input is a JSON array or JSON lines (a path, or '-' / nothing for stdin)."
@@ -18,10 +22,11 @@ def COMMAND(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write here (atomically) instead of stdout."),
     by_video: bool = typer.Option(False, "--by-video", help="Merge each video's captions (joined with '. ') into one record."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Processes (default: the machine's cores)."),
+    lowercase: bool = typer.Option(
+        False, "--lowercase", help="Look NRC words up lowercased ('Happy' counts as 'happy'); default: as written, as the seed did."
+    ),
 ) -> None:
     """Add `sentiment` (VADER) and NRC emotion counts to caption records."""
-    from emoret.records import JsonlWriter
-    from emoret.text.annotate import annotate_path, default_workers
 
     with JsonlWriter(output) as writer:
-        writer.write_all(annotate_path(input, workers=workers or default_workers(), by_video=by_video))
+        writer.write_all(annotate_path(input, workers=workers or available_cpus(), by_video=by_video, lowercase=lowercase))

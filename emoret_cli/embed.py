@@ -7,7 +7,11 @@ from typing import List, Optional
 
 import typer
 
+from emoret.records import read_captions
+from emoret.retrieval import embed
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
+from emoret_cli.modelopt import load_model_or_fail
+from emoret_cli.samplingopt import SAMPLING_HELP, Rule
 
 EPILOG = (
     "Examples: emoret embed --model model/ --frames frames/ --out videos\n\n"
@@ -27,21 +31,22 @@ def COMMAND(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", min=1, help="Items a batch (default 64 texts, 8 videos)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (half precision on a GPU)."),
     shard: Optional[str] = typer.Option(None, "--shard", help="I/N: embed only the I-th of N equal parts (0-based)."),
+    sampling: Optional[Rule] = typer.Option(None, "--sampling", help=SAMPLING_HELP),
 ) -> None:
     """Embed videos (a frame store or video files) or captions with a model."""
-    from emoret.retrieval import embed
 
     sources = sum((bool(videos), frames is not None, texts is not None))
     if sources != 1:
         fail("give one of: video paths, --frames DIR or --texts FILE")
     if no_emotion and texts is None:
         fail("--no-emotion applies to --texts only")
+    if sampling is not None and texts is not None:
+        fail("--sampling applies to videos only")
+    rule = (sampling or Rule.linspace).value
     try:
         part = embed.parse_shard(shard)
     except ValueError as err:
         fail(str(err))
-
-    from emoret_cli.modelopt import load_model_or_fail
 
     model = load_model_or_fail(model_spec, device)
     meta = embed.model_meta(model, model_spec)
@@ -50,21 +55,16 @@ def COMMAND(
     if texts is not None:
         _embed_texts(model, texts, not no_emotion, batch_size or 64, part, out, meta)
         return
-    failed = _embed_videos(model, videos or [], frames, batch_size or 8, part, out, meta)
+    meta["sampling"] = rule
+    failed = _embed_videos(model, videos or [], frames, batch_size or 8, part, out, meta, rule)
     if failed:
         exit_with(EXIT_FAILED)
 
 
 def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, out: str, meta: dict) -> None:
-    from emoret.records import iter_numbered, require_caption, source_name
-    from emoret.retrieval import embed
-
-    name = source_name(source)
-    numbered = list(iter_numbered(source))
-    for line, record in numbered:
-        require_caption(record, name, line)
-    start, stop = embed.shard_bounds(len(numbered), part)
-    records = [record for _, record in numbered[start:stop]]
+    captions = read_captions(source)
+    start, stop = embed.shard_bounds(len(captions), part)
+    records = captions[start:stop]
     emotions = embed.text_emotions(records) if use_emotion else None
     with progress() as bar:
         task = bar.add_task("embedding captions", total=len(records))
@@ -77,9 +77,7 @@ def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, o
     message(f"embed: {len(records)} captions → {path}")
 
 
-def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, meta: dict) -> int:
-    from emoret.retrieval import embed
-
+def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, meta: dict, rule: str) -> int:
     failures: list = []
     if frames_dir is not None:
         items, broken = embed.items_from_frames(frames_dir)
@@ -87,7 +85,7 @@ def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, met
         for record in broken:
             message(f"embed: skipping {record.get('source') or record.get('video_id')} ({record['error']})")
     else:
-        items = embed.items_from_files(paths, int(model.num_frames), int(model.image_size))
+        items = embed.items_from_files(paths, int(model.num_frames), int(model.image_size), rule)
     start, stop = embed.shard_bounds(len(items), part)
     items = items[start:stop]
     if not items:
@@ -101,7 +99,7 @@ def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, met
     with progress() as bar:
         task = bar.add_task("embedding videos", total=len(items))
         vectors, records = embed.embed_videos(
-            model, items, batch_size, on_item=lambda: bar.advance(task), on_failure=report
+            model, items, batch_size, on_item=lambda: bar.advance(task), on_failure=report, rule=rule
         )
     meta.update(kind="videos")
     if len(records):

@@ -7,7 +7,11 @@ from typing import Optional
 
 import typer
 
-from emoret_cli.common import fail, message
+from emoret.records import dumps, read_captions
+from emoret.retrieval import embed, metrics
+from emoret.retrieval.embed import load_embeddings
+from emoret_cli.common import fail, message, progress
+from emoret_cli.modelopt import load_model_or_fail
 
 EPILOG = (
     "From embeddings: emoret eval --texts texts --videos videos\n\n"
@@ -27,7 +31,6 @@ def COMMAND(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (with --model)."),
 ) -> None:
     """Recall@1/5/10, median and mean rank, for all captions and the emotional ones."""
-    from emoret.retrieval import metrics
 
     from_embeddings = texts is not None or videos is not None
     from_model = model_spec is not None or captions is not None or frames is not None
@@ -58,16 +61,12 @@ def COMMAND(
     if as_json:
         import sys
 
-        from emoret.records import dumps
-
         sys.stdout.buffer.write(dumps({name: report.as_dict() for name, report in reports.items()}))
     else:
         print(metrics.format_table(reports))
 
 
 def _load(texts: str, videos: str):
-    from emoret.retrieval.embed import load_embeddings
-
     text = load_embeddings(texts)
     video = load_embeddings(videos)
     if text.meta.get("fingerprint") and video.meta.get("fingerprint") and text.meta["fingerprint"] != video.meta["fingerprint"]:
@@ -76,16 +75,7 @@ def _load(texts: str, videos: str):
 
 
 def _embed(model_spec: str, captions: str, frames: Path, use_emotion: bool, device: str):
-    from emoret.records import iter_numbered, require_caption, source_name
-    from emoret.retrieval import embed
-    from emoret_cli.common import progress
-    from emoret_cli.modelopt import load_model_or_fail
-
-    name = source_name(captions)
-    records = []
-    for line, record in iter_numbered(captions):
-        require_caption(record, name, line)
-        records.append(record)
+    records = read_captions(captions)
     model = load_model_or_fail(model_spec, device)
     items, _ = embed.items_from_frames(frames)
     with progress() as bar:

@@ -8,12 +8,17 @@ from typing import List, Optional
 
 import typer
 
+from emoret.devices import available_cpus
+from emoret.records import JsonlWriter
+from emoret.video import extract
+from emoret.video.decode import Sampling, find_videos
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
+from emoret_cli.samplingopt import SAMPLING_HELP, Rule
 
 EPILOG = (
     "Examples: emoret extract-frames videos/ --out frames/\n\n"
     "emoret extract-frames --from captions.json --video-root videos/ --out frames/ --fps 6 --resize squash\n\n"
-    "Unchanged videos (same size and mtime, same sampling) are skipped; --force redoes them. "
+    "Unchanged videos (same size and mtime, same sampling and rule) are skipped; --force redoes them. "
     "Each manifest record is also printed on stdout."
 )
 
@@ -31,6 +36,7 @@ def COMMAND(
     video_root: Path = typer.Option(Path("."), "--video-root", help="Where the --from records' files are."),
     num_frames: Optional[int] = typer.Option(None, "--num-frames", "-n", min=1,
                                              help="Frames evenly spaced over each video (default 12)."),
+    sampling_rule: Optional[Rule] = typer.Option(None, "--sampling", help=SAMPLING_HELP),
     fps: Optional[float] = typer.Option(None, "--fps", min=0.001, help="Instead, keep frames at this rate."),
     size: int = typer.Option(224, "--size", min=1, help="Frame side in pixels."),
     resize: Resize = typer.Option(Resize.crop, "--resize",
@@ -43,12 +49,10 @@ def COMMAND(
     """Decode videos into a frame store: DIR/<video_id>.npy (uint8 [T,H,W,3] RGB) and DIR/manifest.jsonl."""
     import contextlib
 
-    from emoret.records import JsonlWriter
-    from emoret.video import extract
-    from emoret.video.decode import Sampling, find_videos
-
     if num_frames is not None and fps is not None:
         fail("give --num-frames or --fps, not both")
+    if sampling_rule is not None and fps is not None:
+        fail("--sampling spreads --num-frames; with --fps frames are taken at that rate")
     if not inputs and from_records is None:
         fail("give video files or directories, or --from FILE")
     if out.exists() and not out.is_dir():
@@ -58,7 +62,8 @@ def COMMAND(
         named = {path.resolve() for path in sources}
         sources += [path for path in extract.sources_from_records(from_records, video_root)
                     if path.resolve() not in named]
-    sampling = Sampling(num_frames=None if fps else (num_frames or 12), fps=fps, size=size, resize=resize.value)
+    rule = (sampling_rule or Rule.linspace).value
+    sampling = Sampling(num_frames=None if fps else (num_frames or 12), fps=fps, size=size, resize=resize.value, rule=rule)
     options = extract.Options(str(out), sampling, str(reencode) if reencode else None, fps)
     planned = extract.plan(sources, options, force=force)
     to_do = sum(isinstance(item, extract.Job) for item in planned)
@@ -66,9 +71,9 @@ def COMMAND(
     failed = 0
     with JsonlWriter() as stdout, progress() as bar:
         task = bar.add_task("extracting frames", total=to_do)
-        runner = extract.run(planned, options, workers=workers or extract.default_workers())
+        runner = extract.run(planned, options, workers=workers or available_cpus())
         with contextlib.closing(runner):
-            for item, record in zip(planned, runner):
+            for item, record in zip(planned, runner, strict=True):
                 stdout.write(record)
                 if not isinstance(item, extract.Job):
                     continue
@@ -78,6 +83,10 @@ def COMMAND(
                     message(f"emoret: {record['source']}: {record['error']}")
                 elif "warning" in record:
                     message(f"emoret: warning: {record['source']}: {record['warning']}")
+    extracted = to_do - failed
+    summary = f"extract-frames: extracted {extracted}, up to date {len(planned) - to_do}, failed {failed} → {out}"
     if failed:
-        message(f"emoret: {failed} of {len(planned)} videos failed (see 'error' in {out / 'manifest.jsonl'})")
+        summary += f" (see 'error' in {out / 'manifest.jsonl'})"
+    message(summary)
+    if failed:
         exit_with(EXIT_FAILED)

@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from emoret.records import JsonlWriter, iter_numbered, source_name
+from emoret.text import emotions, filtering
 from emoret_cli.common import fail, message
 
 EPILOG = (
@@ -29,9 +31,6 @@ def COMMAND(
 ) -> None:
     """Flag records as emotional (|compound| > thr or a keyword) and keep those."""
     import re
-
-    from emoret.records import JsonlWriter, iter_numbered, source_name
-    from emoret.text import emotions, filtering
 
     if sum((invert, emit_all, balance)) > 1:
         fail("choose one of --invert, --all and --balance")

@@ -7,7 +7,13 @@ from typing import List, Optional
 
 import typer
 
+from emoret.retrieval import embed
+from emoret.retrieval import index as store
+from emoret.retrieval.embed import embedding_paths
+from emoret.retrieval.refresh import refresh
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
+from emoret_cli.modelopt import load_model_or_fail
+from emoret_cli.samplingopt import SAMPLING_HELP, Rule
 
 EPILOG = (
     "From embeddings: emoret index videos --out my-index   (videos.npy + videos.jsonl; shards: list them all)\n\n"
@@ -27,9 +33,9 @@ def COMMAND(
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for another run on this index, or fail at once."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", min=1, help="Videos a batch when embedding."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    sampling: Optional[Rule] = typer.Option(None, "--sampling", help=SAMPLING_HELP + " Videos only."),
 ) -> None:
     """Build an index from embeddings, or keep one in step with folders of videos."""
-    from emoret.retrieval import index as store
 
     target = out or store.default_index_dir()
     params = {
@@ -42,6 +48,8 @@ def COMMAND(
         fail("give either embeddings or videos, not both")
     if not embeddings and model_spec is None:
         fail("indexing videos needs --model (or give embeddings made by 'emoret embed')")
+    if embeddings and sampling is not None:
+        fail("--sampling applies to videos; embeddings were sampled when they were made")
     store.refuse_foreign_directory(Path(target))
 
     def waiting() -> None:
@@ -52,7 +60,8 @@ def COMMAND(
             if embeddings:
                 _from_embeddings(embeddings, target, model_spec, device, params)
             else:
-                failed = _from_videos(sources, target, model_spec, device, batch_size, params)
+                failed = _from_videos(sources, target, model_spec, device, batch_size, params,
+                                      (sampling or Rule.linspace).value)
                 if failed:
                     exit_with(EXIT_FAILED)
     except store.IndexBusy as err:
@@ -61,7 +70,6 @@ def COMMAND(
 
 def _is_embeddings(source: str) -> bool:
     """NAME.npy / NAME.jsonl, or a NAME with NAME.npy beside it; a directory is videos."""
-    from emoret.retrieval.embed import embedding_paths
 
     if source.endswith((".npy", ".jsonl")):
         return True
@@ -74,44 +82,25 @@ def _is_embeddings(source: str) -> bool:
 
 
 def _from_embeddings(names, target, model_spec, device, params) -> None:
-    import numpy as np
-
-    from emoret.retrieval import embed
-    from emoret.retrieval import index as store
-
     parts = [embed.load_embeddings(name) for name in names]
-    first = parts[0]
-    for part in parts[1:]:
-        if part.vectors.shape[1] != first.vectors.shape[1]:
-            fail(f"{part.name}: dimension {part.vectors.shape[1]} differs from {first.name}'s {first.vectors.shape[1]}")
-        if part.meta.get("fingerprint") != first.meta.get("fingerprint"):
-            fail(f"{part.name}: made by a different model than {first.name}")
-    meta = {key: first.meta[key] for key in ("model", "fingerprint") if key in first.meta}
+    combined = embed.combine_embeddings(parts)
+    meta = combined.meta
     if model_spec is not None:
-        from emoret_cli.modelopt import load_model_or_fail
 
         model = load_model_or_fail(model_spec, device)
-        if meta.get("fingerprint") and meta["fingerprint"] != model.fingerprint:
-            fail(f"{first.name}: these embeddings were made by another model than {model_spec}")
-        if model.embed_dim != first.vectors.shape[1]:
-            fail(f"{first.name}: dimension {first.vectors.shape[1]} but {model_spec} embeds in {model.embed_dim}")
+        embed.check_made_by(combined, model, model_spec)
         meta.update({key: value for key, value in embed.model_meta(model, model_spec).items() if key != "dim"})
     elif not meta.get("fingerprint"):
         message("index: these embeddings do not say which model made them; 'emoret search' will need --model")
     kinds = {part.meta.get("kind") for part in parts} - {None}
     if kinds == {"texts"}:
         message("index: note: these are caption embeddings, not videos")
-    vectors = np.concatenate([part.vectors for part in parts])
-    records = [record for part in parts for record in part.records]
     meta["source"] = "embeddings"
-    written = store.write_index(target, vectors, records, meta, **params)
+    written = store.write_index(target, combined.vectors, combined.records, meta, **params)
     message(f"index: {written['count']} items, dimension {written['dim']} → {target}")
 
 
-def _from_videos(paths, target, model_spec, device, batch_size, params) -> int:
-    from emoret.retrieval.refresh import refresh
-    from emoret_cli.modelopt import load_model_or_fail
-
+def _from_videos(paths, target, model_spec, device, batch_size, params, rule: str) -> int:
     model = load_model_or_fail(model_spec, device)
     with progress() as bar:
         task = bar.add_task("embedding new videos", total=0)
@@ -124,6 +113,7 @@ def _from_videos(paths, target, model_spec, device, batch_size, params) -> int:
             on_start=lambda n: bar.update(task, total=n),
             on_item=lambda: bar.advance(task),
             on_failure=report,
+            rule=rule,
         )
     summary = f"kept {result.kept}, embedded {result.embedded}, removed {result.removed}"
     if result.failed:

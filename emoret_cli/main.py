@@ -10,11 +10,12 @@ import typer
 from emoret import __version__
 from emoret.errors import InputError, OutputClosed
 from emoret_cli import common
+from emoret_cli.typer_compat import click_exceptions, plain_help_types
 
 app = typer.Typer(
     name="emoret",
     help="Emotion-aware text-to-video retrieval: small commands that pipe JSON lines.",
-    no_args_is_help=True,
+    no_args_is_help=False,  # a bare `emoret` is a usage error: the short usage, exit 2
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -98,14 +99,14 @@ _register()
 
 def main(argv: list[str] | None = None) -> None:
     common.silence_hf()
-    import click
-
+    command = typer.main.get_command(app)
+    plain_help_types(command)
     try:
-        status = app(args=argv, prog_name="emoret", standalone_mode=False)
-    except click.exceptions.ClickException as err:
-        err.show()  # usage errors: click's message, exit 2
+        status = command.main(args=argv, prog_name="emoret", standalone_mode=False)
+    except click_exceptions().ClickException as err:
+        err.show()  # usage errors: the short usage and one error line, exit 2
         sys.exit(err.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         common.message("emoret: interrupted")
         sys.exit(130)
     sys.exit(status if isinstance(status, int) else 0)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
+from emoret.devices import resolve_device
+from emoret.errors import InputError, first_line
 from emoret_cli.common import fail
 
+if TYPE_CHECKING:
+    from emoret.model.emoret_model import EmoretModel
 
-def load_model_or_fail(spec: str, device: str = "auto") -> Any:
+
+def load_model_or_fail(spec: str, device: str = "auto") -> EmoretModel:
     """The model at ``spec`` on ``device`` (auto: CUDA when present); exit 2 if it cannot load."""
-    from emoret.devices import resolve_device
-    from emoret.errors import InputError
-    from emoret.model import load_model
+    from emoret.model import load_model  # torch and transformers: only when a command needs the model
 
     device = resolve_device(device)  # an InputError: one line, exit 2
     try:
@@ -20,5 +23,4 @@ def load_model_or_fail(spec: str, device: str = "auto") -> Any:
         raise
     except (OSError, ValueError) as err:
         # transformers reports a missing hub model or a broken directory as OSError.
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        fail(f"{spec}: cannot load the model ({first})")
+        fail(f"{spec}: cannot load the model ({first_line(err)})")

@@ -8,7 +8,13 @@ from typing import Optional
 
 import typer
 
+from emoret.records import dumps
+from emoret.retrieval import index as store
+from emoret.retrieval import search as searching
+from emoret.retrieval.search import hit_record
+from emoret.text.emotions import parse_emotion_names
 from emoret_cli.common import fail
+from emoret_cli.modelopt import load_model_or_fail
 
 EPILOG = (
     'Example: emoret search "my daughter laughing at her birthday party" --top 5\n\n'
@@ -25,6 +31,9 @@ def COMMAND(
     ef: Optional[int] = typer.Option(None, "--ef", help="Search breadth (default: the index's, 512): higher finds more true neighbours, slower."),
     emotions: Optional[str] = typer.Option(None, "--emotions", help="Use these emotions, e.g. joy,trust (default: read from the query)."),
     no_emotion: bool = typer.Option(False, "--no-emotion", help="Search without the query's emotions."),
+    as_written: bool = typer.Option(
+        False, "--as-written", help="Read the query's emotions from its words as written, like 'annotate' ('Happy' counts nothing)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="JSON lines (the default when stdout is not a terminal)."),
     device: str = typer.Option("cpu", "--device", help="auto, cpu or cuda (one query gains little from a GPU)."),
 ) -> None:
@@ -39,11 +48,7 @@ def COMMAND(
         fail("the query is empty")
     mode = _emotion_mode(emotions, no_emotion)
 
-    from emoret.retrieval import index as store
-    from emoret.retrieval import search as searching
-
     index = store.open_index(searching.index_dir(index_dir))
-    from emoret_cli.modelopt import load_model_or_fail
 
     model = load_model_or_fail(searching.model_spec_for(index, model_spec), device)
     try:
@@ -54,11 +59,12 @@ def COMMAND(
     table = not as_json and _stdout_is_terminal()
     queries = _stdin_queries() if query == "-" else iter([query])
     for text in queries:
-        hits = searching.search(index, model, [text], top=top, ef=ef, emotions=mode)[0]
+        hits = searching.search(index, model, [text], top=top, ef=ef, emotions=mode, lowercase=not as_written)[0]
+        read = searching.query_emotion_names(text, mode, lowercase=not as_written)
         if table:
-            _print_table(text, hits)
+            _print_table(text, read, hits)
         else:
-            _print_json(text, hits)
+            _print_json(text, read, hits)
 
 
 def _stdout_is_terminal() -> bool:
@@ -70,7 +76,6 @@ def _emotion_mode(emotions: Optional[str], no_emotion: bool):
         return "none"
     if emotions is None:
         return "auto"
-    from emoret.text.emotions import parse_emotion_names
 
     try:
         return parse_emotion_names(emotions)
@@ -85,21 +90,19 @@ def _stdin_queries():
             yield text
 
 
-def _print_json(query: str, hits) -> None:
-    from emoret.records import dumps
-    from emoret.retrieval.search import hit_record
-
+def _print_json(query: str, query_emotions: list[str], hits) -> None:
     out = sys.stdout.buffer
     for hit in hits:
-        out.write(dumps(hit_record(query, hit)))
+        out.write(dumps(hit_record(query, hit, query_emotions)))
     out.flush()
 
 
-def _print_table(query: str, hits) -> None:
+def _print_table(query: str, query_emotions: list[str], hits) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=query, title_justify="left")
+    read = ", ".join(query_emotions) or "none"
+    table = Table(title=query, title_justify="left", caption=f"query emotions: {read}", caption_justify="left")
     table.add_column("rank", justify="right")
     table.add_column("score", justify="right")
     table.add_column("video")

@@ -6,6 +6,11 @@ from typing import Optional
 
 import typer
 
+from emoret.train.config import make_config, read_config_file
+from emoret.train.loop import train
+from emoret.train.run_dir import CONFIG_FILE
+from emoret_cli import common
+
 EPILOG = (
     "Example: emoret train --model demo/base-model --captions annotated.jsonl --frames frames/ "
     "--out model/ --epochs 5 --lr 1e-6\n\n"
@@ -27,6 +32,9 @@ def COMMAND(
         None, "--emotion-loss", help="Weight W of the emotion alignment term (default 0: off; see README)."
     ),
     num_frames: Optional[int] = typer.Option(None, "--num-frames", help="Frames a video (default 12)."),
+    sampling: Optional[str] = typer.Option(
+        None, "--sampling", help="linspace (default) or middle: how --num-frames are picked from a store holding more or fewer."
+    ),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 5)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Videos a step, per process (default 32)."),
     accum_steps: Optional[int] = typer.Option(None, "--accum-steps", help="Batches accumulated a step (default 1)."),
@@ -47,15 +55,11 @@ def COMMAND(
     import os
     import sys
 
-    from emoret.train.config import make_config, read_config_file
-    from emoret.train.loop import train
-    from emoret.train.run_dir import CONFIG_FILE
-    from emoret_cli import common
-
     given = dict(
         model=model, captions=captions, frames=frames, out=out, val_captions=val_captions,
-        video_encoder=video_encoder, emotion=emotion, emotion_init=emotion_init, emotion_loss=emotion_loss, num_frames=num_frames,
-        epochs=epochs, batch_size=batch_size, accum_steps=accum_steps, lr=lr, lr_new=lr_new,
+        video_encoder=video_encoder, emotion=emotion, emotion_init=emotion_init, emotion_loss=emotion_loss,
+        num_frames=num_frames, sampling=sampling, epochs=epochs, batch_size=batch_size, accum_steps=accum_steps,
+        lr=lr, lr_new=lr_new,
         weight_decay=weight_decay, warmup=warmup, grad_clip=grad_clip, amp=amp, seed=seed,
         save_every=save_every, device=device, threads=threads,
     )  # fmt: skip
@@ -68,14 +72,57 @@ def COMMAND(
     rank = int(os.environ.get("RANK", "0"))
     show = rank == 0 and sys.stderr.isatty()
 
+    clock = EpochClock(settings.epochs)
+
     def report(record: dict) -> None:
         if "train_loss" in record:
             val = record.get("val", {}).get("t2v")
             extra = f"  val t2v R@1 {val['R@1']:.3f} R@5 {val['R@5']:.3f}" if val else ""
-            common.message(f"epoch {record['epoch']}: loss {record['train_loss']:.4f}{extra}")
+            common.message(f"{clock.epoch_done(record['epoch'])}: loss {record['train_loss']:.4f}{extra}"
+                           f"  ({clock.timing()})")
         elif show and record["step"] % 10 == 0:
             common.message(f"step {record['step']}: loss {record['loss']:.4f} ({record['videos_per_s']:.1f} videos/s)")
 
     result = train(settings, resume=resume, on_record=report if rank == 0 else None)
     if rank == 0:
         common.message(f"emoret: trained model in {result / 'best'} (last: {result / 'last'})")
+
+
+class EpochClock:
+    """``epoch 5/250`` with the time taken and an estimate of the time left.
+
+    The estimate is the mean time of the epochs this run has done (a resumed run counts
+    from where it resumed), start-up included.
+    """
+
+    def __init__(self, epochs: int, now=None):
+        import time
+
+        self.epochs = epochs
+        self.now = now or time.monotonic
+        self.started = self.now()
+        self.first_epoch: int | None = None
+        self.done = 0
+
+    def epoch_done(self, epoch: int) -> str:
+        """Note that epoch ``epoch`` (counted from 0) has ended; its label."""
+        if self.first_epoch is None:
+            self.first_epoch = epoch
+        self.done = epoch + 1
+        return f"epoch {self.done}/{self.epochs}"
+
+    def timing(self) -> str:
+        elapsed = self.now() - self.started
+        in_this_run = self.done - (self.first_epoch or 0)
+        left = elapsed / max(1, in_this_run) * max(0, self.epochs - self.done)
+        return f"{duration(elapsed)} elapsed, {duration(left)} left"
+
+
+def duration(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``2h07m``."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

@@ -7,6 +7,10 @@ from typing import List, Optional
 
 import typer
 
+from emoret.records import read_jsonl
+from emoret.retrieval import plots
+from emoret.retrieval.embed import load_embeddings
+from emoret.text.emotions import EMOTIONS
 from emoret_cli.common import fail, message
 
 EPILOG = (
@@ -25,7 +29,6 @@ def COMMAND(
     perplexity: float = typer.Option(30.0, "--perplexity", min=1.0, help="t-SNE perplexity (capped for few points)."),
 ) -> None:
     """Plot t-SNE of embeddings, one panel per emotion against the rest."""
-    from emoret.text.emotions import EMOTIONS
 
     if texts is None and videos is None:
         fail("give --texts and/or --videos")
@@ -35,10 +38,6 @@ def COMMAND(
         fail(f"--emotion: unknown emotion {unknown[0]!r}: choose from {', '.join(EMOTIONS)}")
 
     import numpy as np
-
-    from emoret.records import read_jsonl
-    from emoret.retrieval import plots
-    from emoret.retrieval.embed import load_embeddings
 
     by_video = plots.video_emotions(read_jsonl(annotations)) if annotations else None
     parts, kinds, records = [], [], []
@@ -53,11 +52,15 @@ def COMMAND(
         fail(f"caption embeddings have dimension {parts[0].shape[1]}, video embeddings {parts[1].shape[1]}")
     if videos is not None and by_video is None:
         message("tsne: no --annotations: videos are marked by their own records' emotions only")
+    flags = plots.emotion_flags(records, by_video)
+    if not flags[:, [EMOTIONS.index(name) for name in wanted]].any():
+        # Every panel would be the same grey cloud.
+        where = f"their records or {annotations}" if annotations else "their records (give --annotations annotated.jsonl)"
+        fail(f"nothing to colour by: no point has {', '.join(wanted)} in {where}")
     vectors = np.concatenate(parts)
     try:
         points = plots.tsne_2d(vectors, seed=seed, perplexity=perplexity)
     except ValueError as err:
         fail(str(err))
-    flags = plots.emotion_flags(records, by_video)
     plots.tsne_figure(points, kinds, flags, wanted, out, title=f"t-SNE of {len(vectors)} embeddings")
     message(f"tsne: {len(vectors)} points → {out}")

@@ -49,11 +49,11 @@ emoret train --model "$DIR/base-model" --captions "$DIR/flagged.jsonl" --frames 
 tail -n 2 "$DIR/train.log" >&2  # one line an epoch: the whole log is in $DIR/train.log
 
 step "6. embed videos and captions"
-emoret embed --model "$DIR/model" --frames "$DIR/frames" --out "$DIR/emb/videos"
-emoret embed --model "$DIR/model" --texts "$DIR/flagged.jsonl" --out "$DIR/emb/texts"
+emoret embed --model "$DIR/model" --frames "$DIR/frames" --out "$DIR/video-emb"
+emoret embed --model "$DIR/model" --texts "$DIR/flagged.jsonl" --out "$DIR/text-emb"
 
 step "7. index"
-emoret index "$DIR/emb/videos" --out "$DIR/index"
+emoret index "$DIR/video-emb" --out "$DIR/index"
 
 step "8. search"
 emoret search "something happy: a white diamond dances in the bright sunny light" --index "$DIR/index" --top 5 --json
@@ -62,13 +62,13 @@ emoret search "$QUERY" --index "$DIR/index" --top 3
 
 step "9. eval (text→video and video→text; all captions and the emotional ones)"
 echo "-- on the training videos:" >&2
-emoret eval --texts "$DIR/emb/texts" --videos "$DIR/emb/videos"
+emoret eval --texts "$DIR/text-emb" --videos "$DIR/video-emb"
 # Held out: "Emotion" is the test captions whose only mood cue is a word never trained on.
 echo "-- on the held-out test set ($DIR/test):" >&2
 emoret eval --model "$DIR/model" --captions "$DIR/test/captions.json" --frames "$DIR/test/frames"
 
 step "10. tsne"
-emoret tsne --texts "$DIR/emb/texts" --videos "$DIR/emb/videos" --annotations "$DIR/annotated.jsonl" \
+emoret tsne --texts "$DIR/text-emb" --videos "$DIR/video-emb" --annotations "$DIR/annotated.jsonl" \
     -e joy -e fear -e sadness -e anger -o "$DIR/tsne.png"
 
 step "done: $DIR (index: $DIR/index, figure: $DIR/tsne.png)"

@@ -1,4 +1,4 @@
-"""Shared test helpers: run the CLI in-process and capture what it writes."""
+"""Shared fixtures: the CLI run in-process (``run_cli``) and the retrieval test data (``env``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import orjson
 import pytest
+from retrieval_data import Env
 
 
 @dataclass
@@ -47,3 +48,9 @@ def run_cli(monkeypatch):
         return CliResult(code, out.getvalue(), err.getvalue().decode("utf-8", "replace"))
 
     return run
+
+
+@pytest.fixture(scope="session")
+def env(tmp_path_factory) -> Env:
+    """A tiny model, a frame store and their embeddings, built once a session."""
+    return Env(tmp_path_factory.mktemp("retrieval"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 VIDEO_IDS = [f"clip{i}" for i in range(6)]
 CAPTIONS = {
@@ -71,7 +70,7 @@ def write_captions(path: Path, records: list[dict]) -> Path:
 
 
 class Env:
-    """Built once a test session; tests write their own outputs under tmp_path."""
+    """Built once a test session (the ``env`` fixture in conftest.py); tests write their own outputs under tmp_path."""
 
     def __init__(self, root: Path):
         from emoret.model import load_model
@@ -93,13 +92,3 @@ class Env:
         self.texts = root / "texts"
         embed.save_embeddings(self.texts, text_vectors, texts, {**meta, "kind": "texts"})
         self.model = model
-
-
-_CACHE: dict[str, Env] = {}
-
-
-@pytest.fixture(scope="session")
-def env(tmp_path_factory) -> Env:
-    if "env" not in _CACHE:
-        _CACHE["env"] = Env(tmp_path_factory.mktemp("retrieval"))
-    return _CACHE["env"]

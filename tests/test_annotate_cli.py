@@ -25,7 +25,7 @@ def test_annotate_json_array_file(run_cli, tmp_path):
     assert result.code == 0, result.stderr
     rows = result.records
     assert len(rows) == 4
-    for row, original in zip(rows, CAPTIONS):
+    for row, original in zip(rows, CAPTIONS, strict=True):
         assert {k: row[k] for k in original} == original  # other fields pass through
         assert set(row["sentiment"]) == {"neg", "neu", "pos", "compound"}
         assert all(isinstance(row[key], int) for key in emotions.NRC_KEYS)
@@ -75,6 +75,20 @@ def test_workers_keep_input_order(run_cli, tmp_path):
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
+def test_capitalised_words_count_only_with_lowercase(run_cli, workers):
+    # Enough records for the process pool with 2 workers: the option must reach the workers.
+    rows = [{"video_id": f"v{i}", "caption": "Baby goes to the Top" if i % 2 else "baby goes to the top"}
+            for i in range(600)]
+    default = run_cli("annotate", "--workers", workers, stdin=jsonl(rows))
+    lowered = run_cli("annotate", "--workers", workers, "--lowercase", stdin=jsonl(rows))
+    assert default.code == lowered.code == 0
+    as_written = [(r["joy"], r["trust"], r["anticipation"], r["positive"], r["neutral"]) for r in default.records]
+    assert as_written[0] == (1, 1, 1, 2, 0) and as_written[1] == (0, 0, 0, 0, 1)
+    assert as_written == [as_written[0], as_written[1]] * 300
+    assert all((r["joy"], r["positive"], r["neutral"]) == (1, 2, 0) for r in lowered.records)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
 @pytest.mark.parametrize(
     "tail,message",
     [
@@ -108,6 +122,7 @@ def test_missing_file_and_empty_input(run_cli, tmp_path):
     assert empty.code == 0 and empty.stdout == b"" and empty.stderr == ""
 
 
+@pytest.mark.slow
 def test_head_ends_quietly(tmp_path):
     path = tmp_path / "many.jsonl"
     path.write_text(jsonl([{"caption": f"a happy dog number {i}"} for i in range(3000)]))
@@ -119,9 +134,10 @@ def test_head_ends_quietly(tmp_path):
 
 
 def test_help_and_version(run_cli):
-    from emoret import __version__
+    from importlib.metadata import version
 
-    assert run_cli("--version").stdout.decode().strip() == f"emoret {__version__}"
+    installed = version("emoret")  # what pip recorded from pyproject.toml, not the code's own constant
+    assert installed[0].isdigit() and run_cli("--version").stdout.decode().strip() == f"emoret {installed}"
     top = run_cli("--help")
     assert top.code == 0 and b"annotate" in top.stdout and b"filter" in top.stdout
     sub = run_cli("annotate", "--help")

@@ -1,7 +1,7 @@
 import numpy as np
 import orjson
 import pytest
-from retrieval_data import VIDEO_IDS, build_frames, caption_records, env, write_captions  # noqa: F401
+from retrieval_data import VIDEO_IDS, build_frames, caption_records
 
 from emoret.retrieval.embed import load_embeddings, parse_shard, shard_bounds
 
@@ -43,7 +43,7 @@ def test_shard_bounds_cover_every_item_once():
         for count in (1, 3, 8):
             spans = [shard_bounds(total, (i, count)) for i in range(count)]
             assert spans[0][0] == 0 and spans[-1][1] == total
-            assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+            assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
     with pytest.raises(ValueError):
         parse_shard("3/3")
     with pytest.raises(ValueError):
@@ -95,3 +95,35 @@ def test_embed_video_files_reports_a_broken_one_and_exits_1(env, run_cli, tmp_pa
     assert "broken.mp4" in result.stderr and "dangling.mp4" in result.stderr and "Traceback" not in result.stderr
     loaded = load_embeddings(tmp_path / "v")
     assert len(loaded.records) == 2 and all(r["path"].endswith(".mp4") and r["duration"] > 0 for r in loaded.records)
+
+
+def test_sampling_rule_picks_the_frames_and_is_recorded(env, run_cli, tmp_path):
+    from emoret.retrieval import embed
+    from emoret.video.synthetic import make_scenes, make_video
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for scene in make_scenes(2, seed=0):  # 16 frames a video, the model takes 4
+        make_video(videos / f"{scene.video_id}.mp4", scene, width=64, height=48, fps=8, duration=2.0)
+    made = {}
+    for rule in ("linspace", "middle"):
+        args = ["--sampling", rule] if rule == "middle" else []
+        result = run_cli("embed", "--model", env.model_dir, videos, "--out", tmp_path / rule, *args)
+        assert result.code == 0, result.stderr
+        made[rule] = load_embeddings(tmp_path / rule)
+        assert made[rule].meta["sampling"] == rule
+        expected, _ = embed.embed_videos(env.model, embed.items_from_files([videos], 4, 64, rule), rule=rule)
+        np.testing.assert_allclose(made[rule].vectors, expected, atol=1e-5)
+    assert not np.allclose(made["linspace"].vectors, made["middle"].vectors, atol=1e-4)
+
+    # From a frame store of 3 frames a video, the rule picks the model's 4 of them.
+    default = run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--out", tmp_path / "f1")
+    middle = run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--out", tmp_path / "f2",
+                     "--sampling", "middle")
+    assert default.code == middle.code == 0
+    np.testing.assert_allclose(load_embeddings(tmp_path / "f1").vectors, load_embeddings(env.videos).vectors, atol=1e-5)
+    assert not np.allclose(load_embeddings(tmp_path / "f1").vectors, load_embeddings(tmp_path / "f2").vectors, atol=1e-4)
+
+    texts = run_cli("embed", "--model", env.model_dir, "--texts", env.captions, "--out", tmp_path / "t",
+                    "--sampling", "middle")
+    assert texts.code == 2 and "--sampling applies to videos only" in texts.stderr

@@ -54,14 +54,45 @@ def _reference_words(text):
         "  leading and trailing  ",
         "",
         "'tis the season... more'n ever",
+        "A Man CANNOT stop Dancing",
+        "They Gonna Go to the Top of a MOUNTAIN",
+        "Excited kids, at the TOP. Baby!",
     ],
 )
 def test_fast_word_path_equals_punkt_and_treebank(text):
     assert emotions.words(text) == _reference_words(text)
 
 
-def test_lookup_ignores_case():
-    assert emotions.nrc_counts("A HAPPY Dog")["joy"] == emotions.nrc_counts("a happy dog")["joy"] == 1
+# Words are looked up as written, the original NRCLex's rule: its lexicon is lowercase, so
+# "Baby", "Excited", "Top" and "MOUNTAIN" count nothing. (caption, as written, lowercased)
+CAPITALISED_VECTORS = [
+    ("Baby in a crib", dict(neutral=1), dict(joy=1, positive=1)),
+    ("a baby in a crib", dict(joy=1, positive=1), dict(joy=1, positive=1)),
+    (
+        "Excited kids climb to the Top of a MOUNTAIN",  # plain text: the fast word path
+        dict(neutral=1),
+        dict(anticipation=3, joy=1, positive=2, surprise=1, trust=2),
+    ),
+    (
+        "Excited kids climb to the Top of a mountain. They wave!",  # punctuation: Punkt and Treebank
+        dict(anticipation=1, neutral=1),
+        dict(anticipation=3, joy=1, positive=2, surprise=1, trust=2),
+    ),
+    ("An angry, Storm", dict(anger=1, disgust=1, negative=1), dict(anger=2, disgust=1, negative=2)),
+]
+
+
+@pytest.mark.parametrize("caption,as_written,lowercased", CAPITALISED_VECTORS)
+def test_nrc_counts_look_words_up_as_written_unless_lowercase(caption, as_written, lowercased):
+    assert {k: v for k, v in emotions.nrc_counts(caption).items() if v} == as_written
+    assert {k: v for k, v in emotions.nrc_counts(caption, lowercase=True).items() if v} == lowercased
+
+
+def test_queries_are_lowercased_by_default_captions_are_not():
+    assert emotions.query_emotions("Baby in a crib") == [1, 0, 0, 0, 0, 0, 0, 0]
+    assert emotions.query_emotions("Baby in a crib", lowercase=False) == [0] * 8
+    assert emotions.record_emotion_vector({"caption": "Baby in a crib"}) == [0] * 8
+    assert emotions.record_emotion_vector({"caption": "Baby in a crib"}, lowercase=True) == [1, 0, 0, 0, 0, 0, 0, 0]
 
 
 def test_fast_vader_gives_the_stock_scores():

@@ -1,7 +1,7 @@
 import numpy as np
 import orjson
 import pytest
-from retrieval_data import EMOTIONAL, caption_records, env, write_captions  # noqa: F401
+from retrieval_data import EMOTIONAL, caption_records, write_captions
 
 from emoret.retrieval import metrics, plots
 from emoret.retrieval.embed import load_embeddings, save_embeddings
@@ -83,6 +83,7 @@ def test_eval_errors(env, run_cli, tmp_path):
     assert short.code == 2 and "3 records for 12 rows" in short.stderr
 
 
+@pytest.mark.slow
 def test_tsne_writes_a_png_with_one_panel_an_emotion(env, run_cli, tmp_path):
     out = tmp_path / "tsne.png"
     annotations = write_captions(tmp_path / "ann.jsonl", [{**r, "joy": int("happy" in r["caption"])} for r in caption_records()])
@@ -110,3 +111,16 @@ def test_tsne_errors(env, run_cli, tmp_path):
     nothing = run_cli("tsne", "-o", tmp_path / "x.png")
     assert nothing.code == 2
     assert not (tmp_path / "x.png").exists()
+
+
+def test_tsne_refuses_to_draw_panels_with_nothing_to_colour(env, run_cli, tmp_path):
+    out = tmp_path / "x.png"
+    bare = run_cli("tsne", "--texts", env.texts, "--videos", env.videos, "-o", out)
+    assert bare.code == 2 and "Traceback" not in bare.stderr
+    assert "nothing to colour by" in bare.stderr and "--annotations" in bare.stderr
+    assert len(bare.stderr.strip().splitlines()) <= 2  # the no-annotations note, then the error
+    assert not out.exists()
+    no_fear = write_captions(tmp_path / "ann.jsonl", [{**r, "joy": 0} for r in caption_records()])
+    absent = run_cli("tsne", "--videos", env.videos, "--annotations", no_fear, "-e", "fear", "-o", out)
+    assert absent.code == 2 and "no point has fear" in absent.stderr and str(no_fear) in absent.stderr
+    assert not out.exists()

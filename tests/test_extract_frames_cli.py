@@ -47,7 +47,7 @@ def test_extracts_store_and_prints_manifest(run_cli, videos, tmp_path):
     out = tmp_path / "frames"
     result = run_cli("extract-frames", videos, "--out", out, *SMALL)
     assert result.code == 0, result.stderr
-    assert stderr_lines(result) == []
+    assert stderr_lines(result) == [f"extract-frames: extracted 3, up to date 0, failed 0 → {out}"]
     records = result.records
     assert [r["video_id"] for r in records] == ["synth000", "synth001", "synth002"]
     assert records == manifest_lines(out) == read_manifest(out)
@@ -58,7 +58,7 @@ def test_extracts_store_and_prints_manifest(run_cli, videos, tmp_path):
         assert (record["width"], record["height"], record["fps"], record["source_frames"]) == (64, 48, 10.0, 10)
         assert record["duration"] == pytest.approx(1.0)
         assert record["frame_indices"] == sample_indices(10, 4)
-        assert record["sampling"] == {"num_frames": 4, "size": 16, "resize": "crop"}
+        assert record["sampling"] == {"num_frames": 4, "rule": "linspace", "size": 16, "resize": "crop"}
         assert record["source"] == str(videos / f"{record['video_id']}.mp4")
         assert "error" not in record and "warning" not in record
     # The frames are what the library decodes.
@@ -73,12 +73,14 @@ def test_rerun_skips_unchanged_and_redoes_changed(run_cli, videos, tmp_path):
 
     again = run_cli("extract-frames", videos, "--out", out, *SMALL)
     assert again.code == 0 and again.stdout == first.stdout
+    assert stderr_lines(again) == [f"extract-frames: extracted 0, up to date 3, failed 0 → {out}"]
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.npy")} == stamps  # nothing rewritten
 
     touched = videos / "synth001.mp4"
     os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
     changed = run_cli("extract-frames", videos, "--out", out, *SMALL)
     assert changed.code == 0
+    assert stderr_lines(changed) == [f"extract-frames: extracted 1, up to date 2, failed 0 → {out}"]
     now = {p.name: p.stat().st_mtime_ns for p in out.glob("*.npy")}
     assert [name for name in sorted(now) if now[name] != stamps[name]] == ["synth001.npy"]
     assert manifest_lines(out)[1]["source_mtime_ns"] == touched.stat().st_mtime_ns
@@ -90,6 +92,44 @@ def test_rerun_skips_unchanged_and_redoes_changed(run_cli, videos, tmp_path):
     bigger = run_cli("extract-frames", videos, "--out", out, "--num-frames", "4", "--size", "24", "-j", "1")
     assert bigger.code == 0
     assert np.load(out / "synth000.npy").shape == (4, 24, 24, 3)  # other sampling: redone
+
+
+def test_sampling_rule_is_recorded_and_a_change_re_extracts(run_cli, videos, tmp_path):
+    out = tmp_path / "frames"
+    one = videos / "synth000.mp4"
+    first = run_cli("extract-frames", one, "--out", out, *SMALL)
+    assert first.code == 0, first.stderr
+    (record,) = first.records
+    assert record["frame_indices"] == [0, 3, 6, 9]  # linspace over 10 frames: first and last included
+    linspace_frames = np.load(out / "synth000.npy")
+
+    middle = run_cli("extract-frames", one, "--out", out, *SMALL, "--sampling", "middle")
+    assert middle.code == 0, middle.stderr
+    (record,) = middle.records
+    assert record["frame_indices"] == [1, 3, 6, 8]
+    assert record["sampling"]["rule"] == "middle"
+    assert manifest_lines(out)[0]["sampling"]["rule"] == "middle"
+    assert np.array_equal(np.load(out / "synth000.npy"), extract(one, Sampling(num_frames=4, size=16, rule="middle")).frames)
+    stamp = (out / "synth000.npy").stat().st_mtime_ns
+
+    # A store written before the rule was recorded was made with "middle": kept for --sampling middle.
+    lines = manifest_lines(out)
+    del lines[0]["sampling"]["rule"]
+    (out / "manifest.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    again = run_cli("extract-frames", one, "--out", out, *SMALL, "--sampling", "middle")
+    assert again.code == 0 and (out / "synth000.npy").stat().st_mtime_ns == stamp
+
+    back = run_cli("extract-frames", one, "--out", out, *SMALL)  # the default again: redone
+    assert back.code == 0
+    assert back.records[0]["frame_indices"] == [0, 3, 6, 9]
+    assert np.array_equal(np.load(out / "synth000.npy"), linspace_frames)
+
+
+def test_sampling_rule_with_fps_is_refused(run_cli, videos, tmp_path):
+    result = run_cli("extract-frames", videos, "--out", tmp_path / "f", "--fps", "2", "--sampling", "middle")
+    assert result.code == 2
+    assert "--sampling" in result.stderr
+    assert not (tmp_path / "f").exists()
 
 
 def test_manifest_keeps_other_videos_and_updates_in_place(run_cli, videos, tmp_path):
@@ -199,7 +239,7 @@ def test_bad_videos_are_reported_and_the_rest_extracted(run_cli, videos, tmp_pat
         expected["locked"] = "permission denied"
     assert errors == expected
     assert by_id["short"]["warning"] == "only 2 frames, fewer than the 4 asked: frames repeated"
-    assert by_id["short"]["frame_indices"] == [0, 0, 1, 1]
+    assert by_id["short"]["frame_indices"] == [0, 0, 0, 1]  # linspace(0, 1, 4) truncated
     for vid in ["synth000", "synth001", "synth002", "short"]:
         assert (out / f"{vid}.npy").exists()
     for vid in expected:
@@ -208,7 +248,8 @@ def test_bad_videos_are_reported_and_the_rest_extracted(run_cli, videos, tmp_pat
     for vid, error in expected.items():
         assert f"emoret: {videos / vid}.mp4: {error}" in lines
     assert f"emoret: warning: {videos / 'short.mp4'}: {by_id['short']['warning']}" in lines
-    assert lines[-1].startswith(f"emoret: {len(expected)} of {len(by_id)} videos failed")
+    assert lines[-1].startswith(
+        f"extract-frames: extracted {len(by_id) - len(expected)}, up to date 0, failed {len(expected)} → {out} (see 'error' in ")
     assert len(lines) == len(expected) + 2
 
     # Failed videos are tried again on the next run; good ones are not redone.

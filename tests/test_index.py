@@ -6,7 +6,7 @@ import threading
 import numpy as np
 import orjson
 import pytest
-from retrieval_data import VIDEO_IDS, env  # noqa: F401
+from retrieval_data import VIDEO_IDS
 
 from emoret.errors import InputError
 from emoret.retrieval import index as store
@@ -29,7 +29,7 @@ def test_search_matches_exact_ranking_and_is_sorted(tmp_path):
     build(tmp_path / "idx", vectors)
     index = store.open_index(tmp_path / "idx")
     queries = unit(5, 16, seed=1)
-    for query, hits in zip(queries, index.search(queries, top=10, ef=300)):
+    for query, hits in zip(queries, index.search(queries, top=10, ef=300), strict=True):
         exact = np.argsort(-(vectors @ query))[:10]
         assert [h.item["video_id"] for h in hits] == [f"a{i}" for i in exact]
         scores = [h.score for h in hits]
@@ -137,6 +137,7 @@ def test_second_writer_waits_or_fails_clearly(env, run_cli, tmp_path):
     assert len(store.open_index(target)) == len(VIDEO_IDS)
 
 
+@pytest.mark.slow
 def test_two_writers_at_once_leave_one_valid_index(env, tmp_path):
     target = tmp_path / "idx"
     command = [sys.executable, "-m", "emoret_cli", "index", str(env.videos), "--out", str(target)]
@@ -201,3 +202,50 @@ def test_index_from_videos_embeds_only_what_changed(env, run_cli, tmp_path):
     assert "kept 1, embedded 1, removed 1, failed 1" in third.stderr
     index = store.open_index(target)
     assert sorted(item["video_id"] for item in index.items) == sorted(s.video_id for s in scenes[1:])
+
+
+def test_index_from_videos_re_embeds_when_the_sampling_rule_changes(env, run_cli, tmp_path):
+    from emoret.video.synthetic import make_scenes, make_video
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for scene in make_scenes(2, seed=0):  # 16 frames a video, the model takes 4
+        make_video(videos / f"{scene.video_id}.mp4", scene, width=64, height=48, fps=8, duration=2.0)
+    target = tmp_path / "idx"
+    args = ("index", "--model", env.model_dir, videos, "--out", target)
+    first = run_cli(*args)
+    assert first.code == 0 and "embedded 2" in first.stderr, first.stderr
+    assert store.read_meta(target)["sampling"] == "linspace"
+    linspace = np.array(store.open_index(target).vectors())
+
+    middle = run_cli(*args, "--sampling", "middle")
+    assert middle.code == 0 and "kept 0, embedded 2" in middle.stderr, middle.stderr
+    assert store.read_meta(target)["sampling"] == "middle"
+    assert not np.allclose(np.array(store.open_index(target).vectors()), linspace, atol=1e-4)
+    again = run_cli(*args, "--sampling", "middle")
+    assert again.code == 0 and "up to date" in again.stderr
+
+    refused = run_cli("index", env.videos, "--out", tmp_path / "i2", "--sampling", "middle")
+    assert refused.code == 2 and "--sampling applies to videos" in refused.stderr
+
+
+def test_shards_combine_in_order_and_refuse_another_model_or_dimension():
+    from types import SimpleNamespace
+
+    from emoret.retrieval.embed import Embeddings, check_made_by, combine_embeddings
+
+    meta = {"model": "m", "fingerprint": "abc", "kind": "videos"}
+    a = Embeddings(unit(2, 8), [{"video_id": "a0"}, {"video_id": "a1"}], meta, "a")
+    b = Embeddings(unit(1, 8, seed=1), [{"video_id": "b0"}], meta, "b")
+    both = combine_embeddings([a, b])
+    assert both.vectors.shape == (3, 8) and [r["video_id"] for r in both.records] == ["a0", "a1", "b0"]
+    assert both.meta == {"model": "m", "fingerprint": "abc"}
+    with pytest.raises(InputError, match="c: dimension 4 differs from a's 8"):
+        combine_embeddings([a, Embeddings(unit(1, 4), [{}], meta, "c")])
+    with pytest.raises(InputError, match="d: made by a different model than a"):
+        combine_embeddings([a, Embeddings(unit(1, 8), [{}], {"fingerprint": "xyz"}, "d")])
+    check_made_by(both, SimpleNamespace(fingerprint="abc", embed_dim=8), "m")
+    with pytest.raises(InputError, match="a: these embeddings were made by another model than other"):
+        check_made_by(both, SimpleNamespace(fingerprint="zzz", embed_dim=8), "other")
+    with pytest.raises(InputError, match="a: dimension 8 but m embeds in 16"):
+        check_made_by(both, SimpleNamespace(fingerprint="abc", embed_dim=16), "m")

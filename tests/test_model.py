@@ -204,3 +204,56 @@ def test_bad_checkpoints_are_input_errors(base_dir, tmp_path):
         load_model(str(tmp_path / "missing-model"))
     with pytest.raises(InputError, match="not a model directory"):
         load_model(tmp_path)
+
+
+def test_seed_checkpoint_keeps_its_emotion_table_in_emoret_order(base_dir, tmp_path, base_clip):
+    from emoret.text.emotions import EMOTIONS
+
+    # The seed's table: row i is i times one direction (a constant row would vanish in the
+    # layer norm), rows in the seed's order.
+    seed_order = ["joy", "trust", "surprise", "anticipation", "fear", "sadness", "disgust", "anger"]
+    direction = torch.randn(32, generator=torch.Generator().manual_seed(1))
+    table = torch.arange(8, dtype=torch.float32)[:, None] * direction
+    path = base_dir / "seed_checkpoint.pt"  # beside the tokenizer files
+    make_clipvip_checkpoint(base_dir, path, {"clipmodel.text_model.embeddings.emotion_embedding.weight": table})
+    model = load_model(path)
+    assert model.unused_keys == []
+    assert model.config.emotion
+    loaded = model.clip.text_model.embeddings.emotion_embedding.weight.detach()
+    rows = [round(float(v)) for v in loaded[:, 0] / direction[0]]
+    assert rows == [seed_order.index(name) for name in EMOTIONS] == [0, 1, 4, 2, 5, 6, 7, 3]
+    torch.testing.assert_close(loaded, torch.tensor(rows, dtype=torch.float32)[:, None] * direction)
+
+    # The text embedding adds the mean of the rows present: fear alone is the seed's row 4,
+    # joy with anticipation the mean of its rows 0 and 3. Computed here on the plain CLIP.
+    clip, tokenizer = base_clip
+    tokens = tokenizer(CAPTIONS[:1], return_tensors="pt")
+
+    def plain_with_bias(value: float) -> torch.Tensor:
+        hook = clip.text_model.embeddings.register_forward_hook(lambda module, args, out: out + value * direction)
+        try:
+            with torch.no_grad():
+                return F.normalize(clip.get_text_features(**tokens).pooler_output, dim=-1)
+        finally:
+            hook.remove()
+
+    fear = torch.tensor([[0, 0, 1.0, 0, 0, 0, 0, 0]])
+    joy_anticipation = torch.tensor([[2.0, 0, 0, 0, 0, 0, 0, 1.0]])
+    with torch.no_grad():
+        got_fear = model.encode_text(CAPTIONS[:1], fear)
+        got_joy = model.encode_text(CAPTIONS[:1], joy_anticipation)
+        plain = model.encode_text(CAPTIONS[:1])
+    torch.testing.assert_close(got_fear, plain_with_bias(4.0), atol=1e-5, rtol=0)
+    torch.testing.assert_close(got_joy, plain_with_bias(1.5), atol=1e-5, rtol=0)
+    torch.testing.assert_close(plain, plain_with_bias(0.0), atol=1e-5, rtol=0)
+    assert not torch.allclose(got_fear, plain, atol=1e-3)
+
+    # --no-emotion still loads the file, without its table.
+    assert not load_model(path, emotion=False).config.emotion
+
+
+def test_seed_emotion_table_of_the_wrong_shape_is_an_input_error(base_dir, tmp_path):
+    path = base_dir / "bad_table.pt"
+    make_clipvip_checkpoint(base_dir, path, {"clipmodel.text_model.embeddings.emotion_embedding.weight": torch.ones(6, 32)})
+    with pytest.raises(InputError, match="emotion_embedding.weight has shape"):
+        load_model(path)

@@ -31,7 +31,7 @@ def test_array_line_numbers_point_at_the_object(tmp_path):
     path = write(tmp_path, "a.json", b'[\n {"caption": "a"},\n {"caption": "b"},\n 3\n]')
     numbered = []
     with pytest.raises(InputError) as err:
-        for line, record in iter_numbered(path):
+        for line, _record in iter_numbered(path):
             numbered.append(line)
     assert numbered == [2, 3]
     assert str(err.value) == f"{path}:4: expected a JSON object, got a number"
@@ -54,6 +54,22 @@ def test_bad_input_names_file_and_line(tmp_path, data, message):
     with pytest.raises(InputError) as err:
         list(iter_records(path))
     assert str(err.value).startswith(str(path) + message)
+
+
+def test_csv_input_is_told_which_formats_are_read(tmp_path, run_cli):
+    path = write(tmp_path, "caps.csv", b"video,caption\nclip0.mp4,a happy dog\n")
+    with pytest.raises(InputError) as err:
+        list(iter_records(path))
+    assert str(err.value).startswith(f"{path}:1: malformed JSON")
+    assert "JSON array or JSON lines" in str(err.value) and "\n" not in str(err.value)
+    result = run_cli("annotate", path)
+    assert result.code == 2
+    assert result.stderr.strip().splitlines() == [f"emoret: {err.value}"]
+    # A bad line further on is a bad line, not a file in another format.
+    later = write(tmp_path, "later.jsonl", b'{"caption": "a"}\n{"caption": \n')
+    with pytest.raises(InputError) as err:
+        list(iter_records(later))
+    assert "JSON lines" not in str(err.value)
 
 
 def test_blank_lines_and_empty_input(tmp_path):
@@ -111,3 +127,17 @@ def test_atomic_path_publishes_the_usual_mode_even_if_the_writer_recreates_the_f
         fd = os.open(tmp, os.O_CREAT | os.O_WRONLY, 0o600)  # as a library writing privately would
         os.close(fd)
     assert (target.stat().st_mode & 0o777) == 0o666 & ~mask
+
+
+def test_read_captions_checks_every_record_and_names_the_line(tmp_path):
+    good = write(tmp_path, "good.jsonl", b'{"caption": "a dog", "video_id": "v1"}\n{"caption": "a cat"}\n')
+    assert [r["caption"] for r in records.read_captions(str(good))] == ["a dog", "a cat"]
+    bad = write(tmp_path, "bad.jsonl", b'{"caption": "a dog"}\n{"caption": 7}\n')
+    with pytest.raises(InputError, match=r"bad.jsonl:2: record has a 'caption' that is not a string"):
+        records.read_captions(str(bad))
+
+
+def test_require_video_id_takes_the_id_or_the_video_stem_else_names_the_line():
+    assert records.require_video_id({"video": "dir/v3.mp4"}, "c.jsonl", 1) == "v3"
+    with pytest.raises(InputError, match=r"c.jsonl:4: record has neither 'video_id' nor 'video'"):
+        records.require_video_id({"caption": "x"}, "c.jsonl", 4)

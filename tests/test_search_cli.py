@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
-from retrieval_data import env  # noqa: F401
 
 from emoret.retrieval import index as store
 from emoret.retrieval.embed import embed_texts, load_embeddings
-from emoret.text.emotions import query_emotions
+from emoret.text.emotions import EMOTIONS, query_emotions
 
 
 @pytest.fixture
@@ -43,6 +42,39 @@ def test_emotion_options_change_the_query(env, run_cli, index_dir):
     joy_fear = [[1, 0, 1, 0, 0, 0, 0, 0]]
     assert [h["video_id"] for h in forced] == exact_ids(env, query, joy_fear)
     assert [h["score"] for h in forced] != [h["score"] for h in none]
+    assert {tuple(h["query_emotions"]) for h in default} == {()}
+    assert {tuple(h["query_emotions"]) for h in none} == {()}
+    assert {tuple(h["query_emotions"]) for h in forced} == {("joy", "fear")}
+
+
+def test_hits_say_which_emotions_were_read_from_the_query(run_cli, index_dir, monkeypatch):
+    query = "a happy dog"
+    assert query_emotions(query)[0] > 0  # NRC: "happy" is joy
+    read = [name for name, count in zip(EMOTIONS, query_emotions(query), strict=False) if count]
+    hits = run_cli("search", query, "--index", index_dir, "--top", "2", "--json").records
+    assert [list(h)[:3] for h in hits] == [["query", "query_emotions", "rank"]] * 2
+    assert all(h["query_emotions"] == read for h in hits) and "joy" in read
+    ignored = run_cli("search", query, "--index", index_dir, "--top", "2", "--no-emotion").records
+    assert all(h["query_emotions"] == [] for h in ignored)
+    from emoret_cli import search as search_cli
+
+    monkeypatch.setattr(search_cli, "_stdout_is_terminal", lambda: True)
+    table = run_cli("search", query, "--index", index_dir, "--top", "2").stdout.decode()
+    assert f"query emotions: {', '.join(read)}" in table
+
+
+def test_query_emotions_are_read_lowercased_unless_as_written(run_cli, index_dir):
+    query = "Happy dog plays in the park"  # "Happy" counts only lowercased
+    assert query_emotions(query) == query_emotions(query.lower()) != [0] * 8
+    assert query_emotions(query, lowercase=False) == [0] * 8
+    joy_words = ",".join(n for n, v in zip(EMOTIONS, query_emotions(query), strict=False) if v)
+    default = run_cli("search", query, "--index", index_dir, "--top", "6").records
+    forced = run_cli("search", query, "--index", index_dir, "--top", "6", "--emotions", joy_words).records
+    as_written = run_cli("search", query, "--index", index_dir, "--top", "6", "--as-written").records
+    none = run_cli("search", query, "--index", index_dir, "--top", "6", "--no-emotion").records
+    assert [h["score"] for h in default] == [h["score"] for h in forced]
+    assert [h["score"] for h in as_written] == [h["score"] for h in none]
+    assert [h["score"] for h in default] != [h["score"] for h in none]
 
 
 def test_stdin_answers_one_query_a_line(run_cli, index_dir):

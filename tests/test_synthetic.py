@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +16,7 @@ import pytest
 from emoret.text.emotions import nrc_counts
 from emoret.video import synthetic
 from emoret.video.decode import Sampling, extract
+from emoret.video.yuv import rgb_to_yuv420p
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,11 +76,54 @@ def test_videos_decode_with_the_asked_shape(tiny_set):
 
 
 def test_same_seed_same_bytes(tiny_set, tmp_path):
+    # In this process, in forked workers, and in a fresh interpreter: the same bytes.
     _, paths, records = tiny_set
-    again, again_records = synthetic.make_videos(tmp_path, 9, seed=5, width=64, height=48, fps=10, duration=1.0,
-                                                 workers=2)
+    again, again_records = synthetic.make_videos(tmp_path / "forked", 9, seed=5, width=64, height=48, fps=10,
+                                                 duration=1.0, workers=2)
     assert again_records == records
     assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths]
+    script = ("import sys; from emoret.video import synthetic; "
+              "synthetic.make_videos(sys.argv[1], 9, seed=5, width=64, height=48, fps=10, duration=1.0, workers=1)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "fresh")], check=True, env=env, timeout=120)
+    fresh = sorted((tmp_path / "fresh").glob("*.mp4"))
+    assert [p.read_bytes() for p in fresh] == [p.read_bytes() for p in paths]
+
+
+def test_encoder_is_told_one_thread(tiny_set):
+    # x264 writes its settings into the stream; several threads make its choices depend on timing.
+    _, paths, _ = tiny_set
+    settings = re.search(rb"options: ([^\x00]*)", paths[0].read_bytes())
+    if settings is None:
+        pytest.skip("this PyAV has no libx264")
+    options = dict(item.split("=", 1) for item in settings.group(1).decode().split())
+    assert (options["threads"], options["lookahead_threads"], options["sliced_threads"]) == ("1", "1", "0")
+
+
+def test_yuv_conversion_is_bt601_limited_range():
+    rgb = np.zeros((4, 6, 3), np.uint8)
+    rgb[:2] = 255  # white over black
+    rgb[2:, :2] = (255, 0, 0)
+    planes = rgb_to_yuv420p(rgb)
+    assert planes.shape == (6, 6)
+    y, u, v = planes[:4], planes[4:5].reshape(-1)[:6].reshape(2, 3), planes[5:].reshape(-1)[:6].reshape(2, 3)
+    assert (y[:2] == 235).all() and (y[2:, 2:] == 16).all() and (y[2:, :2] == 82).all()
+    assert (u[0] == 128).all() and (v[0] == 128).all()  # grey levels carry no colour
+    assert (u[1, 0], v[1, 0]) == (90, 240)  # pure red
+    with pytest.raises(ValueError, match="even"):
+        rgb_to_yuv420p(np.zeros((3, 4, 3), np.uint8))
+
+
+def test_decoded_frames_keep_the_drawn_colours(tiny_set):
+    _, paths, _ = tiny_set
+    scene = synthetic.make_scenes(9, seed=5)[0]
+    drawn = np.stack(list(synthetic.render_frames(scene, 64, 48, 10, 1.0))).astype(int)
+    import av
+
+    with av.open(str(paths[0])) as container:
+        decoded = np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]).astype(int)
+    assert decoded.shape == drawn.shape
+    assert np.abs(decoded - drawn).mean() < 4
 
 
 def test_moods_look_different():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -79,7 +80,12 @@ def test_cli_trains_writes_metrics_and_checkpoints(data, tmp_path, run_cli):
     )  # fmt: skip
     assert result.code == 0, result.stderr
     assert result.stdout == b""
-    assert "epoch 2: loss" in result.stderr
+    epoch_lines = [line for line in result.stderr.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in epoch_lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    timing = r"  \((\d+s|\d+m\d\ds) elapsed, (\d+s|\d+m\d\ds) left\)$"
+    assert all(re.search(r"^epoch \d/3: loss \d+\.\d{4}  val t2v R@1 [\d.]+ R@5 [\d.]+" + timing, line)
+               for line in epoch_lines), epoch_lines
+    assert epoch_lines[-1].endswith(", 0s left)")
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in records if "loss" in r]
     epochs = [r for r in records if "train_loss" in r]
@@ -122,6 +128,7 @@ def test_resume_after_a_kill_gives_the_same_weights(data, tmp_path):
     assert drop_time((whole / "metrics.jsonl").read_text()) == drop_time((resumed / "metrics.jsonl").read_text())
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process_with_the_global_batch(data, tmp_path):
     common = [
         "--model", str(data["base"]), "--captions", str(data["captions"]), "--frames", str(data["frames"]),
@@ -146,7 +153,7 @@ def test_two_processes_match_one_process_with_the_global_batch(data, tmp_path):
 
 
 def _flags_to_settings(flags: list[str]) -> dict:
-    pairs = dict(zip(flags[::2], flags[1::2]))
+    pairs = dict(zip(flags[::2], flags[1::2], strict=True))
     return {k.lstrip("-").replace("-", "_"): v for k, v in pairs.items()}
 
 
@@ -196,6 +203,79 @@ def test_an_existing_run_needs_resume_and_same_settings(data, tmp_path, run_cli)
     assert other.code == 2 and "lr differs" in other.stderr
 
 
+def test_a_run_that_fails_its_checks_writes_nothing_and_blocks_nothing(data, tmp_path, run_cli):
+    out = tmp_path / "run"
+    csv = tmp_path / "caps.csv"
+    csv.write_text("video_id,caption\nv0,a red screen\n")
+    common = ("--model", data["base"], "--frames", data["frames"], "--out", out, "--threads", "1",
+              "--epochs", "1", "--num-frames", "2", "--batch-size", "8")
+    bad = run_cli("train", "--captions", csv, *common)
+    assert bad.code == 2 and str(csv) in bad.stderr
+    assert not out.exists()  # nothing written, not even the directory
+
+    missing_model = run_cli("train", "--captions", data["captions"], *common[2:], "--model", tmp_path / "no-model")
+    assert missing_model.code == 2 and "no such file or directory" in missing_model.stderr
+    assert not out.exists()
+
+    good = run_cli("train", "--captions", data["captions"], *common)
+    assert good.code == 0, good.stderr
+    assert (out / "train_config.json").exists() and (out / "last").exists()
+
+
+def test_leftovers_of_a_run_without_a_step_do_not_block(data, tmp_path, run_cli):
+    # What an older emoret left after a failed check: the settings, naming the bad captions.
+    out = tmp_path / "run"
+    out.mkdir()
+    stale = settings(data, out, captions=str(tmp_path / "caps.csv"), epochs=1, num_frames=2, batch_size=8)
+    from dataclasses import asdict
+
+    (out / "train_config.json").write_text(json.dumps(asdict(stale)))
+    (out / "metrics.jsonl").write_text("")
+    resumed = run_cli("train", "--out", out, "--resume", "--captions", data["captions"], "--threads", "1")
+    assert resumed.code == 0, resumed.stderr  # nothing was trained: starts afresh, captions may change
+    assert json.loads((out / "train_config.json").read_text())["captions"] == str(data["captions"])
+
+    fresh_out = tmp_path / "fresh"
+    fresh_out.mkdir()
+    (fresh_out / "train_config.json").write_text(json.dumps(asdict(stale)))
+    fresh = run_train(run_cli, data, fresh_out, "--epochs", "1", "--num-frames", "2", "--batch-size", "8")
+    assert fresh.code == 0, fresh.stderr
+
+
+def test_a_run_that_fails_before_its_first_step_removes_what_it_wrote(data, tmp_path, monkeypatch):
+    from emoret.train import loop
+
+    def fail_in_step(self, pairs):
+        raise RuntimeError("out of memory in the first step")
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(loop._Trainer, "_step", fail_in_step)
+    with pytest.raises(RuntimeError, match="first step"):
+        train(settings(data, out, epochs=1, num_frames=2, batch_size=8))
+    assert not (out / "train_config.json").exists() and not (out / "metrics.jsonl").exists()
+    monkeypatch.undo()
+    assert train(settings(data, out, epochs=1, num_frames=2, batch_size=8)) == out
+
+
+def test_frames_are_picked_from_the_store_by_the_sampling_rule(data, tmp_path, run_cli):
+    from emoret.model import load_model
+    from emoret.train.data import FrameCache
+
+    store = tmp_path / "frames"
+    store.mkdir()
+    video = np.repeat(np.arange(0, 250, 25, dtype=np.uint8)[:, None, None, None], 16, axis=1)
+    np.save(store / "v.npy", np.repeat(np.repeat(video, 16, axis=2), 3, axis=3))  # 10 flat frames, 25 apart
+    frames = np.load(store / "v.npy")
+    model = load_model(data["base"])
+    linspace = FrameCache(str(store), model, 4).get("v")
+    middle = FrameCache(str(store), model, 4, rule="middle").get("v")
+    assert torch.equal(linspace, model.preprocess_frames(frames[[0, 3, 6, 9]]))
+    assert torch.equal(middle, model.preprocess_frames(frames[[1, 3, 6, 8]]))
+    assert make_config({}, {"model": "m", "captions": "c", "frames": "f", "out": "o"}).sampling == "linspace"
+    bad = run_train(run_cli, data, tmp_path / "bad", "--sampling", "random")
+    assert bad.code == 2 and "sampling must be linspace or middle" in bad.stderr
+
+
 def test_config_file_then_flags(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("epochs: 7\nbatch-size: 16\nlr: 1.0e-5\nemotion: false\n")
@@ -242,4 +322,20 @@ def test_epoch_pairs_draw_one_caption_a_video_reproducibly(data):
 def test_schedule_warms_up_then_decays_to_zero():
     factors = [lr_factor(step, 100, 0.1) for step in range(100)]
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
-    assert all(a >= b for a, b in zip(factors[10:], factors[11:])) and factors[-1] < 0.001
+    assert all(a >= b for a, b in zip(factors[10:], factors[11:], strict=False)) and factors[-1] < 0.001
+
+
+def test_epoch_clock_counts_the_epochs_of_this_run_and_estimates_what_is_left():
+    from emoret_cli.train import EpochClock, duration
+
+    now = [100.0]
+    clock = EpochClock(250, now=lambda: now[0])
+    now[0] += 20.0
+    assert clock.epoch_done(0) == "epoch 1/250"
+    assert clock.timing() == "20s elapsed, 1h23m left"  # 249 more at 20 s
+    resumed = EpochClock(10, now=lambda: now[0])
+    now[0] += 30.0
+    assert resumed.epoch_done(4) == "epoch 5/10"  # resumed after 4: one epoch in 30 s
+    assert resumed.timing() == "30s elapsed, 2m30s left"
+    assert [duration(s) for s in (0.4, 59, 60, 185, 3599, 3600, 7620)] == ["0s", "59s", "1m00s", "3m05s", "59m59s",
+                                                                         "1h00m", "2h07m"]

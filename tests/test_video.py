@@ -13,6 +13,7 @@ from emoret.video.decode import (
     decode_video,
     extract,
     find_videos,
+    pick_frames,
     resample_indices,
     sample_indices,
     scaled_size,
@@ -51,11 +52,32 @@ def long_video(tmp_path_factory):
     return synthetic.write_video(path, numbered_frames(150, 32, 32), fps=5, crf=0, gop=10)
 
 
-def test_sample_indices_are_segment_middles():
-    assert sample_indices(10, 4) == [1, 3, 6, 8]
-    assert sample_indices(450, 12) == [18, 56, 93, 131, 168, 206, 243, 281, 318, 356, 393, 431]
+def test_sample_indices_default_to_the_seeds_linspace():
+    # np.linspace(0, n - 1, T).astype(int): the first and the last frame are always taken.
+    assert sample_indices(10, 4) == [0, 3, 6, 9]
+    assert sample_indices(450, 12) == [0, 40, 81, 122, 163, 204, 244, 285, 326, 367, 408, 449]
+    for n, t in [(10, 4), (450, 12), (7, 3), (1000, 8), (3, 5)]:
+        assert sample_indices(n, t) == np.linspace(0, n - 1, t).astype(int).tolist()
+        assert sample_indices(n, t, "linspace") == sample_indices(n, t)
     assert sample_indices(12, 12) == list(range(12))
     assert sample_indices(0, 12) == []
+
+
+def test_sample_indices_middle_takes_segment_middles():
+    assert sample_indices(10, 4, "middle") == [1, 3, 6, 8]
+    assert sample_indices(450, 12, "middle") == [18, 56, 93, 131, 168, 206, 243, 281, 318, 356, 393, 431]
+    assert sample_indices(12, 12, "middle") == list(range(12))
+    with pytest.raises(ValueError, match="sampling rule"):
+        sample_indices(10, 4, "random")
+    with pytest.raises(ValueError, match="sampling rule"):
+        Sampling(num_frames=4, rule="random")
+
+
+def test_pick_frames_follows_the_rule():
+    stored = np.arange(10)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
+    assert pick_frames(stored, 4)[:, 0, 0, 0].tolist() == [0, 3, 6, 9]
+    assert pick_frames(stored, 4, "middle")[:, 0, 0, 0].tolist() == [1, 3, 6, 8]
+    assert pick_frames(stored, 10) is stored
 
 
 def test_sample_indices_repeat_frames_of_a_short_video():
@@ -102,9 +124,13 @@ def test_short_video_repeats_frames_and_says_so(numbered_video):
 
 
 def test_long_gaps_seek_and_still_get_the_right_frames(long_video):
-    result = extract(long_video, Sampling(num_frames=3, size=16))
-    assert [frame_number(f) for f in result.frames] == sample_indices(150, 3) == [25, 75, 125]
+    # At the video's own size (32), so no resize blurs the numbers near the frame's edge.
+    result = extract(long_video, Sampling(num_frames=3, size=32))
+    assert [frame_number(f) for f in result.frames] == result.indices == sample_indices(150, 3) == [0, 74, 149]
     assert result.seeks >= 1
+    middle = extract(long_video, Sampling(num_frames=3, size=32, rule="middle"))
+    assert [frame_number(f) for f in middle.frames] == middle.indices == [25, 75, 125]
+    assert middle.seeks >= 1
 
 
 def test_crop_and_squash(tmp_path):

@@ -12,6 +12,7 @@ import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from emoret.atomic import write_bytes_atomic
 from emoret.errors import InputError
 
 EMORET_FILE = "emoret.json"
@@ -54,8 +55,6 @@ class EmoretConfig:
         return out
 
     def save(self, directory: str | os.PathLike) -> None:
-        from emoret.atomic import write_bytes_atomic
-
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
         write_bytes_atomic(Path(directory) / EMORET_FILE, text.encode())
 

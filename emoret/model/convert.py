@@ -3,7 +3,9 @@
 Such a file is a plain state dict: the CLIP weights under the ``clipmodel.`` prefix,
 transformers-CLIP names after it, the video proxies as
 ``clipmodel.vision_model.embeddings.added_cls`` and the temporal embedding as
-``clipmodel.vision_model.embeddings.temporal_embedding``. It is read with
+``clipmodel.vision_model.embeddings.temporal_embedding``. The seed project's checkpoints
+add their trained emotion table as ``clipmodel.text_model.embeddings.emotion_embedding.weight``,
+rows in the seed's own emotion order (mapped to emoret's on load). It is read with
 ``torch.load(weights_only=True)``: tensors only, no code is unpickled.
 """
 
@@ -15,12 +17,15 @@ from pathlib import Path
 
 import torch
 
-from emoret.errors import InputError
+from emoret.errors import InputError, first_line
 
 CLIPVIP_PREFIX = "clipmodel."
 HEAD_DIM = 64  # every released CLIP: 768 / 12 heads, 512 / 8 heads
 # Buffers that old transformers saved and newer ones rebuild: dropping them loses nothing.
 DERIVED_BUFFERS = re.compile(r"(^|\.)position_ids$")
+EMOTION_TABLE = "text_model.embeddings.emotion_embedding.weight"
+# The seed's dataset code numbered the emotions in this order, so its table's rows follow it.
+SEED_EMOTION_ORDER = ("joy", "trust", "surprise", "anticipation", "fear", "sadness", "disgust", "anger")
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -31,8 +36,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     except FileNotFoundError:
         raise InputError(source, "no such file") from None
     except Exception as err:  # the unpickler's errors have no common base
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(source, f"not a readable tensor checkpoint ({first})") from None
+        raise InputError(source, f"not a readable tensor checkpoint ({first_line(err)})") from None
     for wrapper in ("model", "state_dict", "module"):
         if isinstance(raw, dict) and isinstance(raw.get(wrapper), dict):
             raw = raw[wrapper]
@@ -48,6 +52,20 @@ def split_clipvip(state: dict[str, torch.Tensor], source: str) -> tuple[dict[str
         raise InputError(source, f"not a CLIP-ViP checkpoint: no '{CLIPVIP_PREFIX}' keys")
     others = sorted(k for k in state if not k.startswith(CLIPVIP_PREFIX))
     return clip_state, others
+
+
+def take_emotion_table(clip_state: dict[str, torch.Tensor], source: str) -> torch.Tensor | None:
+    """Remove the seed's trained emotion table from ``clip_state``; return it with its rows in
+    ``EMOTIONS`` order (None when the checkpoint has none)."""
+    from emoret.text.emotions import EMOTIONS
+
+    table = clip_state.pop(EMOTION_TABLE, None)
+    if table is None:
+        return None
+    if table.ndim != 2 or table.shape[0] != len(SEED_EMOTION_ORDER):
+        raise InputError(source, f"{CLIPVIP_PREFIX}{EMOTION_TABLE} has shape {tuple(table.shape)}, expected (8, width)")
+    rows = [SEED_EMOTION_ORDER.index(name) for name in EMOTIONS]
+    return table[rows].clone()
 
 
 def _layers(state: dict[str, torch.Tensor], tower: str) -> int:

@@ -14,14 +14,19 @@ import logging
 import math
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+if TYPE_CHECKING:  # transformers is heavy; imported where a model is built
+    from transformers import CLIPModel
+
 from emoret.atomic import atomic_path, write_bytes_atomic
-from emoret.errors import InputError
+from emoret.errors import InputError, first_line
+from emoret.model import convert, hub
 from emoret.model.config import EMORET_FILE, EmoretConfig
 from emoret.model.text import EmotionText, make_emotion_embedding
 from emoret.model.vision import (
@@ -40,12 +45,21 @@ INITIAL_LOG_SCALE = math.log(100.0)
 
 
 class EmoretModel(nn.Module):
-    def __init__(self, clip: nn.Module, tokenizer, config: EmoretConfig, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        clip: CLIPModel,
+        tokenizer,
+        config: EmoretConfig,
+        generator: torch.Generator | None = None,
+        unused_keys: Sequence[str] = (),
+    ):
         super().__init__()
-        self.clip = clip
+        # Tensors of the loaded checkpoint that no part of the model took (already logged).
+        self.unused_keys: tuple[str, ...] = tuple(unused_keys)
+        self.clip: CLIPModel = clip
         self.tokenizer = tokenizer
         self.config = config
-        config.image_size = int(clip.config.vision_config.image_size)
+        config.image_size = int(clip.vision_model.config.image_size)
         if config.video_encoder == "vip" and not has_vip_parameters(clip):
             add_vip_parameters(clip, config.num_proxies, config.num_frames)
         embeddings = clip.text_model.embeddings
@@ -67,7 +81,7 @@ class EmoretModel(nn.Module):
 
     @property
     def embed_dim(self) -> int:
-        return int(self.clip.config.projection_dim)
+        return self.clip.text_projection.out_features
 
     @property
     def device(self) -> torch.device:
@@ -81,7 +95,7 @@ class EmoretModel(nn.Module):
 
     # --- encoders ----------------------------------------------------------------------
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        limit = int(self.clip.config.text_config.max_position_embeddings)
+        limit = self.clip.text_model.config.max_position_embeddings
         batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=limit, return_tensors="pt")
         return {"input_ids": batch["input_ids"].to(self.device), "attention_mask": batch["attention_mask"].to(self.device)}
 
@@ -186,15 +200,13 @@ def quiet_transformers() -> None:
 def _load_tokenizer(spec: str | os.PathLike, source: str):
     from transformers import AutoTokenizer
 
+    where = str(spec)
+    if not Path(where).exists() and hub.is_hub_id(where):
+        where = str(hub.model_directory(where, tokenizer_only=True))  # cache first; one-line failure
     try:
-        return AutoTokenizer.from_pretrained(str(spec))
+        return AutoTokenizer.from_pretrained(where)
     except (OSError, ValueError) as err:
-        raise InputError(source, f"cannot load a tokenizer from {spec} ({_first_line(err)})") from None
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
+        raise InputError(source, f"cannot load a tokenizer from {spec} ({first_line(err)})") from None
 
 
 def _load_clip(spec: str, source: str):
@@ -205,9 +217,12 @@ def _load_clip(spec: str, source: str):
     from transformers import CLIPModel
 
     try:
-        clip, info = CLIPModel.from_pretrained(spec, output_loading_info=True)
+        # With output_loading_info the result is a pair, which transformers' annotation does not say.
+        clip, info = cast(
+            "tuple[CLIPModel, dict[str, list[str]]]", CLIPModel.from_pretrained(spec, output_loading_info=True)
+        )
     except (OSError, ValueError) as err:
-        raise InputError(source, f"cannot load a CLIP model ({_first_line(err)})") from None
+        raise InputError(source, f"cannot load a CLIP model ({first_line(err)})") from None
     _own_memory(clip)
     missing = [k for k in info.get("missing_keys", ()) if not k.endswith("position_ids")]
     if missing:
@@ -226,10 +241,14 @@ def _own_memory(module: nn.Module) -> None:
             tensor.data = tensor.data.clone()
 
 
-def _attach_saved_extras(clip: nn.Module, directory: Path, names: list[str]) -> None:
-    """Load emoret's own tensors (proxies, temporal and emotion embeddings) from the file."""
+def _attach_saved_extras(clip: CLIPModel, directory: Path, names: list[str]) -> list[str]:
+    """Load emoret's own tensors (proxies, temporal and emotion embeddings) from the file.
+
+    Returns the names of the tensors it did not know.
+    """
+    unused: list[str] = []
     if not names:
-        return
+        return unused
     from safetensors import safe_open
 
     embeddings_v = clip.vision_model.embeddings
@@ -245,6 +264,8 @@ def _attach_saved_extras(clip: nn.Module, directory: Path, names: list[str]) -> 
                 embeddings_t.emotion_embedding = nn.Embedding.from_pretrained(tensor, freeze=False)
             else:
                 log.warning("emoret: %s: unused tensor %s", directory, name)
+                unused.append(name)
+    return unused
 
 
 def _resolve_dir(path: Path) -> Path:
@@ -269,7 +290,8 @@ def load_model(
 
     ``video_encoder`` / ``emotion`` / ``num_frames`` override what the source implies
     (an emoret directory: what it was trained with; CLIP: meanpool, no emotion;
-    CLIP-ViP: vip, no emotion). New parameters start fresh; ``seed`` fixes their draw.
+    CLIP-ViP: vip, and emotion on with the file's trained table where it has one, as the
+    seed's do). New parameters start fresh; ``seed`` fixes their draw.
     """
     quiet_transformers()
     source = str(spec)
@@ -278,28 +300,33 @@ def load_model(
     if path.is_file():
         model = _load_clipvip(path, video_encoder, emotion, emotion_init, num_frames, tokenizer, generator)
     elif path.is_dir():
-        path = _resolve_dir(path)
-        if (path / EMORET_FILE).exists():
-            config = EmoretConfig.load(path)
-            clip, extras = _load_clip(str(path), source)
-            _attach_saved_extras(clip, path, extras)
-            config = _override(config, video_encoder, emotion, emotion_init, num_frames)
-            model = EmoretModel(clip, _load_tokenizer(tokenizer or path, source), config, generator)
-        else:
-            if not (path / "config.json").exists():
-                raise InputError(source, "not a model directory (no config.json or emoret.json)")
-            clip, extras = _load_clip(str(path), source)
-            if extras:
-                log.warning("emoret: %s: unused tensors %s", source, ", ".join(extras))
-            config = _override(EmoretConfig(base=source), video_encoder, emotion, emotion_init, num_frames)
-            model = EmoretModel(clip, _load_tokenizer(tokenizer or path, source), config, generator)
-    elif path.exists() or os.sep in source or source.startswith(".") or source.count("/") > 1:
+        model = _load_directory(_resolve_dir(path), source, video_encoder, emotion, emotion_init, num_frames,
+                                tokenizer, generator)
+    elif not path.exists() and hub.is_hub_id(source):
+        # org/name: the cached snapshot (no network), else downloaded; it is a model directory.
+        model = _load_directory(hub.model_directory(source), source, video_encoder, emotion, emotion_init,
+                                num_frames, tokenizer, generator)
+    else:
         raise InputError(source, "no such file or directory")
-    else:  # a hub id: fetched, or found in the local Hugging Face cache
-        clip, _ = _load_clip(source, source)
-        config = _override(EmoretConfig(base=source), video_encoder, emotion, emotion_init, num_frames)
-        model = EmoretModel(clip, _load_tokenizer(tokenizer or source, source), config, generator)
     return model.to(device).eval()
+
+
+def _load_directory(path: Path, source: str, video_encoder, emotion, emotion_init, num_frames, tokenizer,
+                    generator) -> EmoretModel:
+    """An emoret model directory, or a plain Hugging Face CLIP directory."""
+    if (path / EMORET_FILE).exists():
+        config = EmoretConfig.load(path)
+        clip, extras = _load_clip(str(path), source)
+        unused = _attach_saved_extras(clip, path, extras)
+        config = _override(config, video_encoder, emotion, emotion_init, num_frames)
+        return EmoretModel(clip, _load_tokenizer(tokenizer or path, source), config, generator, unused_keys=unused)
+    if not (path / "config.json").exists():
+        raise InputError(source, "not a model directory (no config.json or emoret.json)")
+    clip, extras = _load_clip(str(path), source)
+    if extras:
+        log.warning("emoret: %s: unused tensors %s", source, ", ".join(extras))
+    config = _override(EmoretConfig(base=source), video_encoder, emotion, emotion_init, num_frames)
+    return EmoretModel(clip, _load_tokenizer(tokenizer or path, source), config, generator, unused_keys=extras)
 
 
 def _override(config: EmoretConfig, video_encoder, emotion, emotion_init, num_frames) -> EmoretConfig:
@@ -322,10 +349,9 @@ def _override(config: EmoretConfig, video_encoder, emotion, emotion_init, num_fr
 def _load_clipvip(path: Path, video_encoder, emotion, emotion_init, num_frames, tokenizer, generator) -> EmoretModel:
     from transformers import CLIPConfig, CLIPModel
 
-    from emoret.model import convert
-
     source = str(path)
     clip_state, outside = convert.split_clipvip(convert.read_checkpoint(path), source)
+    emotion_table = convert.take_emotion_table(clip_state, source)
     folder = convert.sibling_files(path)
     if tokenizer is None:
         tokenizer = str(folder) if (folder / "tokenizer_config.json").exists() else "openai/clip-vit-base-patch32"
@@ -347,9 +373,14 @@ def _load_clipvip(path: Path, video_encoder, emotion, emotion_init, num_frames, 
         video_encoder="vip",
         num_proxies=(proxies.shape[0] + 1) if proxies is not None else 4,
         num_frames=temporal.shape[1] if temporal is not None else 12,
+        emotion=emotion_table is not None,  # a seed checkpoint: its trained table is on
         base=source,
     )
     config = _override(config, video_encoder, emotion, emotion_init, num_frames)
-    model = EmoretModel(clip, tok, config, generator)
-    model.unused_keys = unused
-    return model
+    if emotion_table is not None and config.emotion:
+        width = clip.text_model.embeddings.token_embedding.weight.shape[1]
+        if emotion_table.shape[1] != width:
+            raise InputError(source, f"{convert.CLIPVIP_PREFIX}{convert.EMOTION_TABLE} is {emotion_table.shape[1]} wide, "
+                                     f"the text model {width}")
+        clip.text_model.embeddings.emotion_embedding = nn.Embedding.from_pretrained(emotion_table, freeze=False)
+    return EmoretModel(clip, tok, config, generator, unused_keys=unused)

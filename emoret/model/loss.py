@@ -1,4 +1,4 @@
-"""Contrastive losses: symmetric InfoNCE and the seed's source-wise variant (d).
+"""The contrastive loss: symmetric InfoNCE over the (gathered) batch.
 
 Features come in L2-normalised; ``log_scale`` is the learnable log logit scale
 (CLIP's temperature), clamped to [0, ln 100] so the logits stay bounded. Under
@@ -25,25 +25,6 @@ def symmetric_infonce(text: torch.Tensor, video: torch.Tensor, log_scale: torch.
     logits = logit_scale(log_scale) * text @ video.t()
     target = torch.arange(logits.shape[0], device=logits.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
-
-
-def sourcewise_infonce(
-    video: torch.Tensor, subtitle: torch.Tensor, caption: torch.Tensor, log_scale: torch.Tensor
-) -> torch.Tensor:
-    """Variant (d): each video has two positive texts, its subtitle and its auxiliary caption.
-
-    The 2B texts form one pool. Video→text: for each video and each of its two positives,
-    the cross-entropy of that positive against all 2B texts (averaged over the 2B terms).
-    Text→video: each of the 2B texts against the B videos. The loss is the mean of both.
-    """
-    batch = video.shape[0]
-    texts = torch.cat([subtitle, caption], dim=0)  # [2B, D]
-    logits = logit_scale(log_scale) * video @ texts.t()  # [B, 2B]
-    log_probs = logits.log_softmax(dim=1)
-    rows = torch.arange(batch, device=video.device)
-    video_to_text = -(log_probs[rows, rows] + log_probs[rows, rows + batch]).mean() / 2
-    text_to_video = F.cross_entropy(logits.t(), torch.cat([rows, rows]))
-    return (video_to_text + text_to_video) / 2
 
 
 def gather_features(features: torch.Tensor) -> torch.Tensor:

@@ -10,9 +10,13 @@ nothing added. The table starts at zero, so an untrained model is exactly its ba
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:  # transformers is heavy; imported where a model is built
+    from transformers import CLIPModel
 
 NUM_EMOTIONS = 8
 
@@ -41,8 +45,8 @@ class EmotionText:
     (causal mask, end-of-text pooling) is transformers' own code, unchanged.
     """
 
-    def __init__(self, clip: nn.Module):
-        self.clip = clip
+    def __init__(self, clip: CLIPModel):
+        self.clip: CLIPModel = clip
         self._bias: torch.Tensor | None = None
         clip.text_model.embeddings.register_forward_hook(self._add_bias)
 

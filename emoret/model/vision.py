@@ -16,12 +16,18 @@ loads into them as is.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+if TYPE_CHECKING:
+    from transformers import CLIPModel
+    from transformers.models.clip.modeling_clip import CLIPEncoderLayer
 
-def add_vip_parameters(clip: nn.Module, num_proxies: int, num_frames: int) -> None:
+
+def add_vip_parameters(clip: CLIPModel, num_proxies: int, num_frames: int) -> None:
     """Fresh proxies (copies of the CLS embedding) and a zero temporal embedding."""
     embeddings = clip.vision_model.embeddings
     width = embeddings.class_embedding.shape[0]
@@ -30,7 +36,7 @@ def add_vip_parameters(clip: nn.Module, num_proxies: int, num_frames: int) -> No
     embeddings.temporal_embedding = nn.Parameter(torch.zeros(1, num_frames, width, dtype=cls.dtype, device=cls.device))
 
 
-def has_vip_parameters(clip: nn.Module) -> bool:
+def has_vip_parameters(clip: CLIPModel) -> bool:
     embeddings = clip.vision_model.embeddings
     return hasattr(embeddings, "added_cls") and hasattr(embeddings, "temporal_embedding")
 
@@ -73,7 +79,7 @@ def vip_attention(
     return torch.cat([proxies_out, patches_out], dim=2)
 
 
-def _vip_layer(layer: nn.Module, hidden: torch.Tensor, num_proxies: int, num_frames: int) -> torch.Tensor:
+def _vip_layer(layer: CLIPEncoderLayer, hidden: torch.Tensor, num_proxies: int, num_frames: int) -> torch.Tensor:
     """One CLIP encoder layer (pre-norm attention + MLP) with the vip attention."""
     attn = layer.self_attn
     residual = hidden
@@ -83,7 +89,7 @@ def _vip_layer(layer: nn.Module, hidden: torch.Tensor, num_proxies: int, num_fra
     def heads(proj: nn.Linear) -> torch.Tensor:
         return proj(x).view(batch, length, attn.num_heads, attn.head_dim).transpose(1, 2)
 
-    dropout = attn.dropout if attn.training else 0.0
+    dropout = float(attn.dropout or 0.0) if attn.training else 0.0
     out = vip_attention(heads(attn.q_proj), heads(attn.k_proj), heads(attn.v_proj), num_proxies, num_frames, dropout)
     x = attn.out_proj(out.transpose(1, 2).reshape(batch, length, width))
     hidden = residual + x
@@ -97,7 +103,7 @@ def temporal_slots(temporal: torch.Tensor, num_frames: int) -> torch.Tensor:
     return F.interpolate(temporal.transpose(1, 2), size=num_frames, mode="linear", align_corners=False).transpose(1, 2)
 
 
-def vip_features(clip: nn.Module, frames: torch.Tensor) -> torch.Tensor:
+def vip_features(clip: CLIPModel, frames: torch.Tensor) -> torch.Tensor:
     """[B, T, 3, S, S] → projected (not normalised) video features [B, D]."""
     vision = clip.vision_model
     emb = vision.embeddings
@@ -117,7 +123,7 @@ def vip_features(clip: nn.Module, frames: torch.Tensor) -> torch.Tensor:
     return clip.visual_projection(vision.post_layernorm(hidden[:, 0]))
 
 
-def meanpool_features(clip: nn.Module, frames: torch.Tensor) -> torch.Tensor:
+def meanpool_features(clip: CLIPModel, frames: torch.Tensor) -> torch.Tensor:
     """Frame CLS → projection → normalise → mean over frames: [B, T, 3, S, S] → [B, D]."""
     batch, t = frames.shape[:2]
     pooled = clip.vision_model(pixel_values=frames.flatten(0, 1)).pooler_output

@@ -10,11 +10,12 @@ shards' outputs, concatenated in shard order, equal one unsharded run.
 
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import orjson
@@ -22,6 +23,10 @@ import orjson
 from emoret.atomic import atomic_path, write_bytes_atomic
 from emoret.errors import InputError
 from emoret.records import JsonlWriter, iter_records
+from emoret.retrieval.encoder import Encoder
+from emoret.text.emotions import record_emotion_vector
+from emoret.video.decode import DEFAULT_RULE, Sampling, VideoError, extract, find_videos, pick_frames
+from emoret.video.frames import load_frames, read_manifest
 
 META_SUFFIX = ".meta.json"
 
@@ -91,6 +96,35 @@ def load_embeddings(name: str | os.PathLike) -> Embeddings:
 # --- options -----------------------------------------------------------------------
 
 
+def combine_embeddings(parts: Sequence[Embeddings]) -> Embeddings:
+    """Shards of one set, joined in order; they must share the dimension and the model.
+
+    The result's meta keeps what the first names of the model (``model``, ``fingerprint``).
+    """
+    first = parts[0]
+    for part in parts[1:]:
+        if part.vectors.shape[1] != first.vectors.shape[1]:
+            raise InputError(
+                part.name, f"dimension {part.vectors.shape[1]} differs from {first.name}'s {first.vectors.shape[1]}"
+            )
+        if part.meta.get("fingerprint") != first.meta.get("fingerprint"):
+            raise InputError(part.name, f"made by a different model than {first.name}")
+    meta: dict[str, Any] = {key: first.meta[key] for key in ("model", "fingerprint") if key in first.meta}
+    vectors = np.concatenate([part.vectors for part in parts])
+    records = [record for part in parts for record in part.records]
+    return Embeddings(vectors, records, meta, first.name)
+
+
+def check_made_by(embeddings: Embeddings, model: Encoder, model_spec: str) -> None:
+    """Refuse embeddings that ``model`` did not make (other fingerprint or dimension)."""
+    fingerprint = embeddings.meta.get("fingerprint")
+    if fingerprint and fingerprint != model.fingerprint:
+        raise InputError(embeddings.name, f"these embeddings were made by another model than {model_spec}")
+    dim = embeddings.vectors.shape[1]
+    if model.embed_dim != dim:
+        raise InputError(embeddings.name, f"dimension {dim} but {model_spec} embeds in {model.embed_dim}")
+
+
 def parse_shard(spec: str | None) -> tuple[int, int]:
     """``"I/N"`` (0-based I) → (I, N); ValueError when malformed."""
     if not spec:
@@ -110,7 +144,7 @@ def shard_bounds(total: int, shard: tuple[int, int]) -> tuple[int, int]:
     return total * index // count, total * (index + 1) // count
 
 
-def model_meta(model: Any, spec: str | os.PathLike) -> dict[str, Any]:
+def model_meta(model: Encoder, spec: str | os.PathLike) -> dict[str, Any]:
     """What an embeddings or index file records about the model that made it."""
     path = Path(spec)
     return {
@@ -120,7 +154,7 @@ def model_meta(model: Any, spec: str | os.PathLike) -> dict[str, Any]:
     }
 
 
-def _autocast(model: Any):
+def _autocast(model: Encoder):
     """Half precision on a GPU; full precision on CPU."""
     import contextlib
 
@@ -146,7 +180,7 @@ def caption_of(record: dict[str, Any]) -> str:
     return caption if isinstance(caption, str) else ""
 
 
-def embed_texts(model: Any, texts: Sequence[str], emotions: Sequence[Sequence[float]] | None = None,
+def embed_texts(model: Encoder, texts: Sequence[str], emotions: Sequence[Sequence[float]] | None = None,
                 batch_size: int = 64, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
     """[N, D] text embeddings; ``emotions`` None embeds without the emotion signal."""
     import torch
@@ -166,8 +200,6 @@ def embed_texts(model: Any, texts: Sequence[str], emotions: Sequence[Sequence[fl
 
 def text_emotions(records: Sequence[dict[str, Any]]) -> list[list[int]]:
     """Each record's 8 NRC emotion counts (computed from the caption when absent)."""
-    from emoret.text.emotions import record_emotion_vector
-
     return [record_emotion_vector(record) for record in records]
 
 
@@ -184,8 +216,6 @@ class VideoItem:
 
 def items_from_frames(frames_dir: str | os.PathLike) -> tuple[list[VideoItem], list[dict[str, Any]]]:
     """Items of a frame store, and the manifest records that carry an ``error``."""
-    from emoret.video.frames import load_frames, read_manifest
-
     items, failed = [], []
     for record in read_manifest(frames_dir):
         if record.get("error"):
@@ -197,14 +227,13 @@ def items_from_frames(frames_dir: str | os.PathLike) -> tuple[list[VideoItem], l
         if "path" not in record and source and Path(source).exists():
             # The manifest's source is relative to where extract-frames ran; a search runs anywhere.
             record["path"] = str(Path(source).resolve())
-        items.append(VideoItem(record, lambda v=video_id: load_frames(frames_dir, v)))
+        items.append(VideoItem(record, functools.partial(load_frames, frames_dir, video_id)))
     return items, failed
 
 
-def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: int) -> list[VideoItem]:
-    """Items decoded on the fly from video files and directories."""
-    from emoret.video.decode import find_videos
-
+def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: int,
+                     rule: str = DEFAULT_RULE) -> list[VideoItem]:
+    """Items decoded on the fly from video files and directories, frames chosen by ``rule``."""
     items = []
     for path in find_videos(paths):
         try:
@@ -213,14 +242,12 @@ def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: 
             record = {"video_id": path.stem, "video": path.name, "path": str(path.absolute())}
             items.append(VideoItem(record, _unreadable(err.strerror or str(err))))
             continue
-        items.append(VideoItem(record, _decoder(path, num_frames, size, record)))
+        items.append(VideoItem(record, _decoder(path, Sampling(num_frames=num_frames, size=size, rule=rule), record)))
     return items
 
 
 def _unreadable(reason: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        from emoret.video.decode import VideoError
-
         raise VideoError(f"cannot read the file ({reason})")
 
     return load
@@ -238,11 +265,9 @@ def file_record(path: Path) -> dict[str, Any]:
     }
 
 
-def _decoder(path: Path, num_frames: int, size: int, record: dict[str, Any]) -> Callable[[], np.ndarray]:
+def _decoder(path: Path, sampling: Sampling, record: dict[str, Any]) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        from emoret.video.decode import Sampling, extract
-
-        extracted = extract(path, Sampling(num_frames=num_frames, size=size))
+        extracted = extract(path, sampling)
         if extracted.duration is not None:
             record["duration"] = round(float(extracted.duration), 3)
         return extracted.frames
@@ -256,13 +281,15 @@ class VideoFailure:
     reason: str
 
 
-def embed_videos(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
+def embed_videos(model: Encoder, items: Sequence[VideoItem], batch_size: int = 8,
                  on_item: Callable[[], None] | None = None,
-                 on_failure: Callable[[VideoFailure], None] | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+                 on_failure: Callable[[VideoFailure], None] | None = None,
+                 rule: str = DEFAULT_RULE) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Embed the items that can be read; returns (vectors, their records) in item order.
 
     A video that cannot be read is passed to ``on_failure`` and left out. Frames
-    are loaded on a thread while the model works on the previous batch.
+    are loaded on a thread while the model works on the previous batch; where an item
+    holds more or fewer frames than the model takes, ``rule`` picks them.
     """
     import torch
 
@@ -270,10 +297,7 @@ def embed_videos(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
     records: list[dict[str, Any]] = []
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_load_batch, model, batches[0]) if batches else None
-        for number in range(len(batches)):
-            loaded = pending.result()
-            pending = pool.submit(_load_batch, model, batches[number + 1]) if number + 1 < len(batches) else None
+        for loaded in _prefetched(pool, model, batches, rule):
             good = []
             for item, frames, reason in loaded:
                 if reason is not None:
@@ -295,13 +319,25 @@ def embed_videos(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
     return (np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)), records
 
 
-def _load_batch(model: Any, batch: Sequence[VideoItem]) -> list[tuple[VideoItem, Any, str | None]]:
-    from emoret.video.decode import VideoError, pick_frames
+def _prefetched(
+    pool: ThreadPoolExecutor, model: Encoder, batches: Sequence[Sequence[VideoItem]], rule: str
+) -> Iterator[list[tuple[VideoItem, Any, str | None]]]:
+    """Each batch loaded (:func:`_load_batch`), the next one loading while the caller works."""
+    if not batches:
+        return
+    pending = pool.submit(_load_batch, model, batches[0], rule)
+    for following in batches[1:]:
+        loaded = pending.result()
+        pending = pool.submit(_load_batch, model, following, rule)
+        yield loaded
+    yield pending.result()
 
-    out = []
+
+def _load_batch(model: Encoder, batch: Sequence[VideoItem], rule: str) -> list[tuple[VideoItem, Any, str | None]]:
+    out: list[tuple[VideoItem, Any, str | None]] = []
     for item in batch:
         try:
-            frames = pick_frames(item.load(), int(model.num_frames))
+            frames = pick_frames(item.load(), int(model.num_frames), rule)
             out.append((item, model.preprocess_frames(frames), None))
         except (VideoError, InputError) as err:
             out.append((item, None, str(err)))

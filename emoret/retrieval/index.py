@@ -250,7 +250,7 @@ class Index:
         self.hnsw.set_ef(max(ef or int(self.meta.get("ef") or DEFAULT_EF), k))
         labels, distances = self.hnsw.knn_query(queries, k=k)
         results = []
-        for row_labels, row_distances in zip(labels, distances):
+        for row_labels, row_distances in zip(labels, distances, strict=True):
             scores = 1.0 - row_distances.astype(np.float64)
             order = np.argsort(-scores, kind="stable")
             results.append(

@@ -16,6 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
+from emoret.records import video_id_of
+
 RECALL_AT = (1, 5, 10)
 
 
@@ -50,7 +52,7 @@ class Summary:
         }
 
 
-def text_to_video_ranks(similarity: np.ndarray, text_video: Sequence[int]) -> np.ndarray:
+def text_to_video_ranks(similarity: np.ndarray, text_video: Sequence[int] | np.ndarray) -> np.ndarray:
     """Rank of each text's true video. ``similarity`` is [texts, videos]."""
     sim = np.asarray(similarity)
     target = np.asarray(text_video, dtype=np.int64)
@@ -59,7 +61,7 @@ def text_to_video_ranks(similarity: np.ndarray, text_video: Sequence[int]) -> np
     return (sim >= true_scores).sum(axis=1).astype(np.int64)
 
 
-def video_to_text_ranks(similarity: np.ndarray, text_video: Sequence[int]) -> np.ndarray:
+def video_to_text_ranks(similarity: np.ndarray, text_video: Sequence[int] | np.ndarray) -> np.ndarray:
     """Rank of each video's best-ranked caption among all texts.
 
     Videos without a caption are skipped: the result has one entry per video
@@ -90,14 +92,14 @@ class Report:
         return {"t2v": self.t2v.as_dict(), "v2t": self.v2t.as_dict()}
 
 
-def evaluate(similarity: np.ndarray, text_video: Sequence[int]) -> Report:
+def evaluate(similarity: np.ndarray, text_video: Sequence[int] | np.ndarray) -> Report:
     return Report(
         Summary.of(text_to_video_ranks(similarity, text_video)),
         Summary.of(video_to_text_ranks(similarity, text_video)),
     )
 
 
-def evaluate_subset(similarity: np.ndarray, text_video: Sequence[int], keep_texts: np.ndarray) -> Report:
+def evaluate_subset(similarity: np.ndarray, text_video: Sequence[int] | np.ndarray, keep_texts: np.ndarray) -> Report:
     """The evaluation restricted to some captions and the videos they describe.
 
     This is the seed's "Emotion" column: its test file filtered to the emotional
@@ -129,7 +131,7 @@ def emotional_mask(records: Sequence[dict]) -> np.ndarray | None:
     return np.array([int(record.get("emotion") or 0) == 1 for record in records], dtype=bool)
 
 
-def evaluate_all(similarity: np.ndarray, text_video: Sequence[int], emotional: np.ndarray | None) -> dict[str, Report]:
+def evaluate_all(similarity: np.ndarray, text_video: Sequence[int] | np.ndarray, emotional: np.ndarray | None) -> dict[str, Report]:
     """The seed's table: all captions ("Emotion+Neutral") and, when flagged, the emotional ones."""
     reports = {"all": evaluate(similarity, text_video)}
     if emotional is not None and emotional.any():
@@ -139,8 +141,6 @@ def evaluate_all(similarity: np.ndarray, text_video: Sequence[int], emotional: n
 
 def match_captions(text_records: Sequence[dict], video_records: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
     """(rows of the captions whose video is present, each one's video row), by ``video_id``."""
-    from emoret.records import video_id_of
-
     video_row: dict[str, int] = {}
     for row, record in enumerate(video_records):
         video_row.setdefault(str(video_id_of(record)), row)

@@ -58,14 +58,14 @@ def tsne_figure(points: np.ndarray, kinds: Sequence[str], flags: np.ndarray, emo
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    kinds = np.asarray(kinds)
+    kind_of = np.asarray(kinds)
     columns = min(4, len(emotions))
     rows = -(-len(emotions) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(PANEL_INCHES[0] * columns, PANEL_INCHES[1] * rows), squeeze=False)
-    for axis, emotion in zip(axes.flat, emotions):
+    for axis, emotion in zip(axes.flat, emotions, strict=False):  # the grid may have spare panels
         has = flags[:, EMOTIONS.index(emotion)]
         for kind, marker in MARKERS.items():
-            mine = kinds == kind
+            mine = kind_of == kind
             if not mine.any():
                 continue
             rest, hit = mine & ~has, mine & has

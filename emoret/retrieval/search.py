@@ -7,6 +7,9 @@ from typing import Any, Sequence
 
 from emoret.errors import InputError
 from emoret.retrieval import index as store
+from emoret.retrieval.embed import embed_texts
+from emoret.retrieval.encoder import Encoder
+from emoret.text.emotions import query_emotions
 
 # Bookkeeping of the frame store and of refresh: not what a person searching wants to read.
 INTERNAL_KEYS = frozenset(
@@ -14,10 +17,20 @@ INTERNAL_KEYS = frozenset(
 )
 
 
-def hit_record(query: str, hit: store.Hit) -> dict[str, Any]:
-    """A hit as one output record: query, rank, score, then the video's public fields."""
+def hit_record(query: str, hit: store.Hit, query_emotions: Sequence[str] = ()) -> dict[str, Any]:
+    """A hit as one output record: query, the emotions the search used for it, rank, score,
+    then the video's public fields."""
     fields = {key: value for key, value in hit.item.items() if key not in INTERNAL_KEYS}
-    return {"query": query, "rank": hit.rank, "score": round(hit.score, 6), **fields}
+    return {"query": query, "query_emotions": list(query_emotions), "rank": hit.rank, "score": round(hit.score, 6),
+            **fields}
+
+
+def query_emotion_names(query: str, mode: str | Sequence[int], lowercase: bool = True) -> list[str]:
+    """The emotions a search uses for ``query`` (read from it, given, or none), by name."""
+    from emoret.text.emotions import EMOTIONS
+
+    vectors = query_emotion_vectors([query], mode, lowercase)
+    return [] if vectors is None else [name for name, count in zip(EMOTIONS, vectors[0], strict=True) if count > 0]
 
 
 class ModelMismatch(Exception):
@@ -34,7 +47,7 @@ def model_spec_for(index: store.Index, override: str | None) -> str:
     return str(spec)
 
 
-def check_model(index: store.Index, model: Any) -> None:
+def check_model(index: store.Index, model: Encoder) -> None:
     """Refuse a model whose fingerprint or dimension differs from the index's."""
     if int(model.embed_dim) != index.dim:
         raise ModelMismatch(
@@ -48,25 +61,22 @@ def check_model(index: store.Index, model: Any) -> None:
         )
 
 
-def query_emotion_vectors(queries: Sequence[str], mode: str | Sequence[int]) -> list[list[int]] | None:
-    """``"auto"``: NRC counts of each query; ``"none"``: no emotion; a vector: the same for all."""
+def query_emotion_vectors(queries: Sequence[str], mode: str | Sequence[int], lowercase: bool = True) -> list[list[int]] | None:
+    """``"auto"``: NRC counts of each query (words lowercased unless ``lowercase`` is False);
+    ``"none"``: no emotion; a vector: the same for all."""
     if isinstance(mode, str):
         if mode == "none":
             return None
         if mode == "auto":
-            from emoret.text.emotions import query_emotions
-
-            return [query_emotions(text) for text in queries]
+            return [query_emotions(text, lowercase) for text in queries]
         raise ValueError(f"unknown emotion mode {mode!r}")
     return [list(mode) for _ in queries]
 
 
-def search(index: store.Index, model: Any, queries: Sequence[str], top: int = 10, ef: int | None = None,
-           emotions: str | Sequence[int] = "auto") -> list[list[store.Hit]]:
+def search(index: store.Index, model: Encoder, queries: Sequence[str], top: int = 10, ef: int | None = None,
+           emotions: str | Sequence[int] = "auto", lowercase: bool = True) -> list[list[store.Hit]]:
     """The ranked hits of each query, best first."""
-    from emoret.retrieval.embed import embed_texts
-
-    vectors = embed_texts(model, list(queries), query_emotion_vectors(queries, emotions))
+    vectors = embed_texts(model, list(queries), query_emotion_vectors(queries, emotions, lowercase))
     return index.search(vectors, top=top, ef=ef)
 
 

@@ -10,20 +10,15 @@ yielded before the error is raised.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections import deque
 from typing import Any, Iterable, Iterator
 
 from emoret.errors import InputError
-from emoret.records import iter_numbered, require_caption, source_name, video_id_of
+from emoret.records import iter_numbered, require_caption, require_video_id, source_name
 from emoret.text import emotions
 
 CHUNK_SIZE = 256
 _MIN_FOR_WORKERS = 2 * CHUNK_SIZE  # below this, starting processes costs more than it saves
-
-
-def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _warm() -> None:
@@ -58,22 +53,25 @@ class _Chunks:
 
 
 def annotate_records(
-    numbered: Iterable[tuple[int, dict[str, Any]]], source: str = "<input>", workers: int = 1
+    numbered: Iterable[tuple[int, dict[str, Any]]], source: str = "<input>", workers: int = 1, lowercase: bool = False
 ) -> Iterator[dict[str, Any]]:
-    """Annotate ``(line, record)`` pairs, yielding annotated records in input order."""
+    """Annotate ``(line, record)`` pairs, yielding annotated records in input order.
+
+    ``lowercase``: NRC words looked up lowercased (default: as written, the seed's rule).
+    """
     chunks = _Chunks(numbered, source, CHUNK_SIZE)
     iterator = iter(chunks)
     _warm()  # before forking, so every worker inherits the loaded lexicons
     if workers <= 1:
         for records, captions in iterator:
-            yield from _merge(records, emotions.annotate_many(captions))
+            yield from _merge(records, emotions.annotate_many(captions, lowercase))
     else:
-        yield from _annotate_parallel(iterator, workers)
+        yield from _annotate_parallel(iterator, workers, lowercase)
     if chunks.error is not None:
         raise chunks.error
 
 
-def _annotate_parallel(chunks: Iterator, workers: int) -> Iterator[dict[str, Any]]:
+def _annotate_parallel(chunks: Iterator, workers: int, lowercase: bool) -> Iterator[dict[str, Any]]:
     # Small inputs are done in-process: a pool would cost more than it saves.
     head: list = []
     for chunk in chunks:
@@ -82,7 +80,7 @@ def _annotate_parallel(chunks: Iterator, workers: int) -> Iterator[dict[str, Any
             break
     else:
         for records, captions in head:
-            yield from _merge(records, emotions.annotate_many(captions))
+            yield from _merge(records, emotions.annotate_many(captions, lowercase))
         return
 
     context = multiprocessing.get_context("fork")
@@ -92,7 +90,7 @@ def _annotate_parallel(chunks: Iterator, workers: int) -> Iterator[dict[str, Any
 
         def submit(chunk):
             records, captions = chunk
-            pending.append((records, pool.apply_async(emotions.annotate_many, (captions,))))
+            pending.append((records, pool.apply_async(emotions.annotate_many, (captions, lowercase))))
 
         for chunk in head:
             submit(chunk)
@@ -107,7 +105,7 @@ def _annotate_parallel(chunks: Iterator, workers: int) -> Iterator[dict[str, Any
 
 
 def _merge(records: list[dict[str, Any]], results: list) -> Iterator[dict[str, Any]]:
-    for record, (scores, counts) in zip(records, results):
+    for record, (scores, counts) in zip(records, results, strict=True):
         yield emotions.merge_annotation(record, scores, counts)
 
 
@@ -122,9 +120,7 @@ def merge_by_video(
     merged: dict[str, tuple[int, dict[str, Any], list[str]]] = {}
     for line, record in numbered:
         caption = require_caption(record, source, line)
-        video_id = video_id_of(record)
-        if video_id is None:
-            raise InputError(source, "record has neither 'video_id' nor 'video'", line)
+        video_id = require_video_id(record, source, line)
         if video_id not in merged:
             first = {k: v for k, v in record.items() if k not in ("caption", "sen_id")}
             first.setdefault("video_id", video_id)
@@ -137,10 +133,12 @@ def merge_by_video(
         yield line, record
 
 
-def annotate_path(path: str | None, workers: int = 1, by_video: bool = False) -> Iterator[dict[str, Any]]:
+def annotate_path(
+    path: str | None, workers: int = 1, by_video: bool = False, lowercase: bool = False
+) -> Iterator[dict[str, Any]]:
     """Annotate the records of a JSON / JSON-lines file (``-`` or None: stdin)."""
     source = source_name(path)
     numbered = iter_numbered(path)
     if by_video:
         numbered = merge_by_video(numbered, source)
-    return annotate_records(numbered, source, workers)
+    return annotate_records(numbered, source, workers, lowercase)

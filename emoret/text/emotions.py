@@ -2,7 +2,9 @@
 
 The NRC counts reproduce the original NRCLex tool's: TextBlob-style words (Punkt
 sentences, Treebank tokens, leading/trailing punctuation stripped, nothing
-lemmatized) looked up in the NRC lexicon that nrclex ships.
+lemmatized) looked up as written in the NRC lexicon that nrclex ships. That lexicon is
+all lowercase, so a capitalised word ("Baby", "MOUNTAIN") counts nothing, as it did for
+the seed project; ``lowercase=True`` looks words up lowercased instead.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import zipfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Sequence
+
+from emoret.atomic import write_bytes_atomic
+from emoret.text import vader_fast
 
 # Row order of the emotion embedding table and of every emotion vector.
 EMOTIONS: tuple[str, ...] = ("joy", "trust", "fear", "surprise", "sadness", "disgust", "anger", "anticipation")
@@ -68,8 +73,6 @@ def ensure_vader_lexicon() -> None:
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("vader_lexicon/vader_lexicon.txt", lexicon)
         target.parent.mkdir(parents=True, exist_ok=True)
-        from emoret.atomic import write_bytes_atomic
-
         write_bytes_atomic(target, buffer.getvalue())
     if str(data_dir) not in nltk.data.path:
         nltk.data.path.append(str(data_dir))
@@ -80,8 +83,6 @@ def vader() -> Any:
     """nltk's SentimentIntensityAnalyzer, built once per process."""
     ensure_vader_lexicon()
     from nltk.sentiment.vader import SentimentIntensityAnalyzer
-
-    from emoret.text import vader_fast
 
     analyzer = SentimentIntensityAnalyzer()
     vader_fast.install(analyzer)
@@ -123,16 +124,16 @@ def words(text: str) -> list[str]:
     return out
 
 
-def nrc_counts(text: str) -> dict[str, int]:
+def nrc_counts(text: str, lowercase: bool = False) -> dict[str, int]:
     """NRC counts of a text: the 8 emotions, positive, negative and neutral.
 
-    Words are looked up lowercased, so "Happy" counts like "happy" (the published
-    annotations are of lowercase captions, where this changes nothing).
+    Words are looked up as written, the original NRCLex's rule: "Happy" counts nothing
+    while "happy" counts. ``lowercase`` looks up each word's lowercase form instead.
     """
     lexicon = nrc_lexicon()
     counts = dict.fromkeys(NRC_KEYS, 0)
     for word in words(text):
-        affects = lexicon.get(word.lower())
+        affects = lexicon.get(word.lower() if lowercase else word)
         if affects:
             for affect in affects:
                 counts[affect] += 1
@@ -145,13 +146,13 @@ def sentiment(text: str) -> dict[str, float]:
     return vader().polarity_scores(text)
 
 
-def annotate_text(text: str) -> tuple[dict[str, float], dict[str, int]]:
-    return sentiment(text), nrc_counts(text)
+def annotate_text(text: str, lowercase: bool = False) -> tuple[dict[str, float], dict[str, int]]:
+    return sentiment(text), nrc_counts(text, lowercase)
 
 
-def annotate_record(record: dict[str, Any]) -> dict[str, Any]:
+def annotate_record(record: dict[str, Any], lowercase: bool = False) -> dict[str, Any]:
     """A copy of the record with ``sentiment`` and the flat NRC count keys added."""
-    scores, counts = annotate_text(record["caption"])
+    scores, counts = annotate_text(record["caption"], lowercase)
     return merge_annotation(record, scores, counts)
 
 
@@ -171,11 +172,12 @@ def emotion_vector(record_or_counts: dict[str, Any]) -> list[int]:
     return [int(record_or_counts.get(name, 0) or 0) for name in EMOTIONS]
 
 
-def record_emotion_vector(record: dict[str, Any]) -> list[int]:
-    """A record's emotion vector: its NRC counts, computed from the caption when absent."""
+def record_emotion_vector(record: dict[str, Any], lowercase: bool = False) -> list[int]:
+    """A record's emotion vector: its NRC counts, computed from the caption (as ``annotate``
+    would) when absent."""
     if any(name in record for name in EMOTIONS):
         return emotion_vector(record)
-    return emotion_vector(nrc_counts(str(record.get("caption", ""))))
+    return emotion_vector(nrc_counts(str(record.get("caption", "")), lowercase))
 
 
 def parse_emotion_names(spec: str | Sequence[str]) -> list[int]:
@@ -187,9 +189,13 @@ def parse_emotion_names(spec: str | Sequence[str]) -> list[int]:
     return [int(name in names) for name in EMOTIONS]
 
 
-def query_emotions(text: str) -> list[int]:
-    """A query's emotion vector, counted as ``annotate`` counts captions."""
-    return emotion_vector(nrc_counts(text))
+def query_emotions(text: str, lowercase: bool = True) -> list[int]:
+    """A query's emotion vector: NRC counts, by default of its words lowercased.
+
+    People type queries with a capital first word ("Happy kids at a party"): they mean
+    the emotion all the same. ``lowercase=False`` counts as ``annotate`` does by default.
+    """
+    return emotion_vector(nrc_counts(text, lowercase))
 
 
 def keyword_pattern(regex: str | None = DEFAULT_KEYWORDS) -> re.Pattern[str] | None:
@@ -205,6 +211,6 @@ def emotion_flags(
     return by_sentiment, by_keyword
 
 
-def annotate_many(texts: Iterable[str]) -> list[tuple[dict[str, float], dict[str, int]]]:
+def annotate_many(texts: Iterable[str], lowercase: bool = False) -> list[tuple[dict[str, float], dict[str, int]]]:
     """Annotate a batch of texts (the unit of work sent to worker processes)."""
-    return [annotate_text(text) for text in texts]
+    return [annotate_text(text, lowercase) for text in texts]

@@ -53,7 +53,7 @@ def rng_state() -> dict[str, Any]:
     """torch's random generators (CPU, and CUDA where present), to save with a checkpoint."""
     import torch
 
-    state = {"cpu": torch.get_rng_state()}
+    state: dict[str, Any] = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state

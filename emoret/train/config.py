@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from emoret.errors import InputError
+from emoret.errors import InputError, first_line
 
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
 
@@ -28,6 +28,7 @@ class TrainConfig:
     # Weight of the emotion alignment term (emoret.model.loss.emotion_alignment); 0: off.
     emotion_loss: float = 0.0
     num_frames: int = 12
+    sampling: str = "linspace"  # how num_frames are picked from a store holding more or fewer
     epochs: int = 5
     batch_size: int = 32  # per process
     accum_steps: int = 1
@@ -56,6 +57,7 @@ class TrainConfig:
             (self.emotion_loss == 0 or self.emotion, "emotion_loss needs the emotion embedding (--emotion)"),
             (self.amp in AMP_CHOICES, f"amp must be one of {', '.join(AMP_CHOICES)}"),
             (self.num_frames >= 1, "num_frames must be at least 1"),
+            (self.sampling in ("linspace", "middle"), "sampling must be linspace or middle"),
             (self.epochs >= 1, "epochs must be at least 1"),
             (self.batch_size >= 2, "batch_size must be at least 2 (contrastive loss needs negatives)"),
             (self.accum_steps >= 1, "accum_steps must be at least 1"),
@@ -91,7 +93,7 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
         else:
             values = json.loads(text)
     except Exception as err:  # json and yaml errors alike
-        raise InputError(source, f"malformed config ({str(err).splitlines()[0]})") from None
+        raise InputError(source, f"malformed config ({first_line(err)})") from None
     if values is None:
         return {}
     if not isinstance(values, dict):

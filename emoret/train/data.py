@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from emoret.errors import InputError
-from emoret.records import iter_numbered, require_caption, source_name, video_id_of
+from emoret.records import iter_numbered, require_caption, require_video_id, source_name
 from emoret.text.emotions import record_emotion_vector
-from emoret.video.decode import pick_frames
+from emoret.video.decode import DEFAULT_RULE, pick_frames
 from emoret.video.frames import frames_path, load_frames
 
 
@@ -31,9 +31,7 @@ def load_video_captions(captions_path: str, frames_dir: str) -> list[VideoCaptio
     first_line: dict[str, int] = {}
     for line, record in iter_numbered(captions_path):
         caption = require_caption(record, source, line)
-        vid = video_id_of(record)
-        if vid is None:
-            raise InputError(source, "record has neither 'video_id' nor 'video'", line)
+        vid = require_video_id(record, source, line)
         if vid not in by_video:
             by_video[vid] = VideoCaptions(vid, [], [])
             first_line[vid] = line
@@ -50,12 +48,15 @@ def load_video_captions(captions_path: str, frames_dir: str) -> list[VideoCaptio
 
 
 class FrameCache:
-    """Preprocessed frames of each video, kept in memory up to a byte budget."""
+    """Preprocessed frames of each video, kept in memory up to a byte budget. A store that
+    holds more or fewer than ``num_frames`` a video is sampled by ``rule``."""
 
-    def __init__(self, frames_dir: str, model, num_frames: int, budget_bytes: int = 1 << 30):
+    def __init__(self, frames_dir: str, model, num_frames: int, budget_bytes: int = 1 << 30,
+                 rule: str = DEFAULT_RULE):
         self.frames_dir = frames_dir
         self.model = model
         self.num_frames = num_frames
+        self.rule = rule
         self.budget = budget_bytes
         self.used = 0
         self.cache: dict[str, Any] = {}
@@ -64,7 +65,7 @@ class FrameCache:
         hit = self.cache.get(video_id)
         if hit is not None:
             return hit
-        tensor = self.model.preprocess_frames(pick_frames(load_frames(self.frames_dir, video_id), self.num_frames))
+        tensor = self.model.preprocess_frames(pick_frames(load_frames(self.frames_dir, video_id), self.num_frames, self.rule))
         size = tensor.numel() * tensor.element_size()
         if self.used + size <= self.budget:
             self.cache[video_id] = tensor

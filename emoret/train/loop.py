@@ -26,7 +26,7 @@ from emoret.train.checkpoint import restore_rng_state, rng_state, save_checkpoin
 from emoret.train.config import TrainConfig
 from emoret.train.data import FrameCache, VideoCaptions, epoch_pairs, load_video_captions
 from emoret.train.distributed import Runtime, broadcast, start_runtime, stop_runtime
-from emoret.train.run_dir import METRICS_FILE, MetricsLog, prepare_out
+from emoret.train.run_dir import METRICS_FILE, MetricsLog, check_out, discard_unstarted, write_settings
 from emoret.train.schedule import lr_factor, parameter_groups, set_learning_rates
 from emoret.train.validation import validate
 
@@ -46,19 +46,27 @@ def train(
     if config.threads:
         torch.set_num_threads(config.threads)
     try:
-        config, state = prepare_out(config, resume, runtime)
+        # Every input is checked (OUT, captions, frames, the model) before anything is written.
+        config, state, settings_due = check_out(config, resume)
         videos, val = _load_data(config, runtime)
         trainer = _Trainer(config, runtime, videos, val, state)
+        if settings_due:
+            write_settings(config, runtime)
         # A resumed run drops what the killed one logged after its checkpoint (all of it if none).
         keep = trainer.progress.step if resume else None
-        with MetricsLog(Path(config.out) / METRICS_FILE, runtime.main, keep_until_step=keep) as metrics:
+        try:
+            with MetricsLog(Path(config.out) / METRICS_FILE, runtime.main, keep_until_step=keep) as metrics:
 
-            def log(record: Record) -> None:
-                metrics.write(record)
-                if on_record is not None:
-                    on_record(record)
+                def log(record: Record) -> None:
+                    metrics.write(record)
+                    if on_record is not None:
+                        on_record(record)
 
-            trainer.run(log)
+                trainer.run(log)
+        except BaseException:
+            if state is None:  # a fresh run that fails before its first step leaves nothing behind
+                discard_unstarted(Path(config.out), runtime)
+            raise
         return Path(config.out)
     finally:
         torch.set_num_threads(threads_before)
@@ -156,7 +164,7 @@ class _Trainer:
             self.progress = Progress(
                 state["step"], state["epoch"], state["batch"], state["best"], list(state["epoch_losses"])
             )
-        self.frames = FrameCache(config.frames, self.model, config.num_frames)
+        self.frames = FrameCache(config.frames, self.model, config.num_frames, rule=config.sampling)
 
     def run(self, log: Callable[[Record], None]) -> None:
         """Every remaining epoch; ``log`` gets a record a step and one an epoch."""

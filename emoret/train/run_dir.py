@@ -26,16 +26,31 @@ METRICS_FILE = "metrics.jsonl"
 RESUMABLE_CHANGES = ("device", "epochs", "threads")
 
 
-def prepare_out(config: TrainConfig, resume: bool, runtime: Runtime) -> tuple[TrainConfig, dict[str, Any] | None]:
-    """Check OUT, write the settings (fresh run) or read them back (resume).
+def took_a_step(out: Path) -> bool:
+    """Whether a run in ``out`` got as far as an optimiser step (a metrics line or a checkpoint).
 
-    Returns the settings and, when resuming, the train state saved with the last checkpoint.
+    A run that stopped before that (bad input, a model that would not load) has nothing
+    to continue, and must not stand in the way of the next one.
     """
+    if (out / "last").exists() or (out / "checkpoints").exists():
+        return True
+    metrics = out / METRICS_FILE
+    return metrics.exists() and metrics.stat().st_size > 0
+
+
+def check_out(config: TrainConfig, resume: bool) -> tuple[TrainConfig, dict[str, Any] | None, bool]:
+    """Check OUT, writing nothing: (settings, the train state saved with the last checkpoint
+    when resuming, whether the settings file is to be (re)written once every input is checked)."""
     out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(str(out), "not a directory")
     saved_path = out / CONFIG_FILE
+    started = took_a_step(out)
     if resume:
         if not saved_path.exists():
             raise InputError(str(out), "no training run here to resume")
+        if not started:
+            return config, None, True  # nothing was trained: start afresh with the settings given
         saved = TrainConfig(**json.loads(saved_path.read_text()))
         differing = [
             f.name
@@ -49,16 +64,27 @@ def prepare_out(config: TrainConfig, resume: bool, runtime: Runtime) -> tuple[Tr
                 f"--resume continues with the saved settings, but {key} differs "
                 f"(saved {getattr(saved, key)!r}, given {getattr(config, key)!r})",
             )
-        if saved.epochs != config.epochs and runtime.main:
-            _write_config(saved_path, config)
-        return config, read_train_state(out)
-    if saved_path.exists() or (out / METRICS_FILE).exists():
+        return config, read_train_state(out), saved.epochs != config.epochs
+    if started:
         raise InputError(str(out), "already holds a training run: --resume to continue it, or choose another --out")
-    runtime.barrier()  # every process has looked before the first one writes
+    return config, None, True
+
+
+def write_settings(config: TrainConfig, runtime: Runtime) -> None:
+    """Write OUT/train_config.json (main process), after every process has checked OUT."""
+    runtime.barrier()
     if runtime.main:
+        out = Path(config.out)
         out.mkdir(parents=True, exist_ok=True)
-        _write_config(saved_path, config)
-    return config, None
+        _write_config(out / CONFIG_FILE, config)
+
+
+def discard_unstarted(out: Path, runtime: Runtime) -> None:
+    """After a run that failed before its first step: remove the settings and empty log it wrote."""
+    if not runtime.main or took_a_step(out):
+        return
+    for name in (CONFIG_FILE, METRICS_FILE):
+        (out / name).unlink(missing_ok=True)
 
 
 def _write_config(path: Path, config: TrainConfig) -> None:

@@ -22,13 +22,16 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from emoret.errors import InputError
-from emoret.video.frames import load_frames, read_manifest  # noqa: F401  (re-exported)
+from emoret.errors import InputError, first_line
 
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .wmv .flv .3gp .ts .mts .ogv".split()
 )
 RESIZE_MODES = ("crop", "squash")
+# How ``num_frames`` frames are spread over a video: ``linspace`` (the seed's and CLIP-ViP's
+# at test time: first and last frames included) or ``middle`` (the middles of equal segments).
+SAMPLING_RULES = ("linspace", "middle")
+DEFAULT_RULE = "linspace"
 # Seek only when it skips at least this many frames: a seek flushes the decoder's threads.
 _SEEK_MIN_SAVING = 24
 # Keyframes this close before a wanted frame are not trusted to decode it: their
@@ -44,15 +47,16 @@ class VideoError(Exception):
 class Sampling:
     """Which frames to keep and how to size them.
 
-    ``num_frames`` evenly spaced over the whole video (the default), or, with ``fps``,
-    the video resampled at that rate. ``resize`` is ``crop`` (short side to ``size``,
-    centre crop) or ``squash`` (straight to ``size`` x ``size``).
+    ``num_frames`` spread over the whole video by ``rule`` (the default), or, with
+    ``fps``, the video resampled at that rate. ``resize`` is ``crop`` (short side to
+    ``size``, centre crop) or ``squash`` (straight to ``size`` x ``size``).
     """
 
     num_frames: int | None = 12
     fps: float | None = None
     size: int = 224
     resize: str = "crop"
+    rule: str = DEFAULT_RULE
 
     def __post_init__(self) -> None:
         if self.fps is None and (self.num_frames is None or self.num_frames < 1):
@@ -63,16 +67,27 @@ class Sampling:
             raise ValueError("size must be at least 1")
         if self.resize not in RESIZE_MODES:
             raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}")
+        if self.rule not in SAMPLING_RULES:
+            raise ValueError(f"sampling rule must be one of {', '.join(SAMPLING_RULES)}")
 
     def as_record(self) -> dict[str, Any]:
         if self.fps is not None:
             return {"fps": self.fps, "size": self.size, "resize": self.resize}
-        return {"num_frames": self.num_frames, "size": self.size, "resize": self.resize}
+        return {"num_frames": self.num_frames, "rule": self.rule, "size": self.size, "resize": self.resize}
 
     def indices(self, n_frames: int, source_fps: float | None) -> list[int]:
         if self.fps is not None:
             return resample_indices(n_frames, source_fps or self.fps, self.fps)
-        return sample_indices(n_frames, self.num_frames)
+        assert self.num_frames is not None  # __post_init__ requires it when there is no fps
+        return sample_indices(n_frames, self.num_frames, self.rule)
+
+
+def sampling_record(record: Any) -> Any:
+    """A manifest's ``sampling`` record as written now: records from before the rule was
+    recorded were made with ``middle``, then the only rule."""
+    if isinstance(record, dict) and "num_frames" in record and "rule" not in record:
+        return {**record, "rule": "middle"}
+    return record
 
 
 @dataclass
@@ -90,21 +105,27 @@ class Extracted:
     seeks: int = 0  # how often the reader jumped ahead instead of decoding on
 
 
-def sample_indices(n_frames: int, num_frames: int) -> list[int]:
-    """``num_frames`` indices evenly spaced over ``n_frames``: the middle of equal segments.
+def sample_indices(n_frames: int, num_frames: int, rule: str = DEFAULT_RULE) -> list[int]:
+    """``num_frames`` indices spread over ``n_frames`` by ``rule``.
 
-    A video shorter than ``num_frames`` repeats frames (every frame is used).
+    ``linspace``: ``np.linspace(0, n - 1, T).astype(int)``, the seed's and CLIP-ViP's rule
+    at test time, first and last frames included. ``middle``: ``int((i + 0.5) * n / T)``,
+    the middle of T equal segments. A video shorter than T repeats frames.
     """
     if n_frames < 1:
         return []
-    return [min(n_frames - 1, int((i + 0.5) * n_frames / num_frames)) for i in range(num_frames)]
+    if rule == "linspace":
+        return [int(i) for i in np.linspace(0, n_frames - 1, num_frames).astype(int)]
+    if rule == "middle":
+        return [min(n_frames - 1, int((i + 0.5) * n_frames / num_frames)) for i in range(num_frames)]
+    raise ValueError(f"sampling rule must be one of {', '.join(SAMPLING_RULES)}")
 
 
-def pick_frames(frames: np.ndarray, num_frames: int) -> np.ndarray:
-    """``num_frames`` of the stored frames, evenly spaced (repeating when fewer)."""
+def pick_frames(frames: np.ndarray, num_frames: int, rule: str = DEFAULT_RULE) -> np.ndarray:
+    """``num_frames`` of the stored frames, spread by ``rule`` (repeating when fewer)."""
     if len(frames) == num_frames:
         return frames
-    return frames[sample_indices(len(frames), num_frames)]
+    return frames[sample_indices(len(frames), num_frames, rule)]
 
 
 def resample_indices(n_frames: int, source_fps: float, fps: float) -> list[int]:
@@ -157,9 +178,9 @@ def _walk_videos(root: Path) -> Iterable[Path]:
 
 
 def decode_video(path: str | os.PathLike, num_frames: int = 12, size: int = 224, resize: str = "crop",
-                 fps: float | None = None) -> np.ndarray:
+                 fps: float | None = None, rule: str = DEFAULT_RULE) -> np.ndarray:
     """uint8 ``[T, size, size, 3]`` RGB frames of a video; :class:`VideoError` if unreadable."""
-    return extract(path, Sampling(num_frames=num_frames, fps=fps, size=size, resize=resize)).frames
+    return extract(path, Sampling(num_frames=num_frames, fps=fps, size=size, resize=resize, rule=rule)).frames
 
 
 def extract(path: str | os.PathLike, sampling: Sampling, threads: int = 0) -> Extracted:
@@ -187,7 +208,7 @@ def extract(path: str | os.PathLike, sampling: Sampling, threads: int = 0) -> Ex
         if not frames:
             raise VideoError(_no_frames_message(reader.decode_errors))
         frames = _fill_gaps(frames, wanted)
-    if sampling.fps is None and n_frames < sampling.num_frames:
+    if sampling.fps is None and sampling.num_frames is not None and n_frames < sampling.num_frames:
         warnings.append(f"only {n_frames} frames, fewer than the {sampling.num_frames} asked: frames repeated")
     if reader.decode_errors:
         warnings.append(f"{reader.decode_errors} packets could not be decoded")
@@ -258,8 +279,9 @@ def _read_first_byte(path: Path) -> None:
 
 
 def _reason(err: BaseException) -> str:
-    text = getattr(err, "strerror", None) or str(err)
-    return text.splitlines()[0] if text else type(err).__name__
+    # An OSError's strerror leaves out the path, which the caller names already.
+    strerror = getattr(err, "strerror", None)
+    return strerror if strerror else first_line(err)
 
 
 @dataclass
@@ -369,7 +391,7 @@ class _Reader:
     def _worth_seeking(self, targets: list[int]) -> bool:
         if len(targets) < 1 or self.info.ticks_per_frame is None:
             return False
-        gaps = [b - a for a, b in zip([0] + targets, targets)]
+        gaps = [b - a for a, b in zip([0] + targets, targets, strict=False)]
         return max(gaps) > _SEEK_MIN_SAVING + _SEEK_SAFETY_FRAMES
 
     def _keyframes(self) -> list[tuple[int, int]]:

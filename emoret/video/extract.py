@@ -16,12 +16,14 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Generator, Iterable
 
+from emoret.devices import available_cpus
 from emoret.errors import InputError
 from emoret.records import iter_numbered, source_name
 from emoret.video import frames as store
-from emoret.video.decode import VIDEO_EXTENSIONS, Sampling, VideoError
+from emoret.video.decode import VIDEO_EXTENSIONS, Sampling, VideoError, extract, sampling_record
+from emoret.video.reencode import reencode_video
 
 CHECKPOINT_SECONDS = 5.0
 
@@ -46,10 +48,6 @@ class Options:
     reencode_dir: str | None = None
     reencode_fps: float | None = None
     threads: int = 0  # decoder threads a video (0: automatic)
-
-
-def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def sources_from_records(path: str | os.PathLike | None, video_root: str | os.PathLike = ".") -> list[Path]:
@@ -97,26 +95,28 @@ def plan(sources: Iterable[Path], options: Options, force: bool = False) -> list
         owners[video_id] = source
         size, mtime_ns = _stat(source)
         record = existing.get(video_id)
-        unchanged = (
-            not force
-            and record is not None
+        # The manifest's record, when the source is the file it was made from.
+        same = record if (
+            record is not None
+            and not force
             and "error" not in record
             and size is not None
             and record.get("source_size") == size
             and record.get("source_mtime_ns") == mtime_ns
-        )
-        frames_done = unchanged and record.get("sampling") == wanted_sampling and store.frames_path(
+        ) else None
+        frames_done = same is not None and sampling_record(same.get("sampling")) == wanted_sampling and store.frames_path(
             options.out_dir, video_id).exists()
         reencode_done = options.reencode_dir is None or (
-            unchanged and record.get("reencoded") == str(_reencode_path(options, video_id))
-            and record.get("reencoded_fps") == options.reencode_fps
-            and _reencode_path(options, video_id).exists()
+            same is not None
+            and same.get("reencoded") == str(_reencode_path(options.reencode_dir, video_id))
+            and same.get("reencoded_fps") == options.reencode_fps
+            and _reencode_path(options.reencode_dir, video_id).exists()
         )
-        if frames_done and reencode_done:
-            planned.append({**record, "source": str(source)})
+        if same is not None and frames_done and reencode_done:
+            planned.append({**same, "source": str(source)})
         else:
             planned.append(Job(video_id, str(source), size, mtime_ns, frames=not frames_done,
-                               reencode=not reencode_done, previous=record if frames_done else None))
+                               reencode=not reencode_done, previous=same if frames_done else None))
     return planned
 
 
@@ -128,11 +128,11 @@ def _stat(path: Path) -> tuple[int | None, int | None]:
     return stat.st_size, stat.st_mtime_ns
 
 
-def _reencode_path(options: Options, video_id: str) -> Path:
-    return Path(options.reencode_dir) / f"{video_id}.mp4"
+def _reencode_path(reencode_dir: str, video_id: str) -> Path:
+    return Path(reencode_dir) / f"{video_id}.mp4"
 
 
-def run(planned: list[Job | dict[str, Any]], options: Options, workers: int = 1) -> Iterator[dict[str, Any]]:
+def run(planned: list[Job | dict[str, Any]], options: Options, workers: int = 1) -> Generator[dict[str, Any], None, None]:
     """Do the jobs; yield every record (kept or new) in input order.
 
     Use it as ``with contextlib.closing(run(...))`` or iterate it to the end: the
@@ -145,7 +145,7 @@ def run(planned: list[Job | dict[str, Any]], options: Options, workers: int = 1)
         # FFmpeg's automatic count in every process would oversubscribe the cores a lot;
         # two frame threads each still cost little (~8% CPU) and keep the cores busy
         # when a worker waits, or when other programs share the machine.
-        threads = max(2, default_workers() // workers)
+        threads = max(2, available_cpus() // workers)
         options = Options(**{**options.__dict__, "threads": threads})
     results = _results(jobs, options, workers)
     try:
@@ -158,7 +158,7 @@ def run(planned: list[Job | dict[str, Any]], options: Options, workers: int = 1)
         manifest.write()
 
 
-def _results(jobs: list[Job], options: Options, workers: int) -> Iterator[dict[str, Any]]:
+def _results(jobs: list[Job], options: Options, workers: int) -> Generator[dict[str, Any], None, None]:
     if workers == 1:
         for job in jobs:
             yield do_job(job, options)
@@ -190,9 +190,6 @@ def _do_job_star(args: tuple[Job, Options]) -> dict[str, Any]:
 
 def do_job(job: Job, options: Options) -> dict[str, Any]:
     """Extract (and re-encode) one video; its manifest record, with ``error`` if it failed."""
-    from emoret.video.decode import extract
-    from emoret.video.reencode import reencode_video
-
     record: dict[str, Any] = {"video_id": job.video_id, "source": job.source}
     base = {"sampling": options.sampling.as_record(), "source_size": job.size, "source_mtime_ns": job.mtime_ns}
     try:
@@ -213,8 +210,8 @@ def do_job(job: Job, options: Options) -> dict[str, Any]:
         elif job.previous is not None:
             record.update({k: v for k, v in job.previous.items() if k not in ("reencoded", "reencoded_fps")})
             record["source"] = job.source
-        if job.reencode:
-            target = _reencode_path(options, job.video_id)
+        if job.reencode and options.reencode_dir is not None:  # plan() sets reencode only with a dir
+            target = _reencode_path(options.reencode_dir, job.video_id)
             reencode_video(job.source, target, fps=options.reencode_fps, size=options.sampling.size,
                            threads=options.threads)
             record["reencoded"] = str(target)

@@ -11,8 +11,13 @@ import os
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # PyAV loads FFmpeg's libraries: imported where a video is opened
+    import av
+    import av.container
 
 from emoret.atomic import atomic_path
 from emoret.video.decode import (
@@ -36,7 +41,8 @@ def reencode_video(source: str | os.PathLike, target: str | os.PathLike, fps: fl
         info = StreamInfo.of(container)
         n_frames = info.frames or count_packets(container, info)
         out_fps = fps or info.fps or 25.0
-        if n_frames < 1 or info.ticks_per_frame is None:
+        ticks = info.ticks_per_frame
+        if n_frames < 1 or ticks is None:
             raise VideoError("no video frames with timestamps to re-encode")
         repeats = Counter(resample_indices(n_frames, info.fps or out_fps, out_fps))
         decoder = info.stream.codec_context
@@ -47,20 +53,20 @@ def reencode_video(source: str | os.PathLike, target: str | os.PathLike, fps: fl
         with atomic_path(target) as tmp:
             with av.open(tmp, mode="w", format="mp4") as output:
                 rate = Fraction(out_fps).limit_denominator(1001)
-                stream = output.add_stream(h264_encoder(), rate=rate)
-                stream.pix_fmt = "yuv420p"
+                stream = add_h264_stream(output, rate)
                 if stream.codec_context.name == "libx264":
                     stream.codec_context.options = {"crf": str(crf), "preset": preset}
                 rotated = None
                 for packet in container.demux(info.stream):
-                    index = _index(packet.pts, info)
+                    index = _index(packet.pts, info.start, ticks)
                     decoder.skip_frame = "DEFAULT" if index is None or index in repeats else "NONREF"
                     try:
                         frames = decoder.decode(packet)
                     except av.error.FFmpegError:
                         continue  # a corrupt packet: the frames around it still go out
                     for frame in frames:
-                        count = repeats.get(_index(frame.pts, info), 0)
+                        index = _index(frame.pts, info.start, ticks)
+                        count = repeats[index] if index is not None else 0
                         if not count:
                             continue
                         if rotated is None:
@@ -80,10 +86,11 @@ def reencode_video(source: str | os.PathLike, target: str | os.PathLike, fps: fl
     return target
 
 
-def _index(pts: int | None, info: StreamInfo) -> int | None:
+def _index(pts: int | None, start: int, ticks_per_frame: float) -> int | None:
+    """The frame number of a timestamp (None for none)."""
     if pts is None:
         return None
-    return round((pts - info.start) / info.ticks_per_frame)
+    return round((pts - start) / ticks_per_frame)
 
 
 def _even(value: int) -> int:
@@ -108,3 +115,14 @@ def h264_encoder() -> str:
         if name in av.codecs_available:
             return name
     return "mpeg4"
+
+
+def add_h264_stream(container: av.container.OutputContainer, rate: Fraction | int) -> av.VideoStream:
+    """A new H.264 (or the fallback) video stream in ``container``, pixel format yuv420p."""
+    import av
+
+    stream = container.add_stream(h264_encoder(), rate=rate)
+    if not isinstance(stream, av.VideoStream):  # a video codec always gives one; this says so to mypy
+        raise TypeError(f"{stream.codec_context.name} did not open a video stream")
+    stream.pix_fmt = "yuv420p"
+    return stream

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -22,7 +21,9 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from emoret.atomic import atomic_path, write_bytes_atomic
-from emoret.video.reencode import h264_encoder
+from emoret.devices import available_cpus
+from emoret.video.reencode import add_h264_stream
+from emoret.video.yuv import rgb_to_yuv420p
 
 
 @dataclass(frozen=True)
@@ -286,8 +287,10 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int, *, crf
                 preset: str = "veryfast", gop: int | None = None, x264_params: str | None = None) -> Path:
     """Encode RGB frames to an H.264 MP4 with PyAV, atomically (temp file, then rename).
 
-    One encoder thread: the output is byte-for-byte repeatable, and callers encode
-    several videos at once instead.
+    Byte-for-byte repeatable: frames are converted to YUV in numpy (not by swscale, whose
+    rounding depends on the CPU path it takes), and the encoder and its converter run one
+    thread (x264's threads split the picture by timing); callers encode several videos
+    at once instead.
     """
     import av
 
@@ -297,20 +300,20 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int, *, crf
     height, width = first.shape[:2]
     with atomic_path(path) as tmp:
         with av.open(tmp, mode="w", format="mp4") as container:
-            stream = container.add_stream(h264_encoder(), rate=fps)
+            stream = add_h264_stream(container, fps)
             stream.width, stream.height = width - width % 2, height - height % 2
-            stream.pix_fmt = "yuv420p"
-            options = {}
+            stream.codec_context.thread_count = 1
+            options = {"threads": "1"}
             if stream.codec_context.name == "libx264":
-                options = {"crf": str(crf), "preset": preset, "threads": "1"}
-                if x264_params:
-                    options["x264-params"] = x264_params
+                params = "threads=1:lookahead-threads=1:sliced-threads=0"
+                options.update({"crf": str(crf), "preset": preset,
+                                "x264-params": f"{params}:{x264_params}" if x264_params else params})
             if gop:
                 stream.codec_context.gop_size = gop
             stream.codec_context.options = options
             for array in _chain(first, frames):
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array[: stream.height, : stream.width]),
-                                                   format="rgb24")
+                planes = rgb_to_yuv420p(np.ascontiguousarray(array[: stream.height, : stream.width]))
+                frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
                 for packet in stream.encode(frame):
                     container.mux(packet)
             for packet in stream.encode(None):
@@ -340,14 +343,14 @@ def make_videos(out_dir: str | Path, n_videos: int, seed: int = 0, width: int = 
     out_dir.mkdir(parents=True, exist_ok=True)
     scenes = make_scenes(n_videos, seed)
     jobs = [(out_dir / f"{scene.video_id}.mp4", scene, width, height, fps, duration) for scene in scenes]
-    workers = min(workers or len(os.sched_getaffinity(0)), len(jobs))
+    workers = min(workers or available_cpus(), len(jobs))
     if workers > 1:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             paths = pool.starmap(make_video, jobs, chunksize=1)
     else:
         paths = [make_video(*job) for job in jobs]
-    records = []
-    for scene, path in zip(scenes, paths):
+    records: list[dict[str, Any]] = []
+    for scene, path in zip(scenes, paths, strict=True):
         for caption in captions_for(scene, seed):
             records.append({"video": path.name, "caption": caption, "duration": duration or scene.duration,
                             "sen_id": len(records)})
@@ -361,7 +364,7 @@ def make_demo(out_dir: str | Path, n_videos: int = 60, seed: int = 0, test_video
     ``test_videos`` > 0 also writes a held-out test set under ``OUT/test/`` (see
     ``emoret.video.heldout``); the training set and base model are the same either way,
     and the base model's tokenizer never sees a test caption."""
-    from emoret.model.tiny import build_tiny_clip
+    from emoret.model.tiny import build_tiny_clip  # torch and transformers: only for the demo model
 
     out_dir = Path(out_dir)
     videos_dir = out_dir / "videos"
