@@ -216,8 +216,8 @@ def main() -> None:
         print(table(results["fine-tuned"], "Pre-trained without emotion (demo set), fine-tuned on a second set"))
     baseline = results["from scratch"]["no emotion"]
     for name, runs in results["from scratch"].items():
-        gain = np.mean([r["emotion"]["t2v"]["R@1"] - b["emotion"]["t2v"]["R@1"] for r, b in zip(runs, baseline)])
-        all_gain = np.mean([r["all"]["t2v"]["R@1"] - b["all"]["t2v"]["R@1"] for r, b in zip(runs, baseline)])
+        gain = np.mean([r["emotion"]["t2v"]["R@1"] - b["emotion"]["t2v"]["R@1"] for r, b in zip(runs, baseline, strict=True)])
+        all_gain = np.mean([r["all"]["t2v"]["R@1"] - b["all"]["t2v"]["R@1"] for r, b in zip(runs, baseline, strict=True)])
         print(f"{name}: held-out emotional t2v R@1 {100 * gain:+.1f} points, all queries {100 * all_gain:+.1f} "
               "points against no emotion (mean of the seeds' differences)")  # fmt: skip
     print(f"{len(jobs)} runs in {seconds:.0f} s; load average before {load_before[0]:.1f}, "

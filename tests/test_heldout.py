@@ -42,7 +42,7 @@ def test_test_scenes_are_never_training_scenes_and_differ_only_in_mood_within_a_
     assert test == heldout.make_test_scenes(60, seed=0, exclude=train)
     assert len(test) == 60 and len({s.video_id for s in test}) == 60
     assert not {s.video_id for s in test} & {s.video_id for s in train}
-    quads = lambda scenes: {(s.mood, s.colour, s.shape, s.motion) for s in scenes}
+    quads = lambda scenes: {(s.mood, s.colour, s.shape, s.motion) for s in scenes}  # noqa: E731
     assert len(quads(test)) == 60 and not quads(test) & quads(train)
     groups: dict[tuple[str, str, str], list[str]] = {}
     for scene in test:

@@ -94,14 +94,14 @@ def heldout_captions_for(scene: Scene, seed: int = 0) -> list[tuple[str, bool]]:
     rng = np.random.default_rng([seed, 7, synthetic._stable_hash(scene.video_id)])
     mood = scene.mood_spec()
     colour, motion = scene.colour, MOTIONS[scene.motion]
-    noun = lambda: str(rng.choice(SHAPES[scene.shape]))
+    noun = lambda: str(rng.choice(SHAPES[scene.shape]))  # noqa: E731
     pairs = [
         (f"a {colour} {noun()} {motion} on a {mood.light} background", False),
         (f"a {mood.light} scene with a {colour} {noun()} that {motion}", False),
     ]
     words = HELD_OUT_ADJECTIVES.get(scene.mood, ())
     if words:
-        word = lambda: str(rng.choice(words))
+        word = lambda: str(rng.choice(words))  # noqa: E731
         pairs += [
             (f"a {word()} {colour} {noun()} {motion}", True),
             (f"the {colour} {noun()} {motion}, it looks {word()}", True),
