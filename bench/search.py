@@ -32,7 +32,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emoret.retrieval import index as store  # noqa: E402
+from emoret.retrieval import index as store  # noqa: E402  (after the path is set)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def unit_vectors(n: int, dim: int, kind: str, rng: np.random.Generator, basis: np.ndarray | None) -> np.ndarray:
@@ -56,15 +58,27 @@ def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(top, order, axis=1)
 
 
-def bench_size(n: int, args, rng: np.random.Generator, basis) -> dict:
+def bench_size(n: int, args, rng: np.random.Generator, basis, work: Path, model=None) -> dict:
+    """Build an index directory of n vectors as `emoret index` does (with the query export
+    when ``model`` is given), then time queries on its graph and measure recall."""
     vectors = unit_vectors(n, args.dim, args.kind, rng, basis)
     queries = unit_vectors(args.queries, args.dim, args.kind, rng, basis)
     truth = np.concatenate([exact_top(vectors, queries[i : i + 100], 10) for i in range(0, len(queries), 100)])
 
-    start = time.perf_counter()
-    hnsw = store.build_hnsw(vectors, m=args.m, ef_construction=args.ef_construction, threads=args.threads)
-    build_s = time.perf_counter() - start
-    hnsw.set_num_threads(1)
+    target = work / f"index-{n}"
+    records = [{"video_id": f"v{i}", "path": f"/videos/v{i}.mp4", "duration": 10.0} for i in range(n)]
+    meta, extras = {}, None
+    if model is not None:
+        from emoret.retrieval.embed import model_meta
+        from emoret.retrieval.query_export import exporter
+
+        meta, extras = model_meta(model, args.model_dir), exporter(model, lambda why: print("export:", why))
+    with store.writer_lock(target):
+        build_start = time.perf_counter()
+        store.write_index(target, vectors, records, meta, m=args.m, ef_construction=args.ef_construction,
+                          threads=args.threads, extras=extras)
+    build_s = time.perf_counter() - build_start
+    hnsw = store.open_index(target).hnsw
 
     # Exact search, one query at a time on one thread's worth of numpy (BLAS may use more).
     single = queries[: args.exact_queries]
@@ -84,37 +98,82 @@ def bench_size(n: int, args, rng: np.random.Generator, basis) -> dict:
         ms = (time.perf_counter() - start) / len(queries) * 1000
         recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)]))
         rows.append({"ef": ef, "ms": ms, "recall": recall, "speedup": exact_ms / ms, "default": ef == args.ef})
-    return {"n": n, "build_s": build_s, "exact_ms": exact_ms, "rows": rows}
+    return {"n": n, "build_s": build_s, "exact_ms": exact_ms, "rows": rows, "index": target}
 
 
-def cold_start(repeats: int) -> dict:
-    """Median wall time of a cold `emoret search` against importing torch and transformers."""
-    from emoret.model import load_model
-    from emoret.model.tiny import build_tiny_clip
-    from emoret.retrieval.embed import model_meta
+def query_texts(count: int) -> list[str]:
+    """MSR-VTT captions, some with an emotion word, as queries (repeated to ``count``)."""
+    from b32 import captions
 
-    work = Path(tempfile.mkdtemp(prefix="emoret-bench-"))
-    model_dir = build_tiny_clip(["a dog runs", "a happy child laughs", "a storm at sea"], work / "model")
-    model = load_model(model_dir)
-    rng = np.random.default_rng(0)
-    vectors = unit_vectors(1000, model.embed_dim, "uniform", rng, None)
-    records = [{"video_id": f"v{i}", "path": f"/videos/v{i}.mp4", "duration": 10.0} for i in range(len(vectors))]
-    with store.writer_lock(work / "index"):
-        store.write_index(work / "index", vectors, records, model_meta(model, model_dir))
+    texts = captions()
+    texts = [t for t in texts if t.strip()]
+    extra = ["my daughter laughing at her birthday party", "a scary storm over the sea", "a sad man sits alone",
+             "an angry driver shouts in traffic", "children happy at a party"]
+    pool = extra + texts
+    return [pool[i % len(pool)] for i in range(count)]
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def cold_start(index_dir: Path, model_dir: Path, repeats: int, query: str) -> dict:
+    """Median wall time of cold `emoret search` runs, numpy path and torch path, interleaved."""
     emoret = str(Path(sys.executable).with_name("emoret"))
     commands = {
-        "emoret search (tiny model, 1k items)": [emoret, "search", "a happy dog", "--index", str(work / "index"), "--json"],
+        "emoret search (numpy query path)": [emoret, "search", query, "--index", str(index_dir), "--json"],
+        "emoret search --model M (torch path)": [emoret, "search", query, "--index", str(index_dir), "--json",
+                                                 "--model", str(model_dir)],
         "python -c 'import torch, transformers'": [sys.executable, "-c", "import torch, transformers"],
-        "python -c 'from transformers import CLIPModel'": [sys.executable, "-c", "import torch; from transformers import CLIPModel"],
     }
-    out = {}
-    for label, command in commands.items():
-        times = []
-        for _ in range(repeats):
+    times: dict[str, list[float]] = {label: [] for label in commands}
+    outputs: dict[str, bytes] = {}
+    for _ in range(repeats):
+        for label, command in commands.items():
             start = time.perf_counter()
-            subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            times.append(time.perf_counter() - start)
-        out[label] = statistics.median(times)
+            done = subprocess.run(command, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            times[label].append(time.perf_counter() - start)
+            outputs[label] = done.stdout
+    return {"times": times, "outputs": outputs}
+
+
+def ranked_ids(output: bytes) -> dict[str, list[str]]:
+    import orjson
+
+    out: dict[str, list[str]] = {}
+    for line in output.splitlines():
+        record = orjson.loads(line)
+        out.setdefault(record["query"], []).append(record["video_id"])
+    return out
+
+
+def piped(index_dir: Path, model_dir: Path | None, queries: list[str]) -> tuple[float, dict[str, list[str]]]:
+    emoret = str(Path(sys.executable).with_name("emoret"))
+    command = [emoret, "search", "-", "--index", str(index_dir), "--json"]
+    if model_dir is not None:
+        command += ["--model", str(model_dir)]
+    start = time.perf_counter()
+    done = subprocess.run(command, check=True, input="\n".join(queries).encode() + b"\n",
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start, ranked_ids(done.stdout)
+
+
+def warm_rates(index_dir: Path, model_dir: Path, queries: list[str], torch_queries: int) -> dict:
+    """Queries/s once started, in process: numpy encoder vs the torch model, same index, same code path."""
+    from emoret.model import load_model
+    from emoret.retrieval import search as searching
+    from emoret.retrieval.text_numpy import for_index
+
+    index = store.open_index(index_dir)
+    numpy_encoder = for_index(index.path, index.meta.get("fingerprint"))
+    model = load_model(model_dir)
+    out = {}
+    for label, encoder, subset in (("numpy", numpy_encoder, queries), ("torch", model, queries[:torch_queries])):
+        for batch_size in (1, 64):
+            start = time.perf_counter()
+            for i in range(0, len(subset), batch_size):
+                searching.search(index, encoder, subset[i : i + batch_size], top=10)
+            out[(label, batch_size)] = len(subset) / (time.perf_counter() - start)
     return out
 
 
@@ -128,30 +187,70 @@ def main() -> None:
     parser.add_argument("--m", type=int, default=store.DEFAULT_M)
     parser.add_argument("--ef-construction", type=int, default=store.DEFAULT_EF_CONSTRUCTION)
     parser.add_argument("--ef", type=int, default=store.DEFAULT_EF, help="the default --ef of emoret search")
-    parser.add_argument("--sweep", type=int, nargs="*", default=[64, 128, 512])
+    parser.add_argument("--sweep", type=int, nargs="*", default=[64, 128, 256])
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="build threads")
-    parser.add_argument("--cold-repeats", type=int, default=3)
+    parser.add_argument("--cold-size", type=int, default=100_000, help="index size for the cold start (one of --sizes)")
+    parser.add_argument("--cold-repeats", type=int, default=5)
+    parser.add_argument("--warm-queries", type=int, default=2000)
     parser.add_argument("--no-cold", action="store_true")
+    parser.add_argument("--work", type=Path, help="keep the indexes and model here (default: a temporary directory)")
     args = parser.parse_args()
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="emoret-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    cold = not args.no_cold and args.cold_size in args.sizes
+    model = None
+    if cold:
+        from b32 import build_b32
+
+        from emoret.model import load_model
+
+        args.model_dir = build_b32(work / "model")
+        model = load_model(args.model_dir)
+        args.dim = model.embed_dim
 
     rng = np.random.default_rng(0)
     basis = rng.standard_normal((32, args.dim)).astype(np.float32) if args.kind == "embedding-like" else None
     print(f"# {args.kind} {args.dim}-d unit vectors; M={args.m}, ef_construction={args.ef_construction}, "
           f"build threads={args.threads}, {args.queries} queries, top 10", flush=True)
+    built = {}
     for n in args.sizes:
-        result = bench_size(n, args, rng, basis)
-        print(f"\nn={n:,}: build {result['build_s']:.0f} s; exact numpy {result['exact_ms']:.2f} ms/query", flush=True)
+        result = bench_size(n, args, rng, basis, work, model if (cold and n == args.cold_size) else None)
+        built[n] = result["index"]
+        print(f"\nn={n:,}: build {result['build_s']:.0f} s ({args.threads} threads, `write_index` as `emoret index` "
+              f"runs it); exact numpy {result['exact_ms']:.2f} ms/query; load {loadavg()}", flush=True)
         print("| ef | hnswlib ms/query | recall@10 | speed-up vs exact |")
         print("|---:|---:|---:|---:|")
         for row in result["rows"]:
             mark = " (default)" if row["default"] else ""
             print(f"| {row['ef']}{mark} | {row['ms']:.3f} | {row['recall']:.4f} | {row['speedup']:.1f}x |", flush=True)
-    if not args.no_cold:
-        times = cold_start(args.cold_repeats)
-        base = times["python -c 'import torch, transformers'"]
-        print(f"\ncold start (median of {args.cold_repeats}):")
-        for label, seconds in times.items():
-            print(f"  {label}: {seconds:.2f} s ({seconds / base:.2f}x the torch+transformers import)")
+    if cold:
+        report_query_path(built[args.cold_size], args)
+
+
+def report_query_path(index_dir: Path, args) -> None:
+    query = "my daughter laughing at her birthday party"
+    print(f"\n## query path on the {args.cold_size:,}-item index (ViT-B/32-shaped random model); load {loadavg()}")
+    result = cold_start(index_dir, args.model_dir, args.cold_repeats, query)
+    base = statistics.median(result["times"]["python -c 'import torch, transformers'"])
+    print(f"cold start, {args.cold_repeats} runs each, interleaved: median (min-max)")
+    for label, times in result["times"].items():
+        median = statistics.median(times)
+        print(f"  {label}: {median:.2f} s ({min(times):.2f}-{max(times):.2f}; {median / base:.2f}x the torch import)")
+    ids = {label: ranked_ids(out).get(query) for label, out in result["outputs"].items() if "search" in label}
+    print("  same top 10, numpy vs torch:", len(set(map(tuple, ids.values()))) == 1)
+
+    queries = query_texts(200)
+    numpy_s, numpy_ids = piped(index_dir, None, queries)
+    torch_s, torch_ids = piped(index_dir, args.model_dir, queries)
+    same = sum(numpy_ids[q] == torch_ids[q] for q in set(queries))
+    print(f"`search -` with {len(queries)} piped queries, start-up included: numpy {numpy_s:.2f} s, "
+          f"torch {torch_s:.2f} s; identical top 10 on {same}/{len(set(queries))} distinct queries; load {loadavg()}")
+    rates = warm_rates(index_dir, args.model_dir, query_texts(args.warm_queries), torch_queries=args.warm_queries // 4)
+    print("warm queries/s in process (encode + hnswlib top 10):")
+    for (label, batch), rate in rates.items():
+        print(f"  {label}, {batch} a batch: {rate:.0f} queries/s")
+    print(f"load {loadavg()}")
 
 
 if __name__ == "__main__":

@@ -17,10 +17,11 @@ from typing import IO, Any, Iterable, Iterator
 
 import orjson
 
-from emoret.atomic import temp_beside
+from emoret.atomic import resolve_output, temp_beside
 from emoret.errors import InputError, OutputClosed
 
 STDIN_NAME = "<stdin>"
+STDOUT_NAME = "<stdout>"
 _CHUNK = 1 << 16
 _WHITESPACE = " \t\r\n"
 
@@ -100,8 +101,11 @@ def _iter_json_lines(handle: IO[bytes], first: bytes, first_no: int, source: str
             value = orjson.loads(raw)
         except orjson.JSONDecodeError as err:
             _decode_utf8(raw, source, line_no)  # a more precise message for bad bytes
-            formats = _ACCEPTED_FORMATS if line_no == first_no else ""  # not JSON at all, maybe
-            raise InputError(source, f"malformed JSON ({_short(err)}){formats}", line_no) from None
+            try:
+                value = _loads_escaped_surrogates(raw)
+            except (ValueError, RecursionError):
+                formats = _ACCEPTED_FORMATS if line_no == first_no else ""  # not JSON at all, maybe
+                raise InputError(source, f"malformed JSON ({_short(err)}){formats}", line_no) from None
         if not isinstance(value, dict):
             raise InputError(source, f"expected a JSON object, got {_kind(value)}", line_no)
         yield line_no, value
@@ -109,7 +113,7 @@ def _iter_json_lines(handle: IO[bytes], first: bytes, first_no: int, source: str
 
 def _iter_json_array(handle: IO[bytes], first: bytes, first_no: int, source: str):
     """Decode a JSON array element by element with ``raw_decode`` over a sliding buffer."""
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_constant=_refuse_constant)  # NaN: refused here as in JSON lines
     text = _decode_utf8(first, source, first_no)
     line_no = first_no  # line of text[0]
     counted_to = counted = 0  # newlines in text[:counted_to], counted incrementally
@@ -169,6 +173,10 @@ def _iter_json_array(handle: IO[bytes], first: bytes, first_no: int, source: str
                 if not exhausted and refill():
                     continue
                 raise InputError(source, f"malformed JSON ({err.msg})", line_at(err.pos)) from None
+            except ValueError as err:  # NaN, Infinity
+                raise InputError(source, f"malformed JSON ({err})", line_at(pos)) from None
+            except RecursionError:
+                raise InputError(source, "malformed JSON (nested too deeply)", line_at(pos)) from None
         here = line_at(pos)
         if not isinstance(value, dict):
             raise InputError(source, f"expected a JSON object, got {_kind(value)}", here)
@@ -194,8 +202,35 @@ def _kind(value: Any) -> str:
 
 
 def dumps(record: dict[str, Any]) -> bytes:
-    """One JSON line (with its newline); numpy scalars and arrays serialise too."""
-    return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
+    """One JSON line (with its newline); numpy scalars and arrays serialise too.
+
+    A file name that is not valid UTF-8 reaches Python with surrogate escapes; it is
+    written as JSON ``\\udcXX`` escapes, so it reads back as the same name.
+    """
+    try:
+        return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError as err:
+        if "surrogates" not in str(err):
+            raise
+    text = json.dumps(record, ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=_plain)
+    return text.encode("ascii") + b"\n"
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _loads_escaped_surrogates(raw: bytes) -> Any:
+    """What orjson refuses and :func:`dumps` writes: ``\\udcXX`` escapes of a non-UTF-8 name."""
+    if b"\\ud" not in raw.lower():
+        raise ValueError("no surrogate escapes")
+    return json.loads(raw, parse_constant=_refuse_constant)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 class JsonlWriter:
@@ -209,11 +244,22 @@ class JsonlWriter:
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = None if path in (None, "-") else Path(path)
         self.count = 0
+        self._owned = False  # a device or FIFO opened here, closed here
         self._tmp: str | None = None  # the file's temporary name until it is published
-        self._interactive = False
+        self._closed = False
         if self.path is None:
             self._handle = sys.stdout.buffer
             self._interactive = sys.stdout.isatty()
+            return
+        try:
+            output = resolve_output(self.path)
+        except IsADirectoryError:
+            raise InputError(str(self.path), "is a directory, not a file") from None
+        self.path = output.path
+        self._interactive = False
+        if output.direct:  # a device or FIFO: write into it, never replace it
+            self._handle = open(output.path, "wb")
+            self._owned = True
         else:
             self._tmp = temp_beside(self.path)
             self._handle = open(self._tmp, "wb")
@@ -225,6 +271,10 @@ class JsonlWriter:
                 self._handle.flush()
         except BrokenPipeError:
             raise OutputClosed() from None
+        except OSError as err:
+            if err.filename is None:
+                raise OSError(err.errno, err.strerror, str(self.path or STDOUT_NAME)) from None
+            raise
         self.count += 1
 
     def write_all(self, records: Iterable[dict[str, Any]]) -> int:
@@ -233,23 +283,43 @@ class JsonlWriter:
         return self.count
 
     def close(self, keep: bool = True) -> None:
-        """Flush stdout, or publish (``keep``) or drop the file; a second close does nothing."""
-        if self.path is None:
+        """Flush stdout (or a device), or publish (``keep``) or drop the file; a second close does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._tmp is None:
             try:
                 self._handle.flush()
             except BrokenPipeError:
                 raise OutputClosed() from None
+            except OSError as err:
+                if err.filename is None:
+                    raise OSError(err.errno, err.strerror, str(self.path or STDOUT_NAME)) from None
+                raise
+            finally:
+                if self._owned:
+                    self._owned = False
+                    with contextlib.suppress(OSError):
+                        self._handle.close()
             return
-        if self._tmp is None:
-            return
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._handle.close()
-        if keep:
-            os.replace(self._tmp, self.path)
-        else:
-            os.unlink(self._tmp)
-        self._tmp = None
+        tmp, self._tmp = self._tmp, None
+        try:
+            if keep:
+                self._handle.flush()
+                os.fsync(self._handle.fileno())
+                self._handle.close()
+                assert self.path is not None  # a temp name means a file target
+                os.replace(tmp, self.path)
+        except OSError as err:
+            if err.filename is None:
+                raise OSError(err.errno, err.strerror, str(self.path)) from None
+            raise
+        finally:
+            # Whatever stopped the write (a full disk included), no temp file stays.
+            with contextlib.suppress(OSError):
+                self._handle.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
     def __enter__(self) -> JsonlWriter:
         return self
@@ -261,6 +331,9 @@ class JsonlWriter:
         if self.path is None:
             if good:
                 self.close()
+            elif self._owned:
+                with contextlib.suppress(OSError):
+                    self._handle.close()
         else:
             self.close(keep=good)
 
@@ -274,13 +347,34 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
     return list(iter_records(path))
 
 
+# Captions are sentences; a longer "caption" is a mistake (a whole file in one field), and
+# NRC and VADER would take minutes and gigabytes over megabytes of text.
+MAX_CAPTION_CHARS = 10_000
+
+
 def require_caption(record: dict[str, Any], source: str, line: int) -> str:
     """The record's caption, or an InputError naming the line."""
     caption = record.get("caption")
     if not isinstance(caption, str):
         what = "no 'caption'" if caption is None else "a 'caption' that is not a string"
         raise InputError(source, f"record has {what}", line)
+    if len(caption) > MAX_CAPTION_CHARS:
+        raise InputError(source, f"caption of {len(caption):,} characters; the limit is {MAX_CAPTION_CHARS:,}", line)
     return caption
+
+
+MAX_NAME_BYTES = 255  # a file name's limit on Linux and macOS file systems
+
+
+def check_file_name(name: str, source: str, line: int, suffix: str = "") -> str:
+    """``name`` (with ``suffix``, e.g. ``.npy``) usable as a file name, or an InputError naming the line."""
+    if "\0" in name:
+        raise InputError(source, f"name {name[:40]!r} contains a NUL byte", line)
+    for part in (name + suffix).split("/"):
+        size = len(os.fsencode(part))
+        if size > MAX_NAME_BYTES:
+            raise InputError(source, f"name {part[:40]!r}... is {size} bytes; file names stop at {MAX_NAME_BYTES}", line)
+    return name
 
 
 def video_id_of(record: dict[str, Any]) -> str | None:

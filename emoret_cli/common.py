@@ -74,5 +74,14 @@ def silence_hf() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def describe_os_error(err: OSError) -> str:
+    """``FILE: reason`` in one line, e.g. ``out.jsonl: No space left on device``."""
+    reason = err.strerror or str(err) or type(err).__name__
+    if err.filename is not None:
+        name = os.fsdecode(err.filename) if isinstance(err.filename, bytes) else str(err.filename)
+        return f"{name}: {reason}"
+    return reason
+
+
 def exit_with(code: int) -> NoReturn:
     raise typer.Exit(code)

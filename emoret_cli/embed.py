@@ -17,6 +17,7 @@ EPILOG = (
     "Examples: emoret embed --model model/ --frames frames/ --out videos\n\n"
     "emoret embed --model openai/clip-vit-base-patch32 ~/Videos --out videos\n\n"
     "emoret embed --model model/ --texts annotated.jsonl --out texts\n\n"
+    "Long videos as moments: emoret embed --model model/ ~/Videos --segment 10 --out moments   (or --scenes)\n\n"
     "Split a large library over 4 machines: --shard 0/4 ... --shard 3/4 (outputs concatenate in shard order)."
 )
 
@@ -28,10 +29,14 @@ def COMMAND(
     frames: Optional[Path] = typer.Option(None, "--frames", help="A frame store made by 'emoret extract-frames'."),
     texts: Optional[str] = typer.Option(None, "--texts", help="Caption records to embed (a path, or '-' for stdin)."),
     no_emotion: bool = typer.Option(False, "--no-emotion", help="Embed captions without their emotion vector."),
+    segment: Optional[float] = typer.Option(None, "--segment", min=0.001, help="Video files: embed moments of this many seconds."),
+    overlap: float = typer.Option(0.0, "--overlap", min=0.0, help="Seconds each --segment window shares with the next."),
+    scenes: bool = typer.Option(False, "--scenes", help="Video files: embed one moment a shot (with --segment: long shots split)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", min=1, help="Items a batch (default 64 texts, 8 videos)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (half precision on a GPU)."),
     shard: Optional[str] = typer.Option(None, "--shard", help="I/N: embed only the I-th of N equal parts (0-based)."),
     sampling: Optional[Rule] = typer.Option(None, "--sampling", help=SAMPLING_HELP),
+    precision: str = typer.Option("auto", "--precision", help="auto, fp32 or bf16 (auto: bf16 on a CPU with AMX/AVX-512 BF16, fp16 on a GPU, else fp32)."),
 ) -> None:
     """Embed videos (a frame store or video files) or captions with a model."""
 
@@ -40,6 +45,12 @@ def COMMAND(
         fail("give one of: video paths, --frames DIR or --texts FILE")
     if no_emotion and texts is None:
         fail("--no-emotion applies to --texts only")
+    if (segment is not None or scenes) and not videos:
+        fail("--segment and --scenes apply to video files (a frame store is cut by extract-frames)")
+    if overlap and segment is None:
+        fail("--overlap needs --segment")
+    if segment is not None and overlap >= segment:
+        fail("--overlap must be less than --segment")
     if sampling is not None and texts is not None:
         fail("--sampling applies to videos only")
     rule = (sampling or Rule.linspace).value
@@ -48,20 +59,38 @@ def COMMAND(
     except ValueError as err:
         fail(str(err))
 
+    from emoret.retrieval.precision import PRECISIONS
+
+    if precision not in PRECISIONS:
+        fail(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     model = load_model_or_fail(model_spec, device)
+    precision = _say_precision(precision, model.device.type)
     meta = embed.model_meta(model, model_spec)
     if shard:
         meta["shard"] = shard
     if texts is not None:
-        _embed_texts(model, texts, not no_emotion, batch_size or 64, part, out, meta)
+        _embed_texts(model, texts, not no_emotion, batch_size or 64, part, out, meta, precision)
         return
     meta["sampling"] = rule
-    failed = _embed_videos(model, videos or [], frames, batch_size or 8, part, out, meta, rule)
+    cutting = dict(segment=segment, overlap=overlap, scenes=scenes)
+    failed = _embed_videos(model, videos or [], frames, batch_size or 8, part, out, meta, rule, cutting, precision)
     if failed:
         exit_with(EXIT_FAILED)
 
 
-def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, out: str, meta: dict) -> None:
+def _say_precision(spec: str, device_type: str) -> str:
+    """The precision ``spec`` means here; what auto chose goes to stderr."""
+    from emoret.retrieval.precision import cpu_has_bf16, resolve_precision
+
+    chosen = resolve_precision(spec, device_type)
+    if spec == "auto" and device_type == "cpu":
+        why = "this CPU has bf16 instructions" if cpu_has_bf16() else "no AMX/AVX-512 BF16 on this CPU"
+        message(f"embed: precision {chosen} (auto: {why})")
+    return chosen
+
+
+def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, out: str, meta: dict,
+                 precision: str | None = None) -> None:
     captions = read_captions(source)
     start, stop = embed.shard_bounds(len(captions), part)
     records = captions[start:stop]
@@ -70,14 +99,16 @@ def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, o
         task = bar.add_task("embedding captions", total=len(records))
         vectors = embed.embed_texts(
             model, [record["caption"] for record in records], emotions, batch_size,
-            on_batch=lambda n: bar.advance(task, n),
+            on_batch=lambda n: bar.advance(task, n), precision=precision,
         )
     meta.update(kind="texts", emotion=use_emotion)
+    _refuse_non_finite(vectors, meta)
     path = embed.save_embeddings(out, vectors, records, meta)
     message(f"embed: {len(records)} captions → {path}")
 
 
-def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, meta: dict, rule: str) -> int:
+def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, meta: dict, rule: str,
+                  cutting: dict, precision: str | None = None) -> int:
     failures: list = []
     if frames_dir is not None:
         items, broken = embed.items_from_frames(frames_dir)
@@ -85,7 +116,7 @@ def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, met
         for record in broken:
             message(f"embed: skipping {record.get('source') or record.get('video_id')} ({record['error']})")
     else:
-        items = embed.items_from_files(paths, int(model.num_frames), int(model.image_size), rule)
+        items = embed.items_from_files(paths, int(model.num_frames), int(model.image_size), rule=rule, **cutting)
     start, stop = embed.shard_bounds(len(items), part)
     items = items[start:stop]
     if not items:
@@ -99,10 +130,23 @@ def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, met
     with progress() as bar:
         task = bar.add_task("embedding videos", total=len(items))
         vectors, records = embed.embed_videos(
-            model, items, batch_size, on_item=lambda: bar.advance(task), on_failure=report, rule=rule
+            model, items, batch_size, on_item=lambda: bar.advance(task), on_failure=report, rule=rule,
+            precision=precision,
         )
     meta.update(kind="videos")
     if len(records):
+        _refuse_non_finite(vectors, meta)
         path = embed.save_embeddings(out, vectors, records, meta)
-        message(f"embed: {len(records)} videos → {path}" + (f"; {len(failures)} failed" if failures else ""))
+        what = "moments" if any("moment_id" in record for record in records) else "videos"
+        message(f"embed: {len(records)} {what} → {path}" + (f"; {len(failures)} failed" if failures else ""))
     return len(failures)
+
+
+def _refuse_non_finite(vectors, meta: dict) -> None:
+    """A model that outputs NaN (broken weights) must not leave a set that ranks anywhere."""
+    import numpy as np
+
+    bad = ~np.isfinite(vectors).all(axis=1)
+    if bad.any():
+        fail(f"{meta.get('model')}: the model produced NaN or infinite embeddings ({int(bad.sum())} of {len(vectors)} rows); "
+             "nothing written", EXIT_FAILED)

@@ -29,6 +29,8 @@ def COMMAND(
     no_emotion: bool = typer.Option(False, "--no-emotion", help="With --model: embed captions without emotions."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as one JSON object."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (with --model)."),
+    video_emotions: Optional[Path] = typer.Option(None, "--video-emotions", help="'emoret feel' output: score = similarity + w·match(caption emotions, video emotions), as search does."),
+    emotion_weight: Optional[float] = typer.Option(None, "--emotion-weight", min=0.0, help="w for the emotion term (default 0: off, as in search)."),
 ) -> None:
     """Recall@1/5/10, median and mean rank, for all captions and the emotional ones."""
 
@@ -54,6 +56,7 @@ def COMMAND(
         message(f"eval: {len(text_records) - len(rows)} captions have no video among the videos and are left out")
     kept = [text_records[row] for row in rows]
     similarity = metrics.similarity_matrix(text_vectors[rows], video_vectors)
+    similarity = _with_emotion_term(similarity, kept, video_records, video_emotions, emotion_weight)
     emotional = metrics.emotional_mask(kept)
     if emotional is None:
         message("eval: no record carries 'emotion' (run emoret filter --all); showing all captions only")
@@ -87,4 +90,31 @@ def _embed(model_spec: str, captions: str, frames: Path, use_emotion: bool, devi
             model, items, on_item=lambda: bar.advance(task),
             on_failure=lambda f: message(f"emoret: {f.record.get('video_id')}: {f.reason}"),
         )
+    embed.check_finite(text_vectors, f"{model_spec} (caption embeddings)")
+    embed.check_finite(video_vectors, f"{model_spec} (video embeddings)")
     return text_vectors, records, video_vectors, video_records
+
+
+def _with_emotion_term(similarity, captions, video_records, emotions_file, weight):
+    """similarity + w · match where the videos' emotions are known (from the file or their records)."""
+    from emoret.retrieval import rerank
+
+    if emotions_file is not None:
+        from emoret.retrieval.feel.join import attach, read_emotions
+
+        missing = attach(video_records, read_emotions(emotions_file))
+        if missing:
+            message(f"eval: {missing} of {len(video_records)} videos have no record in --video-emotions")
+    known = [record.get("video_emotions") for record in video_records]
+    if not any(isinstance(value, dict) for value in known):
+        if weight:
+            fail("--emotion-weight needs video emotions: pass --video-emotions feel.jsonl")
+        return similarity
+    weight = rerank.DEFAULT_EMOTION_WEIGHT if weight is None else weight
+    if weight == 0:
+        message("eval: the emotion term is off (--emotion-weight 0, the default); pass e.g. --emotion-weight 0.1")
+        return similarity
+    from emoret.retrieval.embed import text_emotions
+
+    message(f"eval: with the emotion term, score = similarity + {weight:g}·match")
+    return similarity + weight * rerank.match_matrix(text_emotions(captions), known)

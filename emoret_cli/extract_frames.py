@@ -18,6 +18,7 @@ from emoret_cli.samplingopt import SAMPLING_HELP, Rule
 EPILOG = (
     "Examples: emoret extract-frames videos/ --out frames/\n\n"
     "emoret extract-frames --from captions.json --video-root videos/ --out frames/ --fps 6 --resize squash\n\n"
+    "Long videos in moments: --segment 10 --overlap 2 (10 s windows, 8 s apart), or --scenes (one a shot). "
     "Unchanged videos (same size and mtime, same sampling and rule) are skipped; --force redoes them. "
     "Each manifest record is also printed on stdout."
 )
@@ -41,6 +42,10 @@ def COMMAND(
     size: int = typer.Option(224, "--size", min=1, help="Frame side in pixels."),
     resize: Resize = typer.Option(Resize.crop, "--resize",
                                   help="crop: short side to --size, centre crop; squash: straight to size x size."),
+    segment: Optional[float] = typer.Option(
+        None, "--segment", min=0.001, help="Cut each video into moments of this many seconds (frames sampled per moment)."),
+    overlap: float = typer.Option(0.0, "--overlap", min=0.0, help="Seconds each --segment window shares with the next."),
+    scenes: bool = typer.Option(False, "--scenes", help="Cut each video into moments at shot cuts (with --segment: long shots split)."),
     reencode: Optional[Path] = typer.Option(
         None, "--reencode", help="Also write each video here, re-encoded at --fps (else its own) with short side --size."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Processes (default: the machine's cores)."),
@@ -53,6 +58,10 @@ def COMMAND(
         fail("give --num-frames or --fps, not both")
     if sampling_rule is not None and fps is not None:
         fail("--sampling spreads --num-frames; with --fps frames are taken at that rate")
+    if overlap and segment is None:
+        fail("--overlap needs --segment")
+    if segment is not None and overlap >= segment:
+        fail("--overlap must be less than --segment")
     if not inputs and from_records is None:
         fail("give video files or directories, or --from FILE")
     if out.exists() and not out.is_dir():
@@ -63,7 +72,8 @@ def COMMAND(
         sources += [path for path in extract.sources_from_records(from_records, video_root)
                     if path.resolve() not in named]
     rule = (sampling_rule or Rule.linspace).value
-    sampling = Sampling(num_frames=None if fps else (num_frames or 12), fps=fps, size=size, resize=resize.value, rule=rule)
+    sampling = Sampling(num_frames=None if fps else (num_frames or 12), fps=fps, size=size, resize=resize.value,
+                        rule=rule, segment=segment, overlap=overlap, scenes=scenes)
     options = extract.Options(str(out), sampling, str(reencode) if reencode else None, fps)
     planned = extract.plan(sources, options, force=force)
     to_do = sum(isinstance(item, extract.Job) for item in planned)

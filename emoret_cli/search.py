@@ -9,16 +9,15 @@ from typing import Optional
 import typer
 
 from emoret.records import dumps
-from emoret.retrieval import index as store
-from emoret.retrieval import search as searching
 from emoret.retrieval.search import hit_record
 from emoret.text.emotions import parse_emotion_names
 from emoret_cli.common import fail
-from emoret_cli.modelopt import load_model_or_fail
 
 EPILOG = (
     'Example: emoret search "my daughter laughing at her birthday party" --top 5\n\n'
     "Scripts: printf 'a dog\\na happy dog\\n' | emoret search - --json\n\n"
+    "Long videos: each hit is a video's best moment (start, end in seconds); --per-video 3 shows three a video.\n\n"
+    "Look at the hits: emoret search \"a happy dog\" --html page.html, or --json | emoret gallery -o page.html\n\n"
     "The index is --index, else $EMORET_INDEX, else ./emoret-index; the model is the one it was built with."
 )
 
@@ -26,6 +25,9 @@ EPILOG = (
 def COMMAND(
     query: str = typer.Argument(..., help="The query text; '-' reads one query a line from stdin."),
     top: int = typer.Option(10, "--top", "-k", help="How many videos to return."),
+    per_video: int = typer.Option(1, "--per-video", min=0, help="Best moments shown a video (0: every moment on its own)."),
+    html_page: Optional[Path] = typer.Option(None, "--html", help="Also write the hits as an HTML page with thumbnails."),
+    frames: Optional[Path] = typer.Option(None, "--frames", help="With --html: frame store to take thumbnails from."),
     index_dir: Optional[Path] = typer.Option(None, "--index", "-i", help="Index directory (default $EMORET_INDEX, then ./emoret-index)."),
     model_spec: Optional[str] = typer.Option(None, "--model", "-m", help="Model (default: the one recorded in the index)."),
     ef: Optional[int] = typer.Option(None, "--ef", help="Search breadth (default: the index's, 512): higher finds more true neighbours, slower."),
@@ -34,6 +36,9 @@ def COMMAND(
     as_written: bool = typer.Option(
         False, "--as-written", help="Read the query's emotions from its words as written, like 'annotate' ('Happy' counts nothing)."
     ),
+    only_emotion: Optional[str] = typer.Option(None, "--emotion", help="Keep only videos that show this emotion (their video_emotions score passes --emotion-threshold), e.g. joy."),
+    emotion_threshold: Optional[float] = typer.Option(None, "--emotion-threshold", min=0.0, max=1.0, help="Score a video needs for --emotion (default 0.3; scores sum to 1 over 9 classes)."),
+    emotion_weight: Optional[float] = typer.Option(None, "--emotion-weight", min=0.0, help="Weight w of the query's emotions matching the videos' (score = similarity + w·match; default 0: off, as measured in bench/RESULTS.md; try 0.1)."),
     as_json: bool = typer.Option(False, "--json", help="JSON lines (the default when stdout is not a terminal)."),
     device: str = typer.Option("cpu", "--device", help="auto, cpu or cuda (one query gains little from a GPU)."),
 ) -> None:
@@ -47,24 +52,74 @@ def COMMAND(
     if query != "-" and not query.strip():
         fail("the query is empty")
     mode = _emotion_mode(emotions, no_emotion)
+    if frames is not None and html_page is None:
+        fail("--frames applies to --html")
+    if emotion_threshold is not None and only_emotion is None:
+        fail("--emotion-threshold applies to --emotion only")
+    if only_emotion is not None:
+        from emoret.retrieval.rerank import emotion_index
+
+        try:
+            emotion_index(only_emotion)
+        except ValueError as err:
+            fail(f"--emotion: {err}")
+        only_emotion = only_emotion.strip().lower()
+
+    from emoret.retrieval import index as store
+    from emoret.retrieval import search as searching
 
     index = store.open_index(searching.index_dir(index_dir))
+    model = _query_encoder(index, model_spec, device)
+
+    table = not as_json and _stdout_is_terminal()
+    batches = _stdin_batches() if query == "-" else iter([[query]])
+    shown = []
+    for batch in batches:
+        hits_each = searching.search(index, model, batch, top=top, ef=ef, emotions=mode, lowercase=not as_written,
+                                     per_video=per_video, emotion_weight=emotion_weight, only_emotion=only_emotion,
+                                     threshold=emotion_threshold)
+        for text, hits in zip(batch, hits_each, strict=True):
+            read = searching.query_emotion_names(text, mode, lowercase=not as_written)
+            if html_page is not None:
+                shown += [searching.hit_record(text, hit, read) for hit in hits]
+            if table:
+                _print_table(text, read, hits)
+            else:
+                _print_json(text, read, hits)
+    if html_page is not None:
+        from emoret.retrieval.gallery import FrameSource, write_page
+        from emoret_cli.common import message
+
+        write_page(html_page, shown, FrameSource(frames))
+        message(f"search: page → {html_page}")
+
+
+def _query_encoder(index, model_spec: Optional[str], device: str):
+    """numpy over the index's query export when it has one of its model (torch never loads);
+    else the torch model: with --model, --device cuda, or an index built without the export."""
+    from emoret.retrieval import search as searching
+
+    if model_spec is None and device in ("cpu", "auto"):
+        from emoret.retrieval.text_numpy import for_index
+
+        encoder = for_index(index.path, index.meta.get("fingerprint"))
+        if encoder is not None:
+            _check(index, encoder)
+            return encoder
+    from emoret_cli.modelopt import load_model_or_fail
 
     model = load_model_or_fail(searching.model_spec_for(index, model_spec), device)
+    _check(index, model)
+    return model
+
+
+def _check(index, model) -> None:
+    from emoret.retrieval import search as searching
+
     try:
         searching.check_model(index, model)
     except searching.ModelMismatch as err:
         fail(str(err))
-
-    table = not as_json and _stdout_is_terminal()
-    queries = _stdin_queries() if query == "-" else iter([query])
-    for text in queries:
-        hits = searching.search(index, model, [text], top=top, ef=ef, emotions=mode, lowercase=not as_written)[0]
-        read = searching.query_emotion_names(text, mode, lowercase=not as_written)
-        if table:
-            _print_table(text, read, hits)
-        else:
-            _print_json(text, read, hits)
 
 
 def _stdout_is_terminal() -> bool:
@@ -83,11 +138,46 @@ def _emotion_mode(emotions: Optional[str], no_emotion: bool):
         fail(f"--emotions: {err}")
 
 
-def _stdin_queries():
-    for line in sys.stdin:
-        text = line.strip()
+# Lines that arrive together are embedded as one batch (piped queries: throughput);
+# a line typed alone is answered at once (interactive use).
+MAX_BATCH = 64
+
+
+def _stdin_batches():
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # a stream without a descriptor (tests)
+        yield from _batches(line.strip() for line in sys.stdin)
+        return
+    yield from _batches_from_fd(fd)
+
+
+def _batches(lines):
+    batch: list[str] = []
+    for text in lines:
         if text:
-            yield text
+            batch.append(text)
+        if len(batch) == MAX_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _batches_from_fd(fd: int):
+    import os
+
+    pending = b""
+    while True:
+        chunk = os.read(fd, 1 << 16)  # blocks only until something arrives
+        if not chunk:
+            break
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        texts = [line.decode("utf-8", "replace").strip() for line in complete]
+        yield from _batches(texts)
+    if pending.strip():
+        yield [pending.decode("utf-8", "replace").strip()]
 
 
 def _print_json(query: str, query_emotions: list[str], hits) -> None:
@@ -101,21 +191,49 @@ def _print_table(query: str, query_emotions: list[str], hits) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from emoret.retrieval.gallery import play_link
+    from emoret.video.moments import clock
+
+    moments = any(isinstance(hit.item.get("start"), (int, float)) for hit in hits)
     read = ", ".join(query_emotions) or "none"
     table = Table(title=query, title_justify="left", caption=f"query emotions: {read}", caption_justify="left")
     table.add_column("rank", justify="right")
     table.add_column("score", justify="right")
     table.add_column("video")
+    if moments:
+        table.add_column("moment", justify="right")
     table.add_column("path", overflow="fold")
     table.add_column("duration", justify="right")
+    table.add_column("feels")
     for hit in hits:
         item = hit.item
         duration = item.get("duration")
-        table.add_row(
-            str(hit.rank),
-            f"{hit.score:.3f}",
-            str(item.get("video_id") or item.get("video") or ""),
-            str(item.get("path") or item.get("source") or item.get("video") or ""),
+        link = play_link(item)
+        # OSC 8 links: the terminal opens the file (at the moment, where the player honours #t=).
+        row = [str(hit.rank), f"{hit.score:.3f}", _text(str(item.get("video_id") or item.get("video") or ""), link)]
+        if moments:
+            start, end = item.get("start"), item.get("end")
+            row.append(f"{clock(start)}–{clock(end)}" if isinstance(start, (int, float)) and isinstance(end, (int, float)) else "")
+        row += [
+            _text(str(item.get("path") or item.get("source") or item.get("video") or ""), link),
             f"{float(duration):.1f}s" if isinstance(duration, (int, float)) else "",
-        )
+            _feels(item.get("video_emotions")),
+        ]
+        table.add_row(*row)
     Console().print(table)
+
+
+def _text(value: str, link: str | None):
+    from rich.style import Style
+    from rich.text import Text
+
+    # A Text, not markup: a path with [brackets] must print as it is.
+    return Text(value, style=Style(link=link) if link else "")
+
+
+def _feels(video_emotions) -> str:
+    """The video's strongest emotion and its score, e.g. 'joy 0.82'."""
+    if not isinstance(video_emotions, dict) or not video_emotions:
+        return ""
+    name, score = max(video_emotions.items(), key=lambda kv: float(kv[1] or 0))
+    return f"{name} {float(score or 0):.2f}"

@@ -27,6 +27,7 @@ def COMMAND(
     out: Path = typer.Option(Path("tsne.png"), "--out", "-o", help="PNG to write."),
     seed: int = typer.Option(0, "--seed", help="t-SNE random seed."),
     perplexity: float = typer.Option(30.0, "--perplexity", min=1.0, help="t-SNE perplexity (capped for few points)."),
+    video_emotions: Optional[str] = typer.Option(None, "--video-emotions", help="'emoret feel' output: mark videos by their own strongest emotion, not their captions'."),
 ) -> None:
     """Plot t-SNE of embeddings, one panel per emotion against the rest."""
 
@@ -50,7 +51,16 @@ def COMMAND(
         records += loaded.records
     if len(parts) == 2 and parts[0].shape[1] != parts[1].shape[1]:
         fail(f"caption embeddings have dimension {parts[0].shape[1]}, video embeddings {parts[1].shape[1]}")
-    if videos is not None and by_video is None:
+    if video_emotions is not None:
+        if videos is None:
+            fail("--video-emotions needs --videos")
+        from emoret.retrieval.feel.join import attach, read_emotions
+
+        video_records = [r for r, kind in zip(records, kinds, strict=False) if kind == "video"]
+        missing = attach(video_records, read_emotions(video_emotions))
+        if missing:
+            message(f"tsne: {missing} of {len(video_records)} videos have no record in --video-emotions")
+    elif videos is not None and by_video is None:
         message("tsne: no --annotations: videos are marked by their own records' emotions only")
     flags = plots.emotion_flags(records, by_video)
     if not flags[:, [EMOTIONS.index(name) for name in wanted]].any():

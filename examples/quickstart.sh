@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole emoret pipeline on a synthetic, captioned set of videos, with no network:
-# make_demo → annotate → filter → extract-frames → train → embed → index → search → eval → tsne.
+# make_demo → annotate → filter → extract-frames → train → embed → feel → index → search → eval → tsne.
 #
 #   examples/quickstart.sh [DIR]        (default DIR: ./emoret-demo)
 #
@@ -52,13 +52,15 @@ step "6. embed videos and captions"
 emoret embed --model "$DIR/model" --frames "$DIR/frames" --out "$DIR/video-emb"
 emoret embed --model "$DIR/model" --texts "$DIR/flagged.jsonl" --out "$DIR/text-emb"
 
-step "7. index"
-emoret index "$DIR/video-emb" --out "$DIR/index"
+step "7. feel (each video's emotions, read from its scene; the synthetic videos show no faces) and index"
+emoret feel --model "$DIR/model" --frames "$DIR/frames" --no-faces -o "$DIR/feel.jsonl"
+emoret index "$DIR/video-emb" --out "$DIR/index" --emotions "$DIR/feel.jsonl"
 
 step "8. search"
 emoret search "something happy: a white diamond dances in the bright sunny light" --index "$DIR/index" --top 5 --json
 QUERY=$(head -n 1 "$DIR/flagged.jsonl" | "$PYTHON" -c 'import json, sys; print(json.loads(sys.stdin.readline())["caption"])')
 emoret search "$QUERY" --index "$DIR/index" --top 3
+emoret search "a ball" --emotion joy --index "$DIR/index" --top 3  # only videos that feel joyful
 
 step "9. eval (text→video and video→text; all captions and the emotional ones)"
 echo "-- on the training videos:" >&2

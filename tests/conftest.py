@@ -54,3 +54,24 @@ def run_cli(monkeypatch):
 def env(tmp_path_factory) -> Env:
     """A tiny model, a frame store and their embeddings, built once a session."""
     return Env(tmp_path_factory.mktemp("retrieval"))
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A directory on a 3 MB tmpfs (a disk that fills up); skipped where mounting is not allowed."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("a small tmpfs needs root to mount")
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount_point)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+

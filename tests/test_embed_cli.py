@@ -7,7 +7,9 @@ from emoret.retrieval.embed import load_embeddings, parse_shard, shard_bounds
 
 
 def test_embed_frames_writes_normalised_rows_in_manifest_order(env, run_cli, tmp_path):
-    result = run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--out", tmp_path / "v")
+    # fp32: auto would pick bf16 on a CPU with AMX, and the comparison below is to fp32.
+    result = run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--out", tmp_path / "v",
+                     "--precision", "fp32")
     assert result.code == 0, result.stderr
     assert result.stdout == b""  # data goes to files; stdout stays clean
     loaded = load_embeddings(tmp_path / "v")

@@ -80,6 +80,10 @@ def test_eval_errors(env, run_cli, tmp_path):
     save_embeddings(rows, texts.vectors, texts.records)
     write_captions(rows.with_suffix(".jsonl"), texts.records[:3])
     short = run_cli("eval", "--texts", rows, "--videos", env.videos)
+    assert short.code == 2 and "rows.jsonl: does not match rows.meta.json" in short.stderr
+    meta = rows.with_suffix(".meta.json")  # a set from before the digests: the row count still checks
+    meta.write_bytes(orjson.dumps({k: v for k, v in orjson.loads(meta.read_bytes()).items() if "sha256" not in k}))
+    short = run_cli("eval", "--texts", rows, "--videos", env.videos)
     assert short.code == 2 and "3 records for 12 rows" in short.stderr
 
 

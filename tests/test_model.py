@@ -217,7 +217,7 @@ def test_seed_checkpoint_keeps_its_emotion_table_in_emoret_order(base_dir, tmp_p
     path = base_dir / "seed_checkpoint.pt"  # beside the tokenizer files
     make_clipvip_checkpoint(base_dir, path, {"clipmodel.text_model.embeddings.emotion_embedding.weight": table})
     model = load_model(path)
-    assert model.unused_keys == []
+    assert model.unused_keys == ()
     assert model.config.emotion
     loaded = model.clip.text_model.embeddings.emotion_embedding.weight.detach()
     rows = [round(float(v)) for v in loaded[:, 0] / direction[0]]

@@ -32,6 +32,10 @@ class EmoretConfig:
     emotion_init: str = "zero"
     base: str = ""
     fingerprint: str = ""
+    # The weights file the fingerprint was computed from: a file of another size or
+    # modification time (swapped since) has its fingerprint computed again on load.
+    weights_size: int = 0
+    weights_mtime_ns: int = 0
     format: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -50,7 +54,7 @@ class EmoretConfig:
     def identity(self) -> dict:
         """What the fingerprint covers: everything that changes the embeddings."""
         out = self.to_dict()
-        for volatile in ("fingerprint", "base", "emotion_init"):
+        for volatile in ("fingerprint", "base", "emotion_init", "weights_size", "weights_mtime_ns"):
             out.pop(volatile)
         return out
 

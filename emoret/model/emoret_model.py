@@ -144,19 +144,36 @@ class EmoretModel(nn.Module):
 
         Each file is replaced atomically; emoret.json, carrying the fingerprint, comes last.
         """
-        from safetensors.torch import save_file
-
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().to("cpu").contiguous() for k, v in self.clip.state_dict().items()}
         write_bytes_atomic(out / "config.json", self.clip.config.to_json_string().encode())
         with atomic_path(out / WEIGHTS_FILE) as tmp:
-            save_file(state, tmp, metadata={"format": "pt"})
+            _save_safetensors(state, tmp, out / WEIGHTS_FILE)
         self.tokenizer.save_pretrained(out)
         self._fingerprint = weights_fingerprint(state, self.config)
         self.config.fingerprint = self._fingerprint
+        weights = (out / WEIGHTS_FILE).stat()
+        self.config.weights_size, self.config.weights_mtime_ns = weights.st_size, weights.st_mtime_ns
         self.config.save(out)
         return out
+
+
+def _save_safetensors(state: dict[str, torch.Tensor], tmp: str, target: Path) -> None:
+    """safetensors reports a full disk as SafetensorError("... (os error 28)"): make it the OSError it is."""
+    import re
+
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    try:
+        save_file(state, tmp, metadata={"format": "pt"})
+    except SafetensorError as err:
+        code = re.search(r"os error (\d+)", str(err))
+        if code is None:
+            raise
+        number = int(code.group(1))
+        raise OSError(number, os.strerror(number), str(target)) from None
 
 
 def preprocess_frames(frames: np.ndarray, size: int) -> torch.Tensor:
@@ -214,6 +231,7 @@ def _load_clip(spec: str, source: str):
 
     Returns (clip, names of extra tensors in the file that CLIP itself does not use).
     """
+    from safetensors import SafetensorError
     from transformers import CLIPModel
 
     try:
@@ -221,7 +239,7 @@ def _load_clip(spec: str, source: str):
         clip, info = cast(
             "tuple[CLIPModel, dict[str, list[str]]]", CLIPModel.from_pretrained(spec, output_loading_info=True)
         )
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, SafetensorError) as err:
         raise InputError(source, f"cannot load a CLIP model ({first_line(err)})") from None
     _own_memory(clip)
     missing = [k for k in info.get("missing_keys", ()) if not k.endswith("position_ids")]
@@ -249,23 +267,36 @@ def _attach_saved_extras(clip: CLIPModel, directory: Path, names: list[str]) -> 
     unused: list[str] = []
     if not names:
         return unused
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
+    try:
+        with safe_open(str(directory / WEIGHTS_FILE), framework="pt") as handle:
+            tensors = {name: handle.get_tensor(name).clone() for name in names}
+    except (OSError, SafetensorError) as err:
+        raise InputError(str(directory / WEIGHTS_FILE), f"cannot read the weights ({first_line(err)})") from None
     embeddings_v = clip.vision_model.embeddings
     embeddings_t = clip.text_model.embeddings
-    with safe_open(str(directory / WEIGHTS_FILE), framework="pt") as handle:
-        for name in names:
-            tensor = handle.get_tensor(name).clone()
-            if name == "vision_model.embeddings.added_cls":
-                embeddings_v.added_cls = nn.Parameter(tensor)
-            elif name == "vision_model.embeddings.temporal_embedding":
-                embeddings_v.temporal_embedding = nn.Parameter(tensor)
-            elif name == "text_model.embeddings.emotion_embedding.weight":
-                embeddings_t.emotion_embedding = nn.Embedding.from_pretrained(tensor, freeze=False)
-            else:
-                log.warning("emoret: %s: unused tensor %s", directory, name)
-                unused.append(name)
+    for name, tensor in tensors.items():
+        if name == "vision_model.embeddings.added_cls":
+            embeddings_v.added_cls = nn.Parameter(tensor)
+        elif name == "vision_model.embeddings.temporal_embedding":
+            embeddings_v.temporal_embedding = nn.Parameter(tensor)
+        elif name == "text_model.embeddings.emotion_embedding.weight":
+            embeddings_t.emotion_embedding = nn.Embedding.from_pretrained(tensor, freeze=False)
+        else:
+            log.warning("emoret: %s: unused tensor %s", directory, name)
+            unused.append(name)
     return unused
+
+
+def _weights_as_recorded(directory: Path, config: EmoretConfig) -> bool:
+    """Is the weights file the one emoret.json's fingerprint was computed from? (size, mtime)"""
+    try:
+        weights = (directory / WEIGHTS_FILE).stat()
+    except OSError:
+        return False
+    return config.weights_size > 0 and (weights.st_size, weights.st_mtime_ns) == (
+        config.weights_size, config.weights_mtime_ns)
 
 
 def _resolve_dir(path: Path) -> Path:
@@ -316,6 +347,8 @@ def _load_directory(path: Path, source: str, video_encoder, emotion, emotion_ini
     """An emoret model directory, or a plain Hugging Face CLIP directory."""
     if (path / EMORET_FILE).exists():
         config = EmoretConfig.load(path)
+        if not _weights_as_recorded(path, config):
+            config.fingerprint = ""  # computed again from the weights actually loaded
         clip, extras = _load_clip(str(path), source)
         unused = _attach_saved_extras(clip, path, extras)
         config = _override(config, video_encoder, emotion, emotion_init, num_frames)

@@ -10,19 +10,21 @@ shards' outputs, concatenated in shard order, equal one unsharded run.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import orjson
 
-from emoret.atomic import atomic_path, write_bytes_atomic
+from emoret.atomic import atomic_paths, save_npy
 from emoret.errors import InputError
-from emoret.records import JsonlWriter, iter_records
+from emoret.records import dumps, iter_records
 from emoret.retrieval.encoder import Encoder
 from emoret.text.emotions import record_emotion_vector
 from emoret.video.decode import DEFAULT_RULE, Sampling, VideoError, extract, find_videos, pick_frames
@@ -54,43 +56,101 @@ class Embeddings:
 
 def save_embeddings(name: str | os.PathLike, vectors: np.ndarray, records: Sequence[dict[str, Any]],
                     meta: dict[str, Any] | None = None) -> Path:
-    """Write the three files, each atomically; returns the .npy path."""
+    """Write the set; returns the .npy path.
+
+    The three files cannot be swapped in one step, so the set checks itself:
+    NAME.meta.json, written last, records the row count and the sha256 of the
+    other two. All three are written in full before any is swapped in (a full disk leaves
+    the old set); the old meta file goes first, so a run killed between the swaps
+    leaves a set that :func:`load_embeddings` refuses, never a mixed one it accepts.
+    """
     npy, jsonl, meta_path = embedding_paths(name)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if len(vectors) != len(records):
         raise ValueError(f"{len(vectors)} vectors but {len(records)} records")
-    with atomic_path(npy) as tmp:
-        with open(tmp, "wb") as handle:
-            np.save(handle, vectors)
-    with JsonlWriter(jsonl) as writer:
-        writer.write_all(records)
-    write_bytes_atomic(meta_path, orjson.dumps({"count": len(vectors), **(meta or {})}, option=orjson.OPT_INDENT_2))
+    files = [npy, jsonl, meta_path]
+    with atomic_paths(files, before_swap=lambda: meta_path.unlink(missing_ok=True)) as (npy_tmp, jsonl_tmp, meta_tmp):
+        with _named_errors(npy), open(npy_tmp, "wb") as handle:
+            save_npy(handle, vectors)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with _named_errors(jsonl), open(jsonl_tmp, "wb") as handle:
+            for record in records:
+                handle.write(dumps(record))
+            handle.flush()
+            os.fsync(handle.fileno())
+        full = {**(meta or {}), "count": len(vectors), "npy_sha256": file_digest(npy_tmp),
+                "jsonl_sha256": file_digest(jsonl_tmp)}
+        with _named_errors(meta_path), open(meta_tmp, "wb") as handle:
+            handle.write(orjson.dumps(full, option=orjson.OPT_INDENT_2))
+            handle.flush()
+            os.fsync(handle.fileno())
     return npy
 
 
+@contextlib.contextmanager
+def _named_errors(path: Path):
+    """An OSError that names no file (a full disk mid-write) names the output."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is None:
+            raise OSError(err.errno, err.strerror, str(path)) from None
+        raise
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def load_embeddings(name: str | os.PathLike) -> Embeddings:
-    """Read NAME.npy + NAME.jsonl (+ NAME.meta.json when present), checking they agree."""
+    """Read a set NAME.npy + NAME.jsonl + NAME.meta.json, checking the three belong together.
+
+    A set whose meta file predates the digests (an older emoret) is read with the
+    row count as its only check.
+    """
     npy, jsonl, meta_path = embedding_paths(name)
+    if not npy.exists():
+        raise InputError(str(npy), "no such file (make it with 'emoret embed')")
+    if not jsonl.exists():
+        raise InputError(str(jsonl), "no such file (each .npy needs its .jsonl of records)")
+    if not meta_path.exists():
+        raise InputError(str(meta_path), "no such file: an incomplete set (run 'emoret embed' again)")
+    try:
+        meta = orjson.loads(meta_path.read_bytes())
+    except orjson.JSONDecodeError:
+        raise InputError(str(meta_path), "malformed JSON") from None
+    if not isinstance(meta, dict):
+        raise InputError(str(meta_path), "expected a JSON object")
+    for path, key in ((npy, "npy_sha256"), (jsonl, "jsonl_sha256")):
+        if key in meta and file_digest(path) != meta[key]:
+            raise InputError(str(path), f"does not match {meta_path.name}: the set mixes files of two runs "
+                                        "(run 'emoret embed' again)")
     try:
         vectors = np.load(npy, allow_pickle=False)
-    except FileNotFoundError:
-        raise InputError(str(npy), "no such file (make it with 'emoret embed')") from None
     except (ValueError, OSError) as err:
         raise InputError(str(npy), f"not a .npy array ({err})") from None
     if vectors.ndim != 2 or not np.issubdtype(vectors.dtype, np.floating):
         raise InputError(str(npy), f"expected float [N, D] embeddings, got {vectors.dtype} {list(vectors.shape)}")
-    if not jsonl.exists():
-        raise InputError(str(jsonl), "no such file (each .npy needs its .jsonl of records)")
+    check_finite(vectors, str(npy))
     records = list(iter_records(jsonl))
     if len(records) != len(vectors):
         raise InputError(str(jsonl), f"{len(records)} records for {len(vectors)} rows in {npy.name}")
-    meta: dict[str, Any] = {}
-    if meta_path.exists():
-        try:
-            meta = orjson.loads(meta_path.read_bytes())
-        except orjson.JSONDecodeError:
-            raise InputError(str(meta_path), "malformed JSON") from None
+    if "count" in meta and meta["count"] != len(vectors):
+        raise InputError(str(meta_path), f"says {meta['count']} rows, {npy.name} has {len(vectors)}")
     return Embeddings(vectors.astype(np.float32, copy=False), records, meta, str(npy.with_suffix("")))
+
+
+def check_finite(vectors: np.ndarray, source: str) -> None:
+    """NaN or infinity in a vector is bad input: it would rank anywhere."""
+    finite = np.isfinite(vectors).all(axis=tuple(range(1, vectors.ndim)))
+    if not finite.all():
+        row = int(np.argmin(finite))
+        raise InputError(source, f"row {row} contains NaN or infinity ({int((~finite).sum())} such rows)")
 
 
 # --- options -----------------------------------------------------------------------
@@ -154,15 +214,14 @@ def model_meta(model: Encoder, spec: str | os.PathLike) -> dict[str, Any]:
     }
 
 
-def _autocast(model: Encoder):
-    """Half precision on a GPU; full precision on CPU."""
-    import contextlib
+def _autocast(model: Encoder, precision: str | None = None):
+    """``precision`` (fp32, bf16, fp16: see precision.py); None: half on a GPU, fp32 on a CPU."""
+    from emoret.retrieval.precision import autocast
 
-    import torch
-
-    if model.device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
+    device_type = model.device.type
+    if precision is None:
+        precision = "fp16" if device_type == "cuda" else "fp32"
+    return autocast(precision, device_type)
 
 
 def _finish(features) -> np.ndarray:
@@ -181,12 +240,13 @@ def caption_of(record: dict[str, Any]) -> str:
 
 
 def embed_texts(model: Encoder, texts: Sequence[str], emotions: Sequence[Sequence[float]] | None = None,
-                batch_size: int = 64, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+                batch_size: int = 64, on_batch: Callable[[int], None] | None = None,
+                precision: str | None = None) -> np.ndarray:
     """[N, D] text embeddings; ``emotions`` None embeds without the emotion signal."""
     import torch
 
     out = np.zeros((len(texts), int(model.embed_dim)), dtype=np.float32)
-    with torch.inference_mode(), _autocast(model):
+    with torch.inference_mode(), _autocast(model, precision):
         for start in range(0, len(texts), batch_size):
             stop = min(start + batch_size, len(texts))
             batch_emotions = None
@@ -206,16 +266,25 @@ def text_emotions(records: Sequence[dict[str, Any]]) -> list[list[int]]:
 # --- videos ------------------------------------------------------------------------
 
 
+Rows = list[tuple[dict[str, Any], np.ndarray]]
+
+
 @dataclass
 class VideoItem:
-    """A video to embed: its record, and how to get its frames (uint8 [T, H, W, 3])."""
+    """A video, or one moment of one, to embed: its record, and how to get its rows.
+
+    ``load`` returns one ``(record, frames)`` pair a vector (frames uint8 [T, H, W, 3]):
+    one for a video, or one a moment when a file is decoded in moments.
+    """
 
     record: dict[str, Any]
-    load: Callable[[], np.ndarray]
+    load: Callable[[], Rows]
 
 
 def items_from_frames(frames_dir: str | os.PathLike) -> tuple[list[VideoItem], list[dict[str, Any]]]:
-    """Items of a frame store, and the manifest records that carry an ``error``."""
+    """Items of a frame store (one a moment where it holds moments), and the records with an ``error``."""
+    from emoret.video.moments import moment_record
+
     items, failed = [], []
     for record in read_manifest(frames_dir):
         if record.get("error"):
@@ -227,13 +296,29 @@ def items_from_frames(frames_dir: str | os.PathLike) -> tuple[list[VideoItem], l
         if "path" not in record and source and Path(source).exists():
             # The manifest's source is relative to where extract-frames ran; a search runs anywhere.
             record["path"] = str(Path(source).resolve())
-        items.append(VideoItem(record, functools.partial(load_frames, frames_dir, video_id)))
+        moments = record.pop("moments", None)
+        if moments is None:
+            items.append(VideoItem(record, functools.partial(_stored_rows, frames_dir, video_id, record, None)))
+            continue
+        for moment in moments:
+            whole = moment_record(record, moment["start"], moment["end"])
+            rows = (int(moment["rows"][0]), int(moment["rows"][1]))
+            items.append(VideoItem(whole, functools.partial(_stored_rows, frames_dir, video_id, whole, rows)))
     return items, failed
 
 
-def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: int,
-                     rule: str = DEFAULT_RULE) -> list[VideoItem]:
-    """Items decoded on the fly from video files and directories, frames chosen by ``rule``."""
+def _stored_rows(frames_dir: str | os.PathLike, video_id: str, record: dict[str, Any],
+                 rows: tuple[int, int] | None) -> Rows:
+    """The one (record, frames) pair of a stored video, or of one moment's rows of it."""
+    return [(record, load_frames(frames_dir, video_id, rows))]
+
+
+def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: int, rule: str = DEFAULT_RULE,
+                     segment: float | None = None, overlap: float = 0.0, scenes: bool = False) -> list[VideoItem]:
+    """Items decoded on the fly from video files and directories, frames chosen by ``rule``
+    (in moments with ``segment`` or ``scenes``: ``rule`` within each moment)."""
+
+    sampling = Sampling(num_frames=num_frames, size=size, rule=rule, segment=segment, overlap=overlap, scenes=scenes)
     items = []
     for path in find_videos(paths):
         try:
@@ -242,12 +327,13 @@ def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: 
             record = {"video_id": path.stem, "video": path.name, "path": str(path.absolute())}
             items.append(VideoItem(record, _unreadable(err.strerror or str(err))))
             continue
-        items.append(VideoItem(record, _decoder(path, Sampling(num_frames=num_frames, size=size, rule=rule), record)))
+        items.append(VideoItem(record, _decoder(path, sampling, record)))
     return items
 
 
-def _unreadable(reason: str) -> Callable[[], np.ndarray]:
-    def load() -> np.ndarray:
+def _unreadable(reason: str) -> Callable[[], Rows]:
+    def load() -> Rows:
+
         raise VideoError(f"cannot read the file ({reason})")
 
     return load
@@ -265,12 +351,16 @@ def file_record(path: Path) -> dict[str, Any]:
     }
 
 
-def _decoder(path: Path, sampling: Sampling, record: dict[str, Any]) -> Callable[[], np.ndarray]:
-    def load() -> np.ndarray:
+def _decoder(path: Path, sampling: Sampling, record: dict[str, Any]) -> Callable[[], Rows]:
+    def load() -> Rows:
+        from emoret.video.moments import moment_record
+
         extracted = extract(path, sampling)
         if extracted.duration is not None:
             record["duration"] = round(float(extracted.duration), 3)
-        return extracted.frames
+        if extracted.moments is None:
+            return [(record, extracted.frames)]
+        return [(moment_record(record, a, b), extracted.frames[r0:r1]) for a, b, r0, r1 in extracted.moments]
 
     return load
 
@@ -284,62 +374,68 @@ class VideoFailure:
 def embed_videos(model: Encoder, items: Sequence[VideoItem], batch_size: int = 8,
                  on_item: Callable[[], None] | None = None,
                  on_failure: Callable[[VideoFailure], None] | None = None,
-                 rule: str = DEFAULT_RULE) -> tuple[np.ndarray, list[dict[str, Any]]]:
+                 rule: str = DEFAULT_RULE,
+                 precision: str | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Embed the items that can be read; returns (vectors, their records) in item order.
 
     A video that cannot be read is passed to ``on_failure`` and left out. Frames
     are loaded on a thread while the model works on the previous batch; where an item
     holds more or fewer frames than the model takes, ``rule`` picks them.
     """
+    vectors, records, _ = embed_items(model, items, batch_size, on_item, on_failure, rule, precision)
+    return vectors, records
+
+
+def embed_items(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
+                on_item: Callable[[], None] | None = None,
+                on_failure: Callable[[VideoFailure], None] | None = None,
+                rule: str = DEFAULT_RULE,
+                precision: str | None = None) -> tuple[np.ndarray, list[dict[str, Any]], list[int]]:
+    """Like :func:`embed_videos`, and for each row the position of the item it came from."""
     import torch
 
     vectors: list[np.ndarray] = []
     records: list[dict[str, Any]] = []
-    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    owners: list[int] = []
+    batches = [range(i, min(i + batch_size, len(items))) for i in range(0, len(items), batch_size)]
     with ThreadPoolExecutor(max_workers=1) as pool:
-        for loaded in _prefetched(pool, model, batches, rule):
-            good = []
-            for item, frames, reason in loaded:
+        pending = pool.submit(_load_batch, model, items, batches[0], rule) if batches else None
+        for number in range(len(batches)):
+            assert pending is not None
+            loaded = pending.result()
+            pending = (pool.submit(_load_batch, model, items, batches[number + 1], rule)
+                       if number + 1 < len(batches) else None)
+            good: list[tuple[int, dict[str, Any], Any]] = []
+            for position, rows, reason in loaded:
                 if reason is not None:
                     if on_failure:
-                        on_failure(VideoFailure(item.record, reason))
-                    if on_item:
-                        on_item()
+                        on_failure(VideoFailure(items[position].record, reason))
                 else:
-                    good.append((item, frames))
-            if good:
-                with torch.inference_mode(), _autocast(model):
-                    batch = torch.stack([frames for _, frames in good]).to(model.device)
+                    good += [(position, record, frames) for record, frames in rows]
+            # An item in moments may bring many rows: encode them batch_size at a time.
+            for first in range(0, len(good), batch_size):
+                chunk = good[first : first + batch_size]
+                with torch.inference_mode(), _autocast(model, precision):
+                    batch = torch.stack([frames for _, _, frames in chunk]).to(model.device)
                     vectors.append(_finish(model.encode_video(batch)))
-                records.extend(item.record for item, _ in good)
-                for _ in good:
-                    if on_item:
-                        on_item()
+                records.extend(record for _, record, _ in chunk)
+                owners.extend(position for position, _, _ in chunk)
+            if on_item:
+                for _ in loaded:
+                    on_item()
     dim = int(model.embed_dim)
-    return (np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)), records
+    return (np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)), records, owners
 
 
-def _prefetched(
-    pool: ThreadPoolExecutor, model: Encoder, batches: Sequence[Sequence[VideoItem]], rule: str
-) -> Iterator[list[tuple[VideoItem, Any, str | None]]]:
-    """Each batch loaded (:func:`_load_batch`), the next one loading while the caller works."""
-    if not batches:
-        return
-    pending = pool.submit(_load_batch, model, batches[0], rule)
-    for following in batches[1:]:
-        loaded = pending.result()
-        pending = pool.submit(_load_batch, model, following, rule)
-        yield loaded
-    yield pending.result()
+def _load_batch(model: Any, items: Sequence[VideoItem], positions: range,
+                rule: str) -> list[tuple[int, list, str | None]]:
 
-
-def _load_batch(model: Encoder, batch: Sequence[VideoItem], rule: str) -> list[tuple[VideoItem, Any, str | None]]:
-    out: list[tuple[VideoItem, Any, str | None]] = []
-    for item in batch:
+    out: list[tuple[int, list, str | None]] = []
+    for position in positions:
         try:
-            frames = pick_frames(item.load(), int(model.num_frames), rule)
-            out.append((item, model.preprocess_frames(frames), None))
+            rows = [(record, model.preprocess_frames(pick_frames(frames, int(model.num_frames), rule)))
+                    for record, frames in items[position].load()]
+            out.append((position, rows, None))
         except (VideoError, InputError) as err:
-            out.append((item, None, str(err)))
+            out.append((position, [], str(err)))
     return out
-

@@ -16,21 +16,24 @@ waits, or with ``wait=False`` fails with :class:`IndexBusy`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import orjson
 
-from emoret.atomic import default_mode, write_bytes_atomic
+from emoret.atomic import default_mode, save_npy, write_bytes_atomic
 from emoret.errors import InputError
-from emoret.records import JsonlWriter, iter_records
+from emoret.records import JsonlWriter
+from emoret.retrieval.lazy_items import LazyItems
 
 FORMAT = "emoret-index"
 INDEX_FILE = "index.bin"
@@ -55,9 +58,34 @@ def default_index_dir() -> Path:
     return Path(os.environ.get("EMORET_INDEX") or DEFAULT_INDEX_DIR)
 
 
-def lock_path(target: str | os.PathLike) -> Path:
+def resolve_target(target: str | os.PathLike) -> Path:
+    """The directory an index path names: a symlink stands for its target.
+
+    Writers through the link and through the target then take the same lock, and
+    the new version replaces the target, not the link.
+    """
     target = Path(target)
+    return Path(os.path.realpath(target)) if target.is_symlink() else target
+
+
+def lock_path(target: str | os.PathLike) -> Path:
+    target = resolve_target(target)
     return target.parent / f".{target.name}.lock"
+
+
+def sweep_stale_staging(target: str | os.PathLike) -> int:
+    """Remove ``.NAME.new-*`` / ``.NAME.old-*`` left by killed writers; call with the lock held.
+
+    Only a holder of the writer lock makes them, so under the lock none is live.
+    """
+    target = resolve_target(target)
+    removed = 0
+    for pattern in (f".{target.name}.new-*", f".{target.name}.old-*"):
+        for leftover in target.parent.glob(pattern):
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+                removed += 1
+    return removed
 
 
 @contextlib.contextmanager
@@ -77,6 +105,7 @@ def writer_lock(target: str | os.PathLike, wait: bool = True, on_wait=None) -> I
                 on_wait()
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:
+            sweep_stale_staging(target)
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
@@ -101,8 +130,24 @@ def build_hnsw(vectors: np.ndarray, m: int = DEFAULT_M, ef_construction: int = D
     index = hnswlib.Index(space="ip", dim=int(vectors.shape[1]))
     index.init_index(max_elements=len(vectors), M=m, ef_construction=ef_construction, random_seed=0)
     index.set_num_threads(threads if threads > 0 else (os.cpu_count() or 1))
-    index.add_items(vectors, np.arange(len(vectors)))
+    _add_in_short_calls(index, vectors)
     return index
+
+
+def _add_in_short_calls(index, vectors: np.ndarray, seconds: float = 0.1) -> None:
+    """Add the rows in blocks sized to take about ``seconds`` each.
+
+    Python handles a signal only between calls: one call for all rows would keep
+    Ctrl-C waiting for the whole build (seconds, minutes on a large set).
+    """
+    block, start = 64, 0
+    while start < len(vectors):
+        stop = min(start + block, len(vectors))
+        began = time.monotonic()
+        index.add_items(vectors[start:stop], np.arange(start, stop))
+        elapsed = max(time.monotonic() - began, 1e-4)
+        block = int(min(max(block * seconds / elapsed, 16), 2 * block, 65536))
+        start = stop
 
 
 def write_index(
@@ -114,12 +159,14 @@ def write_index(
     ef_construction: int = DEFAULT_EF_CONSTRUCTION,
     ef: int = DEFAULT_EF,
     threads: int = -1,
+    extras: Callable[[Path], None] | None = None,
 ) -> dict[str, Any]:
     """Build and publish an index directory; the caller holds :func:`writer_lock`.
 
+    ``extras(staging)`` may add files (the query export) before the index is published.
     Returns the meta written.
     """
-    target = Path(target)
+    target = resolve_target(target)
     vectors = check_vectors(vectors, str(target))
     if len(records) != len(vectors):
         raise InputError(str(target), f"{len(vectors)} vectors but {len(records)} records")
@@ -131,7 +178,7 @@ def write_index(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "dim": int(vectors.shape[1]),
         "metric": "ip",
-        "count": int(len(vectors)),
+        "count": len(vectors),
         "m": m,
         "ef_construction": ef_construction,
         "ef": ef,
@@ -144,9 +191,13 @@ def write_index(
     try:
         index = build_hnsw(vectors, m=m, ef_construction=ef_construction, threads=threads)
         index.save_index(str(staging / INDEX_FILE))
-        np.save(staging / VECTORS_FILE, vectors)
+        _raise_if_disk_filled(staging / INDEX_FILE)
+        with open(staging / VECTORS_FILE, "wb") as handle:
+            save_npy(handle, vectors)
         with JsonlWriter(staging / ITEMS_FILE) as writer:
             writer.write_all(records)
+        if extras is not None:
+            extras(staging)
         # meta.json last: a directory with meta.json is complete.
         write_bytes_atomic(staging / META_FILE, orjson.dumps(full_meta, option=orjson.OPT_INDENT_2))
         os.chmod(staging, default_mode(directory=True))  # mkdtemp's mode is private (0700)
@@ -156,6 +207,19 @@ def write_index(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return full_meta
+
+
+def _raise_if_disk_filled(path: Path) -> None:
+    """hnswlib writes with a C++ stream that drops a full disk's error: a truncated file.
+
+    A write cut short by a full disk leaves no free block behind it, so no free
+    block after the write is taken as the sign (at worst a false alarm on a disk
+    filled exactly to the last block).
+    """
+    stats = os.statvfs(path.parent)
+    free = stats.f_bfree if os.geteuid() == 0 else stats.f_bavail  # root may use reserved blocks
+    if free == 0:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 
 def refuse_foreign_directory(target: Path) -> None:
@@ -231,7 +295,7 @@ class Index:
 
     path: Path
     meta: dict[str, Any]
-    items: list[dict[str, Any]]
+    items: Sequence[dict[str, Any]]
     hnsw: Any
 
     @property
@@ -289,7 +353,7 @@ def open_index(path: str | os.PathLike, attempts: int = 5) -> Index:
     for attempt in range(attempts):
         try:
             meta = read_meta(path)
-            items = list(iter_records(path / ITEMS_FILE))
+            items = LazyItems.read(path / ITEMS_FILE)  # a search parses only its hits
             hnsw = _load_hnsw(path / INDEX_FILE, int(meta["dim"]), int(meta["count"]))
             if read_meta(path).get("build_id") == meta.get("build_id"):
                 if len(items) != int(meta["count"]):

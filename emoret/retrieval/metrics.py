@@ -58,7 +58,10 @@ def text_to_video_ranks(similarity: np.ndarray, text_video: Sequence[int] | np.n
     target = np.asarray(text_video, dtype=np.int64)
     true_scores = sim[np.arange(len(target)), target][:, None]
     # The count of items scoring >= the true one includes the true one: it is the rank.
-    return (sim >= true_scores).sum(axis=1).astype(np.int64)
+    ranks = (sim >= true_scores).sum(axis=1).astype(np.int64)
+    # A NaN compares false with everything: a NaN true score ranks last, never first.
+    ranks[np.isnan(true_scores[:, 0])] = sim.shape[1]
+    return ranks
 
 
 def video_to_text_ranks(similarity: np.ndarray, text_video: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -76,7 +79,10 @@ def video_to_text_ranks(similarity: np.ndarray, text_video: Sequence[int] | np.n
         if not own.any():
             continue
         column = sim[:, video]
-        best_true = column[own].max()
+        best_true = np.nanmax(column[own]) if not np.isnan(column[own]).all() else np.nan
+        if np.isnan(best_true):  # never reward a NaN: last place
+            ranks.append(int((~own).sum()) + 1)
+            continue
         ranks.append(1 + int(((column >= best_true) & ~own).sum()))
     return np.asarray(ranks, dtype=np.int64)
 

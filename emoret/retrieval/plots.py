@@ -39,11 +39,29 @@ def video_emotions(annotations: Sequence[dict[str, Any]]) -> dict[str, np.ndarra
     return out
 
 
+def strongest_video_emotion(video_emotions: Any) -> np.ndarray | None:
+    """[8] booleans marking a video's strongest emotion (none when neutral leads); None if unknown."""
+    from emoret.retrieval.feel.aggregate import vector_of
+
+    vector = vector_of(video_emotions)
+    if vector is None:
+        return None
+    flags = np.zeros(len(EMOTIONS), dtype=bool)
+    best = int(np.argmax(vector))
+    if best < len(EMOTIONS):
+        flags[best] = True
+    return flags
+
+
 def emotion_flags(records: Sequence[dict[str, Any]], by_video: dict[str, np.ndarray] | None = None) -> np.ndarray:
-    """[N, 8] booleans: the record's own NRC counts, else its video's captions'."""
+    """[N, 8] booleans: a video's own strongest emotion (``video_emotions``), else the record's
+    own NRC counts, else its video's captions'."""
     flags = np.zeros((len(records), len(EMOTIONS)), dtype=bool)
     for row, record in enumerate(records):
-        if any(name in record for name in EMOTIONS):
+        own = strongest_video_emotion(record.get("video_emotions"))
+        if own is not None:
+            flags[row] = own
+        elif any(name in record for name in EMOTIONS):
             flags[row] = np.asarray(emotion_vector(record)) > 0
         elif by_video is not None:
             flags[row] = by_video.get(str(video_id_of(record)), flags[row])

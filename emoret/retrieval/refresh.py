@@ -3,7 +3,8 @@
 Made for cron: a run where nothing changed rewrites nothing. A video counts as
 unchanged when its path, size and modification time match the indexed record
 and the index was made by the same model (same fingerprint) with the same frame
-sampling rule.
+sampling rule, cut into moments the same way. A video in moments is kept or
+re-embedded whole: all its moments at once.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -46,31 +47,44 @@ def refresh(
     on_item: Callable[[], None] | None = None,
     on_failure: Callable[[embed.VideoFailure], None] | None = None,
     rule: str = DEFAULT_RULE,
+    segment: float | None = None,
+    overlap: float = 0.0,
+    scenes: bool = False,
+    before_write: Callable[[np.ndarray, list[dict[str, Any]]], None] | None = None,
+    extras: Callable[[Path], None] | None = None,
 ) -> RefreshResult:
     """Bring the index at ``target`` up to date with the videos under ``paths``.
 
     The caller holds :func:`emoret.retrieval.index.writer_lock`. ``params``: m, ef_construction, ef.
     ``rule``: how frames are chosen (see :func:`emoret.video.decode.sample_indices`).
+    ``segment``/``overlap``/``scenes``: index moments instead of whole videos (see
+    :class:`emoret.video.decode.Sampling`). Counts in the result are of files.
+    ``before_write(vectors, records)`` may add fields to the records (video emotions) first.
     """
-    target = Path(target)
+    target = store.resolve_target(target)
     paths = list(paths)
-    items = embed.items_from_files(paths, int(model.num_frames), int(model.image_size), rule)
+    items = embed.items_from_files(paths, int(model.num_frames), int(model.image_size), rule, segment, overlap, scenes)
     if not items:
         raise InputError(", ".join(str(p) for p in paths), "no video files found")
-    previous = _previous(target, model.fingerprint, rule)
-    old_items: list[dict[str, Any]] = previous.items if previous is not None else []
-    old_rows = {_unchanged_key(item): row for row, item in enumerate(old_items)}
-    old_vectors = previous.vectors() if previous is not None else None
+    moments = moments_meta(segment, overlap, scenes)
+    previous = _previous(target, model.fingerprint, rule, moments)
+    old_rows: dict[tuple, list[int]] = {}
+    old_vectors = None
+    if previous is not None:
+        for row, record in enumerate(previous.items):
+            old_rows.setdefault(_unchanged_key(record), []).append(row)
+        old_vectors = previous.vectors()
 
     result = RefreshResult()
-    reused: dict[int, tuple[np.ndarray, dict[str, Any]]] = {}
+    reused: dict[int, list[tuple[np.ndarray, dict[str, Any]]]] = {}
     fresh: list[tuple[int, embed.VideoItem]] = []
     for position, item in enumerate(items):
-        row = old_rows.get(_unchanged_key(item.record))
-        if row is not None and old_vectors is not None:
-            reused[position] = (np.asarray(old_vectors[row]), old_items[row])
+        rows = old_rows.get(_unchanged_key(item.record))
+        if rows and old_vectors is not None and previous is not None:
+            reused[position] = [(np.asarray(old_vectors[row]), previous.items[row]) for row in rows]
         else:
             fresh.append((position, item))
+    old_items: Sequence[dict[str, Any]] = previous.items if previous is not None else []
     result.kept = len(reused)
     present = {item.record["path"] for item in items}
     result.removed = sum(1 for item in old_items if item.get("path") not in present)
@@ -84,42 +98,54 @@ def refresh(
         if on_failure:
             on_failure(failure)
 
-    new_vectors, new_records = embed.embed_videos(
+    new_vectors, new_records, owners = embed.embed_items(
         model, [item for _, item in fresh], batch_size, on_item=on_item, on_failure=failed, rule=rule
     )
     result.failed = failures
-    result.embedded = len(new_records)
-    embedded_at = {id(record): i for i, record in enumerate(new_records)}
+    result.embedded = len(set(owners))
+    embedded: dict[int, list[tuple[np.ndarray, dict[str, Any]]]] = {}
+    for row, owner in enumerate(owners):
+        embedded.setdefault(fresh[owner][0], []).append((new_vectors[row], new_records[row]))
 
     vectors, records = [], []
-    for position, item in enumerate(items):
-        if position in reused:
-            vector, record = reused[position]
-        elif id(item.record) in embedded_at:
-            vector, record = new_vectors[embedded_at[id(item.record)]], item.record
-        else:
-            continue
-        vectors.append(vector)
-        records.append(record)
+    for position in range(len(items)):
+        for vector, record in reused.get(position) or embedded.get(position) or []:
+            vectors.append(vector)
+            records.append(record)
 
+    if before_write is not None and records:
+        before_write(np.stack(vectors), records)
     same_params = previous is not None and all(previous.meta.get(k) == v for k, v in params.items())
     if not records or (same_params and records == old_items):
         return result
     meta = embed.model_meta(model, model_spec)
     meta["source"] = "videos"
     meta["sampling"] = rule
-    store.write_index(target, np.stack(vectors), records, meta, **params)
+    if moments:
+        meta["moments"] = moments
+    store.write_index(target, np.stack(vectors), records, meta, extras=extras, **params)
     result.written = True
     return result
 
 
-def _previous(target: Path, fingerprint: str, rule: str) -> store.Index | None:
-    """The current index when it was made by this model and sampling rule (else everything
-    is re-embedded). Indexes from before the rule was recorded used ``middle``."""
+def moments_meta(segment: float | None, overlap: float, scenes: bool) -> dict[str, Any] | None:
+    """How videos are cut into moments, as the index records it (None: whole videos)."""
+    if segment is None and not scenes:
+        return None
+    meta: dict[str, Any] = {"scenes": scenes}
+    if segment is not None:
+        meta.update(segment=segment, overlap=overlap)
+    return meta
+
+
+def _previous(target: Path, fingerprint: str, rule: str, moments: dict[str, Any] | None) -> store.Index | None:
+    """The current index when it was made by this model and sampling rule, cut the same way
+    (else everything is re-embedded). Indexes from before the rule was recorded used ``middle``."""
     if not (target / store.META_FILE).exists():
         return None
     index = store.open_index(target)
-    if index.meta.get("fingerprint") != fingerprint or index.meta.get("sampling", "middle") != rule:
+    if (index.meta.get("fingerprint") != fingerprint or index.meta.get("sampling", "middle") != rule
+            or index.meta.get("moments") != moments):
         return None
     if not (target / store.VECTORS_FILE).exists():
         return None

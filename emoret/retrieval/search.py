@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from typing import Any, Sequence
 
 from emoret.errors import InputError
 from emoret.retrieval import index as store
-from emoret.retrieval.embed import embed_texts
+from emoret.retrieval import rerank
 from emoret.retrieval.encoder import Encoder
-from emoret.text.emotions import query_emotions
 
 # Bookkeeping of the frame store and of refresh: not what a person searching wants to read.
 INTERNAL_KEYS = frozenset(
-    {"frame_indices", "sampling", "source_frames", "n_frames", "source_size", "source_mtime_ns", "size", "mtime_ns"}
+    {"frame_indices", "sampling", "source_frames", "n_frames", "source_size", "source_mtime_ns", "size", "mtime_ns",
+     "moments"}
 )
 
 
@@ -68,16 +69,94 @@ def query_emotion_vectors(queries: Sequence[str], mode: str | Sequence[int], low
         if mode == "none":
             return None
         if mode == "auto":
+            from emoret.text.emotions import query_emotions  # nltk: only when a query needs it
+
             return [query_emotions(text, lowercase) for text in queries]
         raise ValueError(f"unknown emotion mode {mode!r}")
     return [list(mode) for _ in queries]
 
 
-def search(index: store.Index, model: Encoder, queries: Sequence[str], top: int = 10, ef: int | None = None,
-           emotions: str | Sequence[int] = "auto", lowercase: bool = True) -> list[list[store.Hit]]:
-    """The ranked hits of each query, best first."""
-    vectors = embed_texts(model, list(queries), query_emotion_vectors(queries, emotions, lowercase))
-    return index.search(vectors, top=top, ef=ef)
+def search(index: store.Index, model: Any, queries: Sequence[str], top: int = 10, ef: int | None = None,
+           emotions: str | Sequence[int] = "auto", lowercase: bool = True, per_video: int = 1,
+           emotion_weight: float | None = None, only_emotion: str | None = None,
+           threshold: float | None = None) -> list[list[store.Hit]]:
+    """The ranked hits of each query, best first: ``top`` videos, each with its ``per_video``
+    best moments (0: every item on its own, however many of one video). ``model``: an
+    EmoretModel, or a text_numpy.NumpyTextEncoder (no torch).
+
+    Where the index keeps ``video_emotions``: ``only_emotion`` keeps the videos whose
+    score for it reaches ``threshold``, and the query's emotions add
+    ``emotion_weight · match`` to the similarity (see :mod:`emoret.retrieval.rerank`).
+    """
+    emotion_vectors = query_emotion_vectors(queries, emotions, lowercase)
+    if hasattr(model, "encode_queries"):  # the numpy text encoder (no torch)
+        vectors = model.encode_queries(list(queries), emotion_vectors)
+    else:
+        from emoret.retrieval.embed import embed_texts  # the torch path: frames, decoders, torch
+
+        vectors = embed_texts(model, list(queries), emotion_vectors)
+    weight = rerank.DEFAULT_EMOTION_WEIGHT if emotion_weight is None else emotion_weight
+    sizes = Counter(video_key(item) for item in index.items)
+    if only_emotion is None and (weight == 0 or not rerank.has_video_emotions(index)):
+        if per_video < 1:
+            return index.search(vectors, top=top, ef=ef)
+        return [best_per_video(index, vector, top, per_video, ef, sizes) for vector in vectors]
+    if only_emotion is not None and not rerank.has_video_emotions(index):
+        raise InputError(str(index.path), "the index keeps no video emotions: build it with "
+                         "'emoret index ... --emotions feel.jsonl' or '--feel'")
+    one_item_a_video = max(sizes.values(), default=1) == 1
+    # With moments, re-rank enough items that the best videos keep their best moments.
+    wanted = top if per_video < 1 or one_item_a_video else min(len(index), top * max(per_video, 1) * max(sizes.values()))
+    ranked = rerank.search_with_emotions(
+        index, vectors, emotion_vectors, wanted, ef, weight, only_emotion,
+        rerank.DEFAULT_EMOTION_THRESHOLD if threshold is None else threshold,
+    )
+    if per_video < 1 or one_item_a_video:
+        return ranked
+    return [group_per_video(hits, top, per_video) for hits in ranked]
+
+
+def group_per_video(hits: Sequence[store.Hit], top: int, per_video: int) -> list[store.Hit]:
+    """The ``top`` best videos of ranked ``hits``, each with at most ``per_video`` of its hits, re-ranked."""
+    kept: dict[str, list[store.Hit]] = {}
+    for hit in hits:
+        group = kept.setdefault(video_key(hit.item), [])
+        if len(group) < per_video:
+            group.append(hit)
+    chosen = [hit for _, group in list(kept.items())[:top] for hit in group]
+    chosen.sort(key=lambda hit: -hit.score)
+    return [store.Hit(rank + 1, hit.score, hit.item) for rank, hit in enumerate(chosen)]
+
+
+def video_key(item: dict[str, Any]) -> str:
+    """What makes two items moments of one video: its file, else its id."""
+    return str(item.get("path") or item.get("video") or item.get("video_id") or item.get("source"))
+
+
+def best_per_video(index: store.Index, vector: Any, top: int, per_video: int, ef: int | None = None,
+                   sizes: Counter | None = None) -> list[store.Hit]:
+    """The ``top`` best videos for one query vector, each with its ``per_video`` best items, re-ranked.
+
+    Asks the index for more neighbours until the ``top`` best videos each have their
+    ``per_video`` items (or all they have), or the index has no more. ``sizes``: items a video.
+    """
+    sizes = sizes if sizes is not None else Counter(video_key(item) for item in index.items)
+    wanted = min(len(index), top * per_video)
+    while True:
+        hits = index.search(vector, top=wanted, ef=ef)[0]
+        kept: dict[str, list[store.Hit]] = {}
+        for hit in hits:
+            group = kept.setdefault(video_key(hit.item), [])
+            if len(group) < per_video:
+                group.append(hit)
+        best = list(kept.items())[:top]
+        filled = all(len(group) >= min(per_video, sizes[key]) for key, group in best)
+        if (len(kept) >= top and filled) or wanted >= len(index):
+            break
+        wanted = min(len(index), wanted * 4)
+    chosen = [hit for _, group in best for hit in group]
+    chosen.sort(key=lambda hit: -hit.score)
+    return [store.Hit(rank + 1, hit.score, hit.item) for rank, hit in enumerate(chosen)]
 
 
 def index_dir(path: str | os.PathLike | None) -> str:

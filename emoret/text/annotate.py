@@ -10,6 +10,7 @@ yielded before the error is raised.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections import deque
 from typing import Any, Iterable, Iterator
 
@@ -84,7 +85,7 @@ def _annotate_parallel(chunks: Iterator, workers: int, lowercase: bool) -> Itera
         return
 
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers) as pool:
+    with context.Pool(workers, initializer=_leave_interrupts_to_the_parent) as pool:
         pending: deque = deque()
         limit = 2 * workers
 
@@ -102,6 +103,14 @@ def _annotate_parallel(chunks: Iterator, workers: int, lowercase: bool) -> Itera
         while pending:
             records, result = pending.popleft()
             yield from _merge(records, result.get())
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    """Ctrl-C reaches the whole process group: the parent reports it and stops the pool.
+
+    A worker that also took it would print its own ``Process ForkPoolWorker-N:`` traceback.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _merge(records: list[dict[str, Any]], results: list) -> Iterator[dict[str, Any]]:

@@ -26,8 +26,13 @@ def save_checkpoint(out: Path, model, train_state: dict[str, Any], is_best: bool
     name = f"step-{train_state['step']:07d}"
     tmp = folder / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save(tmp)
-    torch.save(train_state, tmp / STATE_FILE)
+    try:
+        model.save(tmp)
+        with open(tmp / STATE_FILE, "wb") as handle:  # a handle: a full disk is an OSError, not a RuntimeError
+            torch.save(train_state, handle)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a full disk or Ctrl-C: no half checkpoint stays
+        raise
     final = folder / name
     if final.exists():  # left by a run killed before it moved the links on
         shutil.rmtree(final)
@@ -37,6 +42,16 @@ def save_checkpoint(out: Path, model, train_state: dict[str, Any], is_best: bool
         _swap_link(out / "best", f"checkpoints/{name}")
     _prune(out)
     return final
+
+
+def sweep_partial_checkpoints(out: Path) -> None:
+    """Remove the half-written checkpoints and link temps of a run that was killed."""
+    for leftover in (out / "checkpoints").glob(".step-*.tmp"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    for name in ("last", "best"):
+        for leftover in out.glob(f".{name}.*.tmp"):
+            if leftover.is_symlink():
+                leftover.unlink(missing_ok=True)
 
 
 def read_train_state(out: Path) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emoret.errors import InputError
-from emoret.records import iter_numbered, require_caption, require_video_id, source_name
+from emoret.records import check_file_name, iter_numbered, require_caption, require_video_id, source_name
 from emoret.text.emotions import record_emotion_vector
 from emoret.video.decode import DEFAULT_RULE, pick_frames
 from emoret.video.frames import frames_path, load_frames
@@ -32,6 +32,7 @@ def load_video_captions(captions_path: str, frames_dir: str) -> list[VideoCaptio
     for line, record in iter_numbered(captions_path):
         caption = require_caption(record, source, line)
         vid = require_video_id(record, source, line)
+        check_file_name(vid, source, line, suffix=".npy")
         if vid not in by_video:
             by_video[vid] = VideoCaptions(vid, [], [])
             first_line[vid] = line

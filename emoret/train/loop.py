@@ -22,7 +22,7 @@ import numpy as np
 
 from emoret.errors import InputError
 from emoret.records import source_name
-from emoret.train.checkpoint import restore_rng_state, rng_state, save_checkpoint
+from emoret.train.checkpoint import restore_rng_state, rng_state, save_checkpoint, sweep_partial_checkpoints
 from emoret.train.config import TrainConfig
 from emoret.train.data import FrameCache, VideoCaptions, epoch_pairs, load_video_captions
 from emoret.train.distributed import Runtime, broadcast, start_runtime, stop_runtime
@@ -52,6 +52,8 @@ def train(
         trainer = _Trainer(config, runtime, videos, val, state)
         if settings_due:
             write_settings(config, runtime)
+        if resume and runtime.main:
+            sweep_partial_checkpoints(Path(config.out))  # a killed run's; --resume runs alone on OUT
         # A resumed run drops what the killed one logged after its checkpoint (all of it if none).
         keep = trainer.progress.step if resume else None
         try:

@@ -13,9 +13,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+import orjson
+
 from emoret.atomic import write_bytes_atomic
 from emoret.errors import InputError
-from emoret.records import JsonlWriter, dumps, read_jsonl
+from emoret.records import JsonlWriter, dumps
 from emoret.train.checkpoint import read_train_state
 from emoret.train.config import TrainConfig
 from emoret.train.distributed import Runtime
@@ -91,6 +93,28 @@ def _write_config(path: Path, config: TrainConfig) -> None:
     write_bytes_atomic(path, (json.dumps(asdict(config), indent=2) + "\n").encode())
 
 
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """metrics.jsonl's records; a last line torn by a kill mid-write is dropped.
+
+    Only the last line: a bad line with more after it is bad input as anywhere else.
+    """
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    tail = lines.pop() if lines else b""  # after the last newline: empty, or a line cut short
+    complete = b"\n".join(lines) + (b"\n" if lines else b"")
+    records = []
+    for number, line in enumerate(complete.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            if number == len(lines) and not tail.strip():
+                break  # the last complete-looking line is cut inside (a kill between writes)
+            raise InputError(str(path), "malformed JSON", number) from None
+    return records
+
+
 class MetricsLog:
     """metrics.jsonl, appended a line at a time; a resumed run first drops the lines
     written after its checkpoint, so the file reads as one uninterrupted run.
@@ -103,15 +127,20 @@ class MetricsLog:
         if not active:
             return
         if keep_until_step is not None and path.exists():
-            kept = [r for r in read_jsonl(path) if int(r.get("step", 0)) <= keep_until_step]
+            kept = [r for r in read_metrics(path) if int(r.get("step", 0)) <= keep_until_step]
             with JsonlWriter(path) as writer:
                 writer.write_all(kept)
         self.handle = open(path, "ab")
 
     def write(self, record: dict[str, Any]) -> None:
         if self.handle is not None:
-            self.handle.write(dumps(record))
-            self.handle.flush()
+            try:
+                self.handle.write(dumps(record))
+                self.handle.flush()
+            except OSError as err:
+                if err.filename is None:
+                    raise OSError(err.errno, err.strerror, self.handle.name) from None
+                raise
 
     def close(self) -> None:
         if self.handle is not None:

@@ -50,6 +50,10 @@ class Sampling:
     ``num_frames`` spread over the whole video by ``rule`` (the default), or, with
     ``fps``, the video resampled at that rate. ``resize`` is ``crop`` (short side to
     ``size``, centre crop) or ``squash`` (straight to ``size`` x ``size``).
+
+    Moments: with ``segment`` (seconds, windows ``overlap`` seconds apart from
+    overlapping) or ``scenes`` (shots; ``segment`` then splits long shots), the video
+    is cut into moments and the rule applies to each moment in turn.
     """
 
     num_frames: int | None = 12
@@ -57,6 +61,9 @@ class Sampling:
     size: int = 224
     resize: str = "crop"
     rule: str = DEFAULT_RULE
+    segment: float | None = None
+    overlap: float = 0.0
+    scenes: bool = False
 
     def __post_init__(self) -> None:
         if self.fps is None and (self.num_frames is None or self.num_frames < 1):
@@ -69,11 +76,27 @@ class Sampling:
             raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}")
         if self.rule not in SAMPLING_RULES:
             raise ValueError(f"sampling rule must be one of {', '.join(SAMPLING_RULES)}")
+        if self.segment is not None and not self.segment > 0:
+            raise ValueError("segment must be positive")
+        if not 0 <= self.overlap < (self.segment or math.inf) or (self.overlap and self.segment is None):
+            raise ValueError("overlap needs segment, and must be at least 0 and less than it")
+
+    @property
+    def moments(self) -> bool:
+        """Whether the video is cut into moments."""
+        return self.segment is not None or self.scenes
 
     def as_record(self) -> dict[str, Any]:
         if self.fps is not None:
-            return {"fps": self.fps, "size": self.size, "resize": self.resize}
-        return {"num_frames": self.num_frames, "rule": self.rule, "size": self.size, "resize": self.resize}
+            record: dict[str, Any] = {"fps": self.fps, "size": self.size, "resize": self.resize}
+        else:
+            record = {"num_frames": self.num_frames, "rule": self.rule, "size": self.size, "resize": self.resize}
+        # Only when set, so the records of whole-video runs stay as they were.
+        if self.segment is not None:
+            record.update(segment=self.segment, overlap=self.overlap)
+        if self.scenes:
+            record["scenes"] = True
+        return record
 
     def indices(self, n_frames: int, source_fps: float | None) -> list[int]:
         if self.fps is not None:
@@ -103,6 +126,8 @@ class Extracted:
     height: int
     warnings: list[str] = field(default_factory=list)
     seeks: int = 0  # how often the reader jumped ahead instead of decoding on
+    # With moments: each one's (start, end) seconds and its rows [a, b) of ``frames``.
+    moments: list[tuple[float, float, int, int]] | None = None
 
 
 def sample_indices(n_frames: int, num_frames: int, rule: str = DEFAULT_RULE) -> list[int]:
@@ -183,14 +208,24 @@ def decode_video(path: str | os.PathLike, num_frames: int = 12, size: int = 224,
     return extract(path, Sampling(num_frames=num_frames, fps=fps, size=size, resize=resize, rule=rule)).frames
 
 
-def extract(path: str | os.PathLike, sampling: Sampling, threads: int = 0) -> Extracted:
-    """Decode the frames ``sampling`` asks for. ``threads``: decoder threads (0: automatic)."""
+def extract(path: str | os.PathLike, sampling: Sampling, threads: int = 0,
+            span: tuple[float, float] | None = None) -> Extracted:
+    """Decode the frames ``sampling`` asks for. ``threads``: decoder threads (0: automatic).
+
+    ``span``: only the seconds ``[start, end)``, sampled as one moment.
+    """
+    shots = None
+    if sampling.scenes and span is None:
+        from emoret.video.moments import detect_shots
+
+        shots = detect_shots(path, threads=threads)
     with open_video(path) as container:
         info = StreamInfo.of(container)
         n_frames = info.frames or count_packets(container, info)
         if n_frames < 1:
             raise VideoError("no video frames")
-        wanted = sampling.indices(n_frames, info.fps)
+        spans = [span] if span is not None else _moment_spans(sampling, n_frames, info.fps, shots)
+        wanted, rows = _wanted(sampling, n_frames, info.fps, spans)
         reader = _Reader(container, info, sampling, threads)
         frames, last_index = reader.collect(wanted)
     warnings = []
@@ -201,14 +236,15 @@ def extract(path: str | os.PathLike, sampling: Sampling, threads: int = 0) -> Ex
         found = last_index + 1
         warnings.append(f"the header promised {n_frames} frames but {found} could be decoded")
         n_frames = found
-        wanted = sampling.indices(n_frames, info.fps)
+        spans = [span] if span is not None else _moment_spans(sampling, n_frames, info.fps, shots)
+        wanted, rows = _wanted(sampling, n_frames, info.fps, spans)
         with open_video(path) as container:
             reader = _Reader(container, StreamInfo.of(container), sampling, threads)
             frames, _ = reader.collect(wanted)
         if not frames:
             raise VideoError(_no_frames_message(reader.decode_errors))
         frames = _fill_gaps(frames, wanted)
-    if sampling.fps is None and sampling.num_frames is not None and n_frames < sampling.num_frames:
+    if sampling.fps is None and not sampling.moments and n_frames < (sampling.num_frames or 0):
         warnings.append(f"only {n_frames} frames, fewer than the {sampling.num_frames} asked: frames repeated")
     if reader.decode_errors:
         warnings.append(f"{reader.decode_errors} packets could not be decoded")
@@ -223,7 +259,40 @@ def extract(path: str | os.PathLike, sampling: Sampling, threads: int = 0) -> Ex
         height=info.width if reader.rotation % 2 else info.height,
         warnings=warnings,
         seeks=reader.seeks,
+        moments=None if spans is None else [(a, b, r0, r1) for (a, b), (r0, r1) in zip(spans, rows, strict=False)],
     )
+
+
+def _moment_spans(sampling: Sampling, n_frames: int, fps: float | None, shots) -> list[tuple[float, float]] | None:
+    """The moments' (start, end) seconds, or None for a whole-video sampling."""
+    if not sampling.moments:
+        return None
+    from emoret.video.moments import windows
+
+    duration = n_frames / (fps or 1.0)
+    if shots is None:
+        return windows(duration, sampling.segment or duration, sampling.overlap)
+    spans = [(a, min(b, duration)) for a, b in shots.spans() if a < duration] or [(0.0, duration)]
+    if sampling.segment is None:
+        return spans
+    return [w for a, b in spans for w in windows(b - a, sampling.segment, sampling.overlap, start=a)]
+
+
+def _wanted(sampling: Sampling, n_frames: int, fps: float | None,
+            spans: list[tuple[float, float]] | None) -> tuple[list[int], list[tuple[int, int]]]:
+    """Source frames to keep, in output order, and each moment's rows of them."""
+    if spans is None:
+        return sampling.indices(n_frames, fps), []
+    from emoret.video.moments import frame_range
+
+    wanted: list[int] = []
+    rows = []
+    for span in spans:
+        first, stop = frame_range(span, fps or 1.0, n_frames)
+        picked = [first + i for i in sampling.indices(stop - first, fps)]
+        rows.append((len(wanted), len(wanted) + len(picked)))
+        wanted += picked
+    return wanted, rows
 
 
 def _no_frames_message(decode_errors: int) -> str:

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generator, Iterable
 
+from emoret.atomic import is_disk_error, sweep_stale_temps
 from emoret.devices import available_cpus
 from emoret.errors import InputError
-from emoret.records import iter_numbered, source_name
+from emoret.records import check_file_name, iter_numbered, source_name
 from emoret.video import frames as store
 from emoret.video.decode import VIDEO_EXTENSIONS, Sampling, VideoError, extract, sampling_record
 from emoret.video.reencode import reencode_video
@@ -62,9 +63,10 @@ def sources_from_records(path: str | os.PathLike | None, video_root: str | os.Pa
     for line, record in iter_numbered(path):
         name = record.get("source") or record.get("video")
         if name is not None:
-            candidate = root / str(name)
+            candidate = root / check_file_name(str(name), source_name(path), line)
         elif record.get("video_id") is not None:
-            candidate = _by_id(root, str(record["video_id"]))
+            video_id = check_file_name(str(record["video_id"]), source_name(path), line, suffix=".npy")
+            candidate = _by_id(root, video_id)
         else:
             raise InputError(source_name(path), "record has no 'video', 'source' or 'video_id'", line)
         key = os.path.abspath(candidate)
@@ -104,8 +106,8 @@ def plan(sources: Iterable[Path], options: Options, force: bool = False) -> list
             and record.get("source_size") == size
             and record.get("source_mtime_ns") == mtime_ns
         ) else None
-        frames_done = same is not None and sampling_record(same.get("sampling")) == wanted_sampling and store.frames_path(
-            options.out_dir, video_id).exists()
+        frames_done = same is not None and sampling_record(same.get("sampling")) == wanted_sampling and store.frames_match(
+            options.out_dir, video_id, same)
         reencode_done = options.reencode_dir is None or (
             same is not None
             and same.get("reencoded") == str(_reencode_path(options.reencode_dir, video_id))
@@ -138,6 +140,7 @@ def run(planned: list[Job | dict[str, Any]], options: Options, workers: int = 1)
     Use it as ``with contextlib.closing(run(...))`` or iterate it to the end: the
     manifest is written when the generator finishes or is closed.
     """
+    sweep_stale_temps(options.out_dir)  # left by a run that was killed
     manifest = _Manifest(options.out_dir)
     jobs = [item for item in planned if isinstance(item, Job)]
     workers = max(1, min(workers, len(jobs)))
@@ -166,15 +169,16 @@ def _results(jobs: list[Job], options: Options, workers: int) -> Generator[dict[
     import av  # noqa: F401  (once, before the fork, not once a worker)
 
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=_quiet_worker) as pool:
+    with context.Pool(workers, initializer=_quiet_worker, initargs=(os.getpid(),)) as pool:
         yield from pool.imap(_do_job_star, [(job, options) for job in jobs], chunksize=1)
 
 
-def _quiet_worker() -> None:
+def _quiet_worker(parent: int) -> None:
     """Ctrl-C is the parent's to handle; its terminate() then stops a worker cleanly.
 
     SIGTERM becomes SystemExit, so a half-written temporary file is removed on the
-    way out, and no traceback is printed.
+    way out, and no traceback is printed. A worker also gets SIGTERM when its parent
+    dies, however it dies (``kill -9`` included), instead of sleeping on forever.
     """
 
     def stop(signum, frame):
@@ -182,6 +186,20 @@ def _quiet_worker() -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, stop)
+    die_with_parent(parent)
+
+
+def die_with_parent(parent: int) -> None:
+    """SIGTERM this process when ``parent`` dies (Linux); exit now if it already has."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return  # not Linux: the pool's own shutdown is all there is
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _do_job_star(args: tuple[Job, Options]) -> dict[str, Any]:
@@ -195,7 +213,8 @@ def do_job(job: Job, options: Options) -> dict[str, Any]:
     try:
         if job.frames:
             extracted = extract(job.source, options.sampling, threads=options.threads)
-            store.save_frames(options.out_dir, job.video_id, extracted.frames)
+            saved = store.save_frames(options.out_dir, job.video_id, extracted.frames)
+            record.update(store.file_identity(saved))
             record.update(
                 n_frames=int(extracted.frames.shape[0]),
                 fps=extracted.fps,
@@ -205,6 +224,8 @@ def do_job(job: Job, options: Options) -> dict[str, Any]:
                 source_frames=extracted.source_frames,
                 frame_indices=extracted.indices,
             )
+            if extracted.moments is not None:
+                record["moments"] = [{"start": a, "end": b, "rows": [r0, r1]} for a, b, r0, r1 in extracted.moments]
             if extracted.warnings:
                 record["warning"] = "; ".join(extracted.warnings)
         elif job.previous is not None:
@@ -218,6 +239,10 @@ def do_job(job: Job, options: Options) -> dict[str, Any]:
             record["reencoded_fps"] = options.reencode_fps
     except VideoError as err:
         return _failed(job, options, str(err), base)
+    except OSError as err:
+        if is_disk_error(err):
+            raise  # a full disk stops the run; the frames already there stay as they are
+        return _failed(job, options, f"{type(err).__name__}: {err}", base)
     except Exception as err:  # a decoder surprise on one file must not stop the others
         return _failed(job, options, f"{type(err).__name__}: {err}", base)
     record.update(base)

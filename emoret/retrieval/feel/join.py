@@ -1,0 +1,58 @@
+"""Putting ``feel`` records' emotions onto other records of the same videos (embeddings, index items)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from emoret.errors import InputError
+from emoret.records import iter_numbered, source_name, video_id_of
+from emoret.retrieval.feel.aggregate import as_dict, vector_of
+
+CARRIED = ("video_emotions", "faces")
+
+
+def video_key(record: dict[str, Any]) -> tuple[str, Any, Any]:
+    """A video, or a segment of one (``start``/``end``)."""
+    return str(video_id_of(record)), record.get("start"), record.get("end")
+
+
+def read_emotions(path: str | os.PathLike) -> dict[tuple[str, Any, Any], dict[str, Any]]:
+    """video key → the fields of ``emoret feel`` output to carry over."""
+    name = source_name(path)
+    found: dict[tuple[str, Any, Any], dict[str, Any]] = {}
+    for line, record in iter_numbered(path):
+        if video_id_of(record) is None:
+            raise InputError(name, "a record needs video_id or video", line)
+        if vector_of(record.get("video_emotions")) is None:
+            raise InputError(name, "no video_emotions (make this file with 'emoret feel')", line)
+        found[video_key(record)] = {key: record[key] for key in CARRIED if key in record}
+    return found
+
+
+def attach(records: Sequence[dict[str, Any]], emotions: dict[tuple[str, Any, Any], dict[str, Any]]) -> int:
+    """Copy each record's video's emotions onto it, in place; returns how many found none."""
+    missing = 0
+    for record in records:
+        fields = emotions.get(video_key(record))
+        if fields is None:
+            missing += 1
+        else:
+            record.update(fields)
+    return missing
+
+
+def attach_scene(records: Sequence[dict[str, Any]], vectors: np.ndarray, model: Any, only_missing: bool = True) -> int:
+    """Scene emotions from the records' own video embeddings; returns how many were added."""
+    from emoret.retrieval.feel.scene import SceneReader
+
+    rows = [row for row, record in enumerate(records) if not (only_missing and "video_emotions" in record)]
+    if not rows:
+        return 0
+    scores = SceneReader(model)(np.asarray(vectors)[rows])
+    for row, score in zip(rows, scores, strict=False):
+        records[row]["video_emotions"] = as_dict(score)
+    return len(rows)

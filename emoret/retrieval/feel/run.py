@@ -1,0 +1,70 @@
+"""``feel`` over a list of videos: scene scores from their embeddings, faces from their frames.
+
+Frames are loaded once: the face reader runs on them on the loading thread while
+the model embeds the previous batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from emoret.retrieval.embed import Rows, VideoFailure, VideoItem, embed_videos
+from emoret.retrieval.feel.aggregate import DEFAULT_FACE_SHARE, as_dict, combine
+from emoret.retrieval.feel.faces import FaceReader, FaceSummary
+from emoret.retrieval.feel.scene import SceneReader
+
+
+def _with_faces(item: VideoItem, faces: FaceReader, seen: dict[int, FaceSummary]) -> VideoItem:
+    def load() -> Rows:
+        rows = item.load()  # one (record, frames) a moment, or one for the whole video
+        for record, frames in rows:
+            seen[id(record)] = faces(frames)
+        return rows
+
+    return VideoItem(item.record, load)
+
+
+def feel(items: Sequence[VideoItem], model: Any | None = None, faces: FaceReader | None = None,
+         face_share: float = DEFAULT_FACE_SHARE, batch_size: int = 8,
+         on_item: Callable[[], None] | None = None,
+         on_failure: Callable[[VideoFailure], None] | None = None) -> list[dict[str, Any]]:
+    """The readable items' records with ``video_emotions`` (and ``faces`` when read), in order.
+
+    ``model`` None: no scene source; ``faces`` None: no face source.
+    """
+    seen: dict[int, FaceSummary] = {}
+    if faces is not None:
+        items = [_with_faces(item, faces, seen) for item in items]
+    if model is not None:
+        reader = SceneReader(model)
+        vectors, records = embed_videos(model, items, batch_size, on_item=on_item, on_failure=on_failure)
+        scenes = list(reader(vectors)) if len(records) else []
+    else:
+        records, scenes = _load_only(items, on_item, on_failure)
+    out = []
+    for record, scene in zip(records, scenes, strict=False):
+        summary = seen.get(id(record))
+        result = dict(record)
+        result["video_emotions"] = as_dict(combine(scene, summary, face_share))
+        if faces is not None:
+            result["faces"] = (summary or FaceSummary(None, 0, 0, 0)).as_record()
+        out.append(result)
+    return out
+
+
+def _load_only(items: Sequence[VideoItem], on_item, on_failure) -> tuple[list[dict[str, Any]], list[None]]:
+    """Faces without a scene: load each video (which reads its faces) and keep the readable ones."""
+    from emoret.errors import InputError
+    from emoret.video.decode import VideoError
+
+    records: list[dict[str, Any]] = []
+    for item in items:
+        try:
+            records.extend(record for record, _ in item.load())
+        except (VideoError, InputError) as err:
+            if on_failure:
+                on_failure(VideoFailure(item.record, str(err)))
+        if on_item:
+            on_item()
+    return records, [None] * len(records)

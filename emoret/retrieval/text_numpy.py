@@ -1,0 +1,210 @@
+"""The CLIP text tower (with the emotion bias) in numpy, for queries without torch.
+
+``emoret index`` exports what the tower needs into the index directory (see
+query_export.py): ``text_tower.safetensors`` (the text weights, float32),
+``text_tower.json`` (shape, activation, pooling, the model's fingerprint) and
+``tokenizer.json``. Loading them takes numpy, safetensors and tokenizers only, a
+fraction of a second where torch + transformers take seconds.
+
+The arithmetic is transformers' CLIPTextTransformer: token + position embedding (+ the
+emotion bias), pre-norm layers with causal attention, a final layer norm, the
+end-of-text token pooled, the text projection, then L2 normalisation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+WEIGHTS_FILE = "text_tower.safetensors"
+CONFIG_FILE = "text_tower.json"
+TOKENIZER_FILE = "tokenizer.json"
+EXPORT_FORMAT = 1
+# Each layer's tensors in the order _layer unpacks them; matrices stored as [in, out]
+# (q, k and v side by side), so loading is a memory map and no copy.
+LAYER_TENSORS = ("ln1.weight", "ln1.bias", "qkv.weight", "qkv.bias", "out.weight", "out.bias",
+                 "ln2.weight", "ln2.bias", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")
+_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "I32": np.int32}
+ACTIVATIONS = ("quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "relu")
+
+
+def exported(directory: str | os.PathLike) -> bool:
+    """Whether ``directory`` holds a complete export (its config is written last)."""
+    path = Path(directory)
+    return all((path / name).is_file() for name in (WEIGHTS_FILE, TOKENIZER_FILE, CONFIG_FILE))
+
+
+def read_config(directory: str | os.PathLike) -> dict[str, Any] | None:
+    """The export's config, or None when absent, unreadable or of another format."""
+    try:
+        config = json.loads((Path(directory) / CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict) or config.get("format") != EXPORT_FORMAT:
+        return None
+    return config
+
+
+def map_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The tensors of a safetensors file as read-only views of one memory map.
+
+    Pages are read when touched: a query reads only its tokens' rows of the embedding
+    table. (safetensors' own numpy loader reads and copies the whole file.)
+    """
+    with open(path, "rb") as handle:
+        size = int.from_bytes(handle.read(8), "little")
+        header = json.loads(handle.read(size))
+    data = np.asarray(np.memmap(path, dtype=np.uint8, mode="r", offset=8 + size))
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        out[name] = data[begin:end].view(_DTYPES[info["dtype"]]).reshape(info["shape"])
+    return out
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    # Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): numpy has no erf, and scipy costs a second to import.
+    sign = np.sign(x)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return sign * (1.0 - poly * np.exp(-a * a))
+
+
+def activation(name: str, x: np.ndarray) -> np.ndarray:
+    if name == "quick_gelu":
+        return x / (1.0 + np.exp(-1.702 * x))
+    if name == "gelu":
+        return 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))
+    if name in ("gelu_new", "gelu_pytorch_tanh", "gelu_fast"):
+        return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+    if name == "relu":
+        return np.maximum(x, 0.0)
+    raise ValueError(f"unsupported activation {name!r}")
+
+
+def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
+    mean = x.mean(axis=-1, keepdims=True)
+    centred = x - mean
+    var = np.mean(centred * centred, axis=-1, keepdims=True)
+    return centred / np.sqrt(var + eps) * weight + bias
+
+
+class NumpyTextEncoder:
+    """Embeds queries like ``EmoretModel.encode_text``, from an exported directory."""
+
+    def __init__(self, weights: dict[str, np.ndarray], config: dict[str, Any], tokenizer: Any):
+        self.config = config
+        self.tokenizer = tokenizer
+        self.heads = int(config["num_attention_heads"])
+        self.eps = float(config["layer_norm_eps"])
+        self.act = str(config["hidden_act"])
+        self.eos_id = int(config["eos_token_id"])
+        self.pad_id = int(config.get("pad_token_id") or 0)
+        self.embed_dim = int(config["projection_dim"])
+        self.fingerprint = str(config.get("fingerprint") or "")
+        self.max_positions = int(config["max_position_embeddings"])
+        w = weights
+        self.token_embedding = w["token_embedding"]
+        self.position_embedding = w["position_embedding"]
+        self.emotion_table = w.get("emotion_table")
+        self.layers = [
+            tuple(w[f"layers.{i}.{name}"] for name in LAYER_TENSORS) for i in range(int(config["num_hidden_layers"]))
+        ]
+        self.final_norm = (w["final_norm.weight"], w["final_norm.bias"])
+        self.projection = w["projection"]
+        activation(self.act, np.zeros(1, np.float32))  # an unknown activation fails at load, not at a query
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> NumpyTextEncoder:
+        from tokenizers import Tokenizer
+
+        path = Path(directory)
+        config = read_config(path)
+        if config is None:
+            raise ValueError(f"{path}: no text tower export of format {EXPORT_FORMAT}")
+        tokenizer = Tokenizer.from_file(str(path / TOKENIZER_FILE))
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length=int(config["max_position_embeddings"]))
+        return cls(map_safetensors(path / WEIGHTS_FILE), config, tokenizer)
+
+    # --- encoding ------------------------------------------------------------------------
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        return [encoding.ids for encoding in self.tokenizer.encode_batch(list(texts))]
+
+    def emotion_bias(self, emotions: Sequence[Sequence[float]] | None, count: int) -> np.ndarray | None:
+        """[B, hidden]: the mean of the rows of the emotions present, as EmotionText adds."""
+        if self.emotion_table is None or emotions is None:
+            return None
+        present = (np.asarray(emotions, dtype=np.float32).reshape(count, -1) > 0).astype(np.float32)
+        total = present @ self.emotion_table
+        return total / np.maximum(present.sum(axis=1, keepdims=True), 1.0)
+
+    def encode_queries(self, texts: Sequence[str], emotions: Sequence[Sequence[float]] | None = None) -> np.ndarray:
+        """L2-normalised float32 [B, D], as ``embed_texts(model, texts, emotions)``."""
+        if not texts:
+            return np.zeros((0, self.embed_dim), np.float32)
+        ids = self.token_ids(texts)
+        length = max(len(row) for row in ids)
+        batch = np.full((len(ids), length), self.pad_id, dtype=np.int64)
+        for row, values in enumerate(ids):
+            batch[row, : len(values)] = values
+        x = self.token_embedding[batch] + self.position_embedding[:length][None]
+        bias = self.emotion_bias(emotions, len(ids))
+        if bias is not None:
+            x = x + bias[:, None, :]
+        # Padding sits after each text's end token, and attention is causal, so the pooled
+        # token never sees it: no padding mask is needed.
+        causal = np.triu(np.full((length, length), -np.inf, dtype=np.float32), k=1)
+        for layer in self.layers:
+            x = self._layer(x, layer, causal)
+        x = _layer_norm(x, *self.final_norm, self.eps)
+        pooled = x[np.arange(len(ids)), self._pool_positions(batch, ids)]
+        features = pooled @ self.projection
+        norms = np.linalg.norm(features, axis=1, keepdims=True)
+        return (features / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def _pool_positions(self, batch: np.ndarray, ids: list[list[int]]) -> np.ndarray:
+        if self.eos_id == 2:  # transformers' legacy rule for old CLIP configs: the highest id
+            return np.array([int(np.argmax(row)) for row in ids])
+        out = []
+        for row in ids:
+            try:
+                out.append(row.index(self.eos_id))
+            except ValueError:
+                out.append(0)  # transformers' argmax over an all-false mask
+        return np.array(out)
+
+    def _layer(self, x: np.ndarray, layer: tuple, causal: np.ndarray) -> np.ndarray:
+        ln1_w, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b = layer
+        batch, length, width = x.shape
+        head = width // self.heads
+        h = _layer_norm(x, ln1_w, ln1_b, self.eps)
+        qkv = (h.reshape(-1, width) @ qkv_w + qkv_b).reshape(batch, length, 3, self.heads, head)
+        q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
+        scores = (q @ k.transpose(0, 1, 3, 2)) * np.float32(head**-0.5) + causal
+        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        scores /= scores.sum(axis=-1, keepdims=True)
+        attended = (scores @ v).transpose(0, 2, 1, 3).reshape(-1, width)
+        x = x + (attended @ out_w + out_b).reshape(batch, length, width)
+        h = _layer_norm(x, ln2_w, ln2_b, self.eps).reshape(-1, width)
+        h = activation(self.act, h @ fc1_w + fc1_b) @ fc2_w + fc2_b
+        return x + h.reshape(batch, length, width)
+
+
+def for_index(directory: str | os.PathLike, fingerprint: str | None) -> NumpyTextEncoder | None:
+    """The export in an index directory when it is of the index's model, else None."""
+    config = read_config(directory)
+    if config is None or not exported(directory) or not fingerprint or config.get("fingerprint") != fingerprint:
+        return None
+    try:
+        return NumpyTextEncoder.load(directory)
+    except Exception:  # noqa: BLE001 - a damaged export (tokenizers raises plain Exception): torch still answers
+        return None

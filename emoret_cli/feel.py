@@ -1,0 +1,100 @@
+"""``emoret feel``: each video's emotions, read from its scene and its faces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
+
+EPILOG = (
+    "Example: emoret feel --model model/ --frames frames/ -o feel.jsonl\n\n"
+    "emoret feel --model openai/clip-vit-base-patch32 ~/Videos --face-model enet_b0_8_best_vgaf.onnx > feel.jsonl\n\n"
+    "Then: emoret index videos --emotions feel.jsonl --out my-index; emoret search 'a party' --emotion joy\n\n"
+    "The face model (HSEmotion, AffectNet, 8 classes) is fetched once into $EMORET_CACHE/face "
+    "(default ~/.cache/emoret/face); offline, pass --face-model PATH or --no-faces."
+)
+
+NO_MODEL_FRAMES = 8
+NO_MODEL_SIZE = 320
+
+
+def COMMAND(
+    videos: Optional[List[Path]] = typer.Argument(None, help="Video files or directories, decoded on the fly."),
+    frames: Optional[Path] = typer.Option(None, "--frames", help="A frame store made by 'emoret extract-frames'."),
+    model_spec: Optional[str] = typer.Option(None, "--model", "-m", help="CLIP or emoret model for the scene (hub id or directory)."),
+    no_scene: bool = typer.Option(False, "--no-scene", help="Do not read the scene (no model needed)."),
+    no_faces: bool = typer.Option(False, "--no-faces", help="Do not read faces."),
+    face_model: Optional[Path] = typer.Option(None, "--face-model", help="A local facial-expression ONNX file (HSEmotion's 8-class contract)."),
+    face_share: float = typer.Option(0.5, "--face-share", min=0.0, max=1.0, help="Weight of the faces when every frame shows one (less when fewer do)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write here (atomically) instead of stdout."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", min=1, help="Videos a batch."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+) -> None:
+    """Add `video_emotions` (8 NRC emotions + neutral) and `faces` to each video's record."""
+    if bool(videos) == (frames is not None):
+        fail("give video paths or --frames DIR (one of them)")
+    if no_scene and no_faces:
+        fail("--no-scene and --no-faces leave nothing to read")
+    if not no_scene and model_spec is None:
+        fail("reading the scene needs --model (or pass --no-scene)")
+    if no_faces and face_model is not None:
+        fail("--face-model and --no-faces contradict each other")
+
+    faces = None if no_faces else _face_reader(face_model)
+    model = None
+    if not no_scene:
+        from emoret_cli.modelopt import load_model_or_fail
+
+        model = load_model_or_fail(str(model_spec), device)
+
+    from emoret.retrieval import embed
+    from emoret.retrieval.feel.run import feel
+
+    if frames is not None:
+        items, broken = embed.items_from_frames(frames)
+        for record in broken:
+            message(f"feel: skipping {record.get('source') or record.get('video_id')} ({record['error']})")
+    else:
+        num_frames = int(model.num_frames) if model is not None else NO_MODEL_FRAMES
+        size = int(model.image_size) if model is not None else NO_MODEL_SIZE
+        items = embed.items_from_files(videos or [], num_frames, size)
+    if not items:
+        fail("no videos to read")
+
+    failures: list = []
+
+    def report(failure) -> None:
+        failures.append(failure)
+        where = failure.record.get("path") or failure.record.get("source") or failure.record.get("video_id")
+        message(f"emoret: {where}: {failure.reason}")
+
+    from emoret.records import JsonlWriter
+
+    with progress() as bar:
+        task = bar.add_task("reading emotions", total=len(items))
+        records = feel(items, model, faces, face_share, batch_size, on_item=lambda: bar.advance(task), on_failure=report)
+    with JsonlWriter(output) as writer:
+        writer.write_all(records)
+    message(f"feel: {len(records)} videos" + (f", {len(failures)} failed" if failures else ""))
+    if failures:
+        exit_with(EXIT_FAILED)
+
+
+def _face_reader(face_model: Optional[Path]):
+    from emoret.retrieval.feel.detect import FaceDetectorUnavailable, HaarFaceDetector
+    from emoret.retrieval.feel.expression import (
+        ExpressionClassifier,
+        ExpressionModelError,
+    )
+    from emoret.retrieval.feel.face_model import FaceModelUnavailable, face_model_path
+    from emoret.retrieval.feel.faces import FaceReader
+
+    try:
+        detector = HaarFaceDetector()
+        classifier = ExpressionClassifier(face_model_path(face_model))
+    except (FaceDetectorUnavailable, FaceModelUnavailable, ExpressionModelError) as err:
+        fail(str(err))
+    return FaceReader(detector, classifier)

@@ -1,0 +1,67 @@
+"""Helpers for the fault tests: a full disk, leftovers, subprocesses to kill."""
+
+from __future__ import annotations
+
+
+def fill_disk(directory, leave: int = 0) -> None:
+    """Fill the file system holding ``directory`` until ``leave`` bytes or fewer are free."""
+    import os
+
+    ballast = os.path.join(directory, "ballast")
+    with open(ballast, "ab") as handle:
+        block = b"\0" * 65536
+        while True:
+            free = os.statvfs(directory).f_bavail * os.statvfs(directory).f_frsize
+            if free <= leave:
+                break
+            try:
+                handle.write(block[: max(1, min(len(block), free - leave))])
+                handle.flush()
+            except OSError:
+                break
+
+
+def temp_files(directory) -> list[str]:
+    """Temporary files and staging directories left anywhere under ``directory``."""
+    import os
+
+    found = []
+    for root, dirs, files in os.walk(directory):
+        for name in files + dirs:
+            if name.endswith(".tmp") or ".new-" in name or ".old-" in name:
+                found.append(os.path.join(root, name))
+    return found
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (Linux /proc)."""
+    import os
+
+    found = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                found += [int(p) for p in handle.read().split()]
+        except OSError:
+            pass
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def cli_env() -> dict:
+    import os
+
+    return {**os.environ, "PYTHONPATH": os.getcwd()}

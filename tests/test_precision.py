@@ -1,0 +1,50 @@
+"""--precision: bf16 where the CPU has it, fp32 otherwise, and bf16 agrees with fp32."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from retrieval_data import CAPTIONS
+
+from emoret.retrieval import embed, precision
+from emoret.retrieval.embed import load_embeddings
+
+
+@pytest.mark.parametrize("has_bf16, device, expected", [(True, "cpu", "bf16"), (False, "cpu", "fp32"),
+                                                        (False, "cuda", "fp16"), (True, "cuda", "fp16")])
+def test_auto_picks_bf16_only_where_the_cpu_has_it(monkeypatch, has_bf16, device, expected):
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: has_bf16)
+    assert precision.resolve_precision("auto", device) == expected
+    assert precision.resolve_precision("fp32", device) == "fp32"
+    with pytest.raises(ValueError, match="unknown precision"):
+        precision.resolve_precision("fp8", device)
+
+
+def test_bf16_embeddings_agree_with_fp32(env):
+    items, _ = embed.items_from_frames(env.frames)
+    videos32, _ = embed.embed_videos(env.model, items, precision="fp32")
+    videos16, _ = embed.embed_videos(env.model, items, precision="bf16")
+    assert np.min(np.sum(videos32 * videos16, axis=1)) >= 0.999
+    texts = [caption for captions in CAPTIONS.values() for caption in captions]
+    emotions = [[1, 0, 0, 0, 0, 0, 0, 0]] * len(texts)
+    texts32 = embed.embed_texts(env.model, texts, emotions, precision="fp32")
+    texts16 = embed.embed_texts(env.model, texts, emotions, precision="bf16")
+    assert np.min(np.sum(texts32 * texts16, axis=1)) >= 0.999
+    assert not np.array_equal(texts32, texts16)  # bf16 did run
+
+
+@pytest.mark.parametrize("has_bf16, chosen", [(True, "bf16"), (False, "fp32")])
+def test_embed_says_what_auto_chose_and_falls_back(env, run_cli, tmp_path, monkeypatch, has_bf16, chosen):
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: has_bf16)
+    out = tmp_path / "videos"
+    result = run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--out", out, "--device", "cpu")
+    assert result.code == 0, result.stderr
+    assert f"precision {chosen} (auto:" in result.stderr
+    reference = load_embeddings(env.videos).vectors  # made in fp32
+    assert np.min(np.sum(load_embeddings(out).vectors * reference, axis=1)) >= 0.999
+
+
+def test_an_unknown_precision_is_refused(env, run_cli, tmp_path):
+    result = run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--out", tmp_path / "v",
+                     "--precision", "fp8")
+    assert result.code == 2 and "--precision must be one of" in result.stderr

@@ -1,0 +1,158 @@
+"""The query path without torch: the numpy text tower exported beside an index."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emoret.retrieval import query_export, text_numpy
+from emoret.retrieval.embed import embed_texts
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXTS = ["a happy dog plays in the park", "a sad man sits alone", "Children laugh, at a party!", "unknownword cat",
+         " ".join(["a dog runs on the grass"] * 10)]  # longer than the tiny model's 32 positions
+EMOTIONS = [[1, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 2, 0, 0, 0], [1, 1, 0, 0, 0, 0, 0, 3], [0] * 8, [0, 0, 1, 0, 0, 0, 1, 0]]
+
+
+@pytest.fixture
+def index_dir(env, run_cli, tmp_path):
+    path = tmp_path / "idx"
+    result = run_cli("index", env.videos, "--out", path)
+    assert result.code == 0, result.stderr
+    return path
+
+
+def test_numpy_tower_embeds_like_torch(env, tmp_path):
+    worst = query_export.export_text_tower(env.model, tmp_path)
+    assert worst >= query_export.MIN_COSINE
+    encoder = text_numpy.NumpyTextEncoder.load(tmp_path)
+    for emotions in (None, EMOTIONS):
+        ours = encoder.encode_queries(TEXTS, emotions)
+        theirs = embed_texts(env.model, TEXTS, emotions)
+        assert ours.shape == theirs.shape and ours.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+        assert np.min(np.sum(ours * theirs, axis=1)) >= 0.9999
+    # The emotion bias matters: the same text with other emotions embeds elsewhere.
+    assert np.min(np.sum(encoder.encode_queries(TEXTS, EMOTIONS) * encoder.encode_queries(TEXTS), axis=1)) < 0.999
+
+
+def test_index_exports_and_search_matches_the_torch_path(env, run_cli, index_dir, monkeypatch):
+    assert text_numpy.exported(index_dir)
+    assert text_numpy.read_config(index_dir)["fingerprint"] == env.fingerprint
+    queries = "a happy dog plays in the park\na scary storm over the sea\na cat sleeps on a sofa\n"
+    torch_path = run_cli("search", "-", "--index", index_dir, "--top", "6", "--model", env.model_dir, stdin=queries)
+    assert torch_path.code == 0, torch_path.stderr
+
+    from emoret_cli import modelopt
+
+    def no_torch(*args, **kwargs):
+        raise AssertionError("the torch model was loaded")
+
+    monkeypatch.setattr(modelopt, "load_model_or_fail", no_torch)
+    numpy_path = run_cli("search", "-", "--index", index_dir, "--top", "6", stdin=queries)
+    assert numpy_path.code == 0, numpy_path.stderr
+    ours, theirs = numpy_path.records, torch_path.records
+    assert [(h["query"], h["video_id"]) for h in ours] == [(h["query"], h["video_id"]) for h in theirs]
+    np.testing.assert_allclose([h["score"] for h in ours], [h["score"] for h in theirs], atol=1e-4)
+
+
+@pytest.mark.parametrize("damage", ["missing", "other model"])
+def test_search_falls_back_to_torch_without_a_usable_export(env, run_cli, index_dir, monkeypatch, damage):
+    expected = run_cli("search", "a happy dog", "--index", index_dir, "--top", "6").records
+    if damage == "missing":
+        (index_dir / text_numpy.CONFIG_FILE).unlink()
+    else:
+        config = text_numpy.read_config(index_dir)
+        config["fingerprint"] = "0" * 16
+        (index_dir / text_numpy.CONFIG_FILE).write_text(__import__("json").dumps(config))
+
+    def no_numpy(self, *args, **kwargs):
+        raise AssertionError("the numpy encoder answered")
+
+    monkeypatch.setattr(text_numpy.NumpyTextEncoder, "encode_queries", no_numpy)
+    result = run_cli("search", "a happy dog", "--index", index_dir, "--top", "6")
+    assert result.code == 0, result.stderr
+    assert [h["video_id"] for h in result.records] == [h["video_id"] for h in expected]
+
+
+def test_model_override_uses_torch(env, run_cli, index_dir, monkeypatch):
+    def no_numpy(self, *args, **kwargs):
+        raise AssertionError("the numpy encoder answered")
+
+    monkeypatch.setattr(text_numpy.NumpyTextEncoder, "encode_queries", no_numpy)
+    result = run_cli("search", "a happy dog", "--index", index_dir, "--model", env.model_dir)
+    assert result.code == 0, result.stderr and len(result.records) == 6
+
+
+def test_a_failed_check_leaves_no_export(env, tmp_path, monkeypatch):
+    monkeypatch.setattr(query_export, "MIN_COSINE", 1.01)  # no float embedding can pass
+    with pytest.raises(query_export.NotExportable, match="disagree"):
+        query_export.export_text_tower(env.model, tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_index_without_a_loadable_model_still_builds(env, run_cli, tmp_path):
+    import shutil
+
+    from emoret.retrieval.embed import load_embeddings, save_embeddings
+
+    videos = load_embeddings(env.videos)
+    moved = tmp_path / "videos"
+    save_embeddings(moved, videos.vectors, videos.records, {**videos.meta, "model": str(tmp_path / "gone")})
+    shutil.rmtree(tmp_path / "gone", ignore_errors=True)
+    result = run_cli("index", moved, "--out", tmp_path / "idx")
+    assert result.code == 0, result.stderr
+    assert "searches will load torch" in result.stderr
+    assert not text_numpy.exported(tmp_path / "idx")
+
+
+def test_a_search_process_imports_neither_torch_nor_transformers(index_dir):
+    probe = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: sys.stderr.write('\\nHEAVY=' + ','.join(sorted(m for m in ('torch', 'transformers', "
+        "'pydantic') if m in sys.modules))))\n"
+        "from emoret_cli.main import main\n"
+        "main()\n"
+    )
+    environ = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", probe, "search", "a happy dog", "--index", str(index_dir), "--json"],
+                          capture_output=True, text=True, env=environ, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 6
+    assert done.stderr.strip().splitlines()[-1] == "HEAVY="
+
+
+def test_piped_lines_are_answered_in_batches(monkeypatch):
+    from emoret_cli import search as search_cli
+
+    read, write = os.pipe()
+    os.write(write, b"a dog\n\n a cat \nlast without newline")
+    os.close(write)
+    try:
+        assert list(search_cli._batches_from_fd(read)) == [["a dog", "a cat"], ["last without newline"]]
+    finally:
+        os.close(read)
+    monkeypatch.setattr(search_cli, "MAX_BATCH", 2)
+    assert list(search_cli._batches(["a", "", "b", "c"])) == [["a", "b"], ["c"]]
+
+
+def test_fast_parser_agrees_with_typer_or_declines():
+    from emoret_cli import fastpath
+    from emoret_cli import search as search_cli
+
+    values = fastpath.parse(search_cli.COMMAND, ["a dog", "-k", "3", "--index", "idx", "--no-emotion", "--json"])
+    assert values == {"query": "a dog", "top": 3, "index_dir": Path("idx"), "model_spec": None, "ef": None,
+                      "emotions": None, "no_emotion": True, "as_written": False, "as_json": True, "device": "cpu",
+                      "per_video": 1, "html_page": None, "frames": None, "only_emotion": None,
+                      "emotion_threshold": None, "emotion_weight": None}
+    assert fastpath.parse(search_cli.COMMAND, ["a dog", "--top=2"])["top"] == 2
+    assert fastpath.parse(search_cli.COMMAND, ["a dog", "--emotion-weight", "0.5"])["emotion_weight"] == 0.5
+    # Out of an option's range: typer parses, and words the error.
+    for declined in (["a dog", "--help"], ["a dog", "--bogus"], ["a dog", "--top", "many"], [],
+                     ["a dog", "--per-video", "-1"], ["a dog", "--emotion-threshold", "2"]):
+        assert fastpath.parse(search_cli.COMMAND, declined) is None

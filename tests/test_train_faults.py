@@ -1,0 +1,90 @@
+"""train under faults: a full disk while checkpointing, a torn metrics.jsonl tail."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+from fault_tools import fill_disk, temp_files
+from safetensors.torch import load_file
+from test_train import write_dataset
+
+from emoret.records import read_jsonl
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_dataset(tmp_path_factory.mktemp("train-fault-data"))
+
+
+def train_args(data, out, *more):
+    return ["train", "--model", data["base"], "--captions", data["captions"], "--frames", data["frames"],
+            "--out", out, "--num-frames", "4", "--batch-size", "4", "--threads", "1", *more]
+
+
+def checkpoint_state(out):
+    last = out / "last"
+    return os.readlink(last), load_file(str(last / "model.safetensors"))
+
+
+def assert_disk_failure(result):
+    assert result.code == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("emoret:")]
+    assert len(errors) == 1 and "No space left on device" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def assert_same_checkpoint(out, before):
+    link, weights = checkpoint_state(out)
+    assert link == before[0]
+    assert all((weights[k] == before[1][k]).all() for k in before[1])
+    assert temp_files(out) == [] and not list((out / "checkpoints").glob(".*"))
+
+
+def test_full_disk_keeps_the_last_checkpoint(run_cli, data, small_disk):
+    out = small_disk / "run"
+    assert run_cli(*train_args(data, out, "--epochs", "1")).code == 0
+    before = checkpoint_state(out)
+    fill_disk(small_disk, leave=30_000)
+    assert_disk_failure(run_cli(*train_args(data, out, "--epochs", "3", "--resume")))
+    assert_same_checkpoint(out, before)
+
+
+def test_injected_enospc_keeps_the_last_checkpoint(run_cli, data, tmp_path, monkeypatch):
+    import torch
+
+    out = tmp_path / "run"
+    assert run_cli(*train_args(data, out, "--epochs", "1")).code == 0
+    before = checkpoint_state(out)
+
+    def full(obj, handle, *args, **kwargs):
+        handle.write(b"part of a state")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(torch, "save", full)
+    assert_disk_failure(run_cli(*train_args(data, out, "--epochs", "3", "--resume")))
+    monkeypatch.undo()
+    assert_same_checkpoint(out, before)
+
+
+def test_a_torn_metrics_tail_does_not_block_resume(run_cli, data, tmp_path):
+    out = tmp_path / "run"
+    assert run_cli(*train_args(data, out, "--epochs", "1")).code == 0
+    metrics = out / "metrics.jsonl"
+    whole = metrics.read_bytes()
+    metrics.write_bytes(whole + b'{"step": 99, "loss": 0.1')  # a kill in the middle of a line
+    result = run_cli(*train_args(data, out, "--epochs", "2", "--resume"))
+    assert result.code == 0, result.stderr
+    records = read_jsonl(metrics)
+    assert all(r.get("step") != 99 for r in records) and len(records) > whole.count(b"\n")
+
+
+def test_a_bad_line_inside_metrics_is_still_an_error(run_cli, data, tmp_path):
+    out = tmp_path / "run"
+    assert run_cli(*train_args(data, out, "--epochs", "1")).code == 0
+    metrics = out / "metrics.jsonl"
+    lines = metrics.read_bytes().splitlines(keepends=True)
+    metrics.write_bytes(b"".join(lines[:1] + [b"{broken\n"] + lines[1:]))
+    result = run_cli(*train_args(data, out, "--epochs", "2", "--resume"))
+    assert result.code == 2 and "metrics.jsonl:2" in result.stderr
