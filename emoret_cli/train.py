@@ -28,6 +28,9 @@ def COMMAND(
     video_encoder: Optional[str] = typer.Option(None, "--video-encoder", help="vip (default) or meanpool."),
     emotion: Optional[bool] = typer.Option(None, "--emotion/--no-emotion", help="Emotion embedding (default on)."),
     emotion_init: Optional[str] = typer.Option(None, "--emotion-init", help="zero (default) or normal (the seed's)."),
+    emotion_loss: Optional[float] = typer.Option(
+        None, "--emotion-loss", help="Weight W of the emotion alignment term (default 0: off; see README)."
+    ),
     num_frames: Optional[int] = typer.Option(None, "--num-frames", help="Frames a video (default 12)."),
     sampling: Optional[str] = typer.Option(
         None, "--sampling", help="linspace (default) or middle: how --num-frames are picked from a store holding more or fewer."
@@ -54,8 +57,9 @@ def COMMAND(
 
     given = dict(
         model=model, captions=captions, frames=frames, out=out, val_captions=val_captions,
-        video_encoder=video_encoder, emotion=emotion, emotion_init=emotion_init, num_frames=num_frames,
-        sampling=sampling, epochs=epochs, batch_size=batch_size, accum_steps=accum_steps, lr=lr, lr_new=lr_new,
+        video_encoder=video_encoder, emotion=emotion, emotion_init=emotion_init, emotion_loss=emotion_loss,
+        num_frames=num_frames, sampling=sampling, epochs=epochs, batch_size=batch_size, accum_steps=accum_steps,
+        lr=lr, lr_new=lr_new,
         weight_decay=weight_decay, warmup=warmup, grad_clip=grad_clip, amp=amp, seed=seed,
         save_every=save_every, device=device, threads=threads,
     )  # fmt: skip

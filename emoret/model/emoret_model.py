@@ -117,6 +117,13 @@ class EmoretModel(nn.Module):
             emotions = torch.as_tensor(emotions, dtype=torch.float32, device=self.device)
         return F.normalize(self.text_features(tokens["input_ids"], tokens["attention_mask"], emotions), dim=-1)
 
+    def emotion_prototypes(self, emotions: torch.Tensor) -> torch.Tensor:
+        """L2-normalised [B, D] features of an empty caption carrying each row's emotions:
+        what the emotion table alone says (``--emotion-loss`` aligns them with videos)."""
+        emotions = torch.as_tensor(emotions, dtype=torch.float32, device=self.device)
+        tokens = self.tokenize([""] * emotions.shape[0])
+        return F.normalize(self.text_features(tokens["input_ids"], tokens["attention_mask"], emotions), dim=-1)
+
     def encode_video(self, frames: torch.Tensor) -> torch.Tensor:
         """L2-normalised [B, D] from preprocessed frames [B, T, 3, S, S]."""
         return F.normalize(self.video_features(frames), dim=-1)

@@ -36,3 +36,32 @@ def gather_features(features: torch.Tensor) -> torch.Tensor:
     from torch.distributed.nn.functional import all_gather
 
     return torch.cat(all_gather(features), dim=0)
+
+
+def emotion_alignment(
+    prototypes: torch.Tensor, video: torch.Tensor, emotions: torch.Tensor, log_scale: torch.Tensor
+) -> torch.Tensor:
+    """InfoNCE between emotion prototypes and videos: the ``--emotion-loss`` term.
+
+    ``prototypes`` [B, D] (normalised) are the text encoder's features of an empty caption
+    carrying caption i's emotions, so they depend on the emotion table alone, not on the
+    caption's words; ``video`` [B, D] the videos; ``emotions`` [B, 8] the captions' counts.
+    A prototype's positives are the videos whose caption has the same set of emotions
+    (its own among them); captions without emotions take no part. Text→video and
+    video→text cross-entropies against those multi-positive targets, averaged. The table
+    thus learns to point at what the videos of an emotion look like, which is what a word
+    the model never saw can only be known by.
+    """
+    present = emotions > 0
+    has = present.any(dim=1)
+    if int(has.sum()) < 2:
+        return prototypes.sum() * 0.0  # nothing to contrast; keeps the graph whole
+    same = (present[:, None, :] == present[None, :, :]).all(dim=-1) & has[:, None] & has[None, :]
+    target = same.to(prototypes.dtype)
+    logits = logit_scale(log_scale) * prototypes @ video.t()  # [prototypes, videos]
+    to_video = -(target * logits.log_softmax(dim=1)).sum(dim=1) / target.sum(dim=1).clamp(min=1.0)
+    # Video → prototypes: only the prototypes of emotional captions compete.
+    masked = logits.t().masked_fill(~has[None, :], torch.finfo(logits.dtype).min)
+    log_probs = torch.where(has[None, :], masked.log_softmax(dim=1), torch.zeros_like(masked))
+    to_text = -(target.t() * log_probs).sum(dim=1) / target.t().sum(dim=1).clamp(min=1.0)
+    return (to_video[has].mean() + to_text[has].mean()) / 2

@@ -25,6 +25,8 @@ class TrainConfig:
     video_encoder: str = "vip"
     emotion: bool = True
     emotion_init: str = "zero"
+    # Weight of the emotion alignment term (emoret.model.loss.emotion_alignment); 0: off.
+    emotion_loss: float = 0.0
     num_frames: int = 12
     sampling: str = "linspace"  # how num_frames are picked from a store holding more or fewer
     epochs: int = 5
@@ -51,6 +53,8 @@ class TrainConfig:
         checks = [
             (self.video_encoder in ("vip", "meanpool"), "video_encoder must be vip or meanpool"),
             (self.emotion_init in ("zero", "normal"), "emotion_init must be zero or normal"),
+            (self.emotion_loss >= 0, "emotion_loss must not be negative"),
+            (self.emotion_loss == 0 or self.emotion, "emotion_loss needs the emotion embedding (--emotion)"),
             (self.amp in AMP_CHOICES, f"amp must be one of {', '.join(AMP_CHOICES)}"),
             (self.num_frames >= 1, "num_frames must be at least 1"),
             (self.sampling in ("linspace", "middle"), "sampling must be linspace or middle"),

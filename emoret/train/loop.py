@@ -158,6 +158,7 @@ class _Trainer:
         self.batches_per_epoch = len(videos) // self.global_batch
         self.total_steps = config.epochs * math.ceil(self.batches_per_epoch / config.accum_steps)
         self.progress = Progress()
+        self.emotion_term = 0.0  # this step's emotion alignment term, unweighted (for the log)
         if state is not None:
             self.optimizer.load_state_dict(state["optimizer"])
             self.scaler.load_state_dict(state["scaler"])
@@ -187,6 +188,7 @@ class _Trainer:
         started = time.perf_counter()
         group = range(progress.batch, min(progress.batch + config.accum_steps, self.batches_per_epoch))
         step_loss = 0.0
+        self.emotion_term = 0.0
         for i, batch in enumerate(group):
             # DDP all-reduces the gradient once a step, at the group's last batch.
             sync = i == len(group) - 1 or not self.runtime.distributed
@@ -208,7 +210,7 @@ class _Trainer:
         """Forward and backward of this process's slice of one batch; returns its loss."""
         import torch
 
-        from emoret.model.loss import gather_features, symmetric_infonce
+        from emoret.model.loss import emotion_alignment, gather_features, symmetric_infonce
 
         first = batch * self.global_batch + self.runtime.rank * self.config.batch_size
         chosen = pairs[first : first + self.config.batch_size]
@@ -226,16 +228,25 @@ class _Trainer:
                     pixels,
                 )
             loss = symmetric_infonce(gather_features(text.float()), gather_features(video.float()), log_scale)
+            if self.config.emotion_loss > 0:
+                # The emotion table alone (an empty caption with the caption's emotions) against the videos.
+                prototypes = self.model.emotion_prototypes(emotions)
+                term = emotion_alignment(gather_features(prototypes.float()), gather_features(video.float()),
+                                         gather_features(emotions.to(device)), log_scale)  # fmt: skip
+                self.emotion_term += term.item() / parts
+                loss = loss + self.config.emotion_loss * term
             self.scaler.scale(loss / parts).backward()
         return loss.item()
 
     def _step_record(self, step_loss: float, elapsed: float, batches: int) -> Record:
         from emoret.model.loss import logit_scale
 
+        extra = {"emotion_term": round(self.emotion_term, 6)} if self.config.emotion_loss > 0 else {}
         return {
             "step": self.progress.step,
             "epoch": self.progress.epoch,
-            "loss": round(step_loss, 6),
+            "loss": round(step_loss, 6),  # with the weighted emotion term when there is one
+            **extra,
             "lr": self.optimizer.param_groups[0]["lr"],
             "lr_new": self.optimizer.param_groups[2]["lr"],
             "temperature": round(1.0 / float(logit_scale(self.model.clip.logit_scale.detach())), 6),

@@ -447,9 +447,13 @@ def make_long_demo(out_dir: str | Path, n_videos: int = 60, seed: int = 0, clips
     return {"long_videos": out_dir / "long", "long_captions": captions_path}
 
 
-def make_demo(out_dir: str | Path, n_videos: int = 60, seed: int = 0) -> dict[str, Path]:
+def make_demo(out_dir: str | Path, n_videos: int = 60, seed: int = 0, test_videos: int = 0) -> dict[str, Path]:
     """The offline demo set: ``OUT/videos/*.mp4``, ``OUT/captions.json``, ``OUT/scenes.json``
-    (what each video shows) and ``OUT/base-model/`` (a tiny random CLIP and its tokenizer)."""
+    (what each video shows) and ``OUT/base-model/`` (a tiny random CLIP and its tokenizer).
+
+    ``test_videos`` > 0 also writes a held-out test set under ``OUT/test/`` (see
+    ``emoret.video.heldout``); the training set and base model are the same either way,
+    and the base model's tokenizer never sees a test caption."""
     from emoret.model.tiny import build_tiny_clip  # torch and transformers: only for the demo model
 
     out_dir = Path(out_dir)
@@ -461,4 +465,9 @@ def make_demo(out_dir: str | Path, n_videos: int = 60, seed: int = 0) -> dict[st
     scenes = [asdict(scene) for scene in make_scenes(n_videos, seed)]
     write_bytes_atomic(scenes_path, (json.dumps(scenes, indent=1) + "\n").encode())
     base_model = Path(build_tiny_clip([r["caption"] for r in records], out_dir / "base-model", seed=seed))
-    return {"videos": videos_dir, "captions": captions_path, "scenes": scenes_path, "base_model": base_model}
+    paths = {"videos": videos_dir, "captions": captions_path, "scenes": scenes_path, "base_model": base_model}
+    if test_videos > 0:
+        from emoret.video.heldout import make_test_set
+
+        paths.update(make_test_set(out_dir / "test", test_videos, seed, exclude=make_scenes(n_videos, seed)))
+    return paths
