@@ -135,3 +135,14 @@ def test_dimension_mismatch_is_refused(env, run_cli, tmp_path):
         store.write_index(path, vectors, [{"video_id": str(i)} for i in range(5)], {"model": str(env.base)})
     result = run_cli("search", "a dog", "--index", path)
     assert result.code == 2 and "dimension 7" in result.stderr
+
+
+def test_hits_leave_out_the_frame_store_bookkeeping():
+    from emoret.retrieval.index import Hit
+    from emoret.retrieval.search import hit_record
+
+    item = {"video_id": "a", "path": "/v/a.mp4", "frames_size": 49280, "frames_mtime_ns": 1, "source_size": 9,
+            "frame_indices": [0, 3], "sampling": {"rule": "linspace"}, "moments": [], "duration": 2.0}
+    record = hit_record("q", Hit(1, 0.5, item), ["joy"])
+    assert record == {"query": "q", "query_emotions": ["joy"], "rank": 1, "score": 0.5, "video_id": "a",
+                      "path": "/v/a.mp4", "duration": 2.0}

@@ -14,7 +14,7 @@ from emoret.retrieval.encoder import Encoder
 # Bookkeeping of the frame store and of refresh: not what a person searching wants to read.
 INTERNAL_KEYS = frozenset(
     {"frame_indices", "sampling", "source_frames", "n_frames", "source_size", "source_mtime_ns", "size", "mtime_ns",
-     "moments"}
+     "moments", "frames_size", "frames_mtime_ns"}
 )
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from emoret.atomic import write_bytes_atomic
 from emoret.video import synthetic
-from emoret.video.synthetic import COLOURS, MOODS, MOTIONS, SHAPES, Scene
+from emoret.video.synthetic import COLOURS, MOODS, MOTIONS, SHAPES, Scene, drawn_scene
 
 # Emotional words for test captions only. Each is in the NRC lexicon under its mood's
 # emotion and no other of the eight (tests check this with emoret's NRC counting), and
@@ -71,18 +71,7 @@ def make_test_scenes(n_videos: int, seed: int = 0, exclude: Iterable[Scene] = ()
             continue
         picked = rng.choice(len(free), size=min(MOODS_PER_GROUP, n_videos - len(scenes)), replace=False)
         for mood_index in sorted(int(i) for i in picked):
-            scenes.append(
-                Scene(
-                    video_id=f"{prefix}{len(scenes):0{width}d}",
-                    mood=free[mood_index],
-                    colour=colour,
-                    shape=shape,
-                    motion=motion,
-                    duration=float(rng.choice([2.0, 2.5, 3.0, 3.5, 4.0])),
-                    fps=int(rng.choice([15, 20, 24, 30])),
-                    phase=float(rng.random()),
-                )
-            )
+            scenes.append(drawn_scene(rng, f"{prefix}{len(scenes):0{width}d}", free[mood_index], colour, shape, motion))
     if len(scenes) < n_videos:
         raise ValueError(f"cannot draw {n_videos} test scenes apart from the {len(taken)} excluded")
     return scenes

@@ -16,7 +16,7 @@ import math
 import multiprocessing
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -129,19 +129,22 @@ def make_scenes(n_videos: int, seed: int = 0, prefix: str = "synth") -> list[Sce
             if (mood, colour, shape, motion) not in used or len(used) >= len(combos) * len(MOODS):
                 break
         used.add((mood, colour, shape, motion))
-        scenes.append(
-            Scene(
-                video_id=f"{prefix}{index:0{width}d}",
-                mood=mood,
-                colour=colour,
-                shape=shape,
-                motion=motion,
-                duration=float(rng.choice([2.0, 2.5, 3.0, 3.5, 4.0])),
-                fps=int(rng.choice([15, 20, 24, 30])),
-                phase=float(rng.random()),
-            )
-        )
+        scenes.append(drawn_scene(rng, f"{prefix}{index:0{width}d}", mood, colour, shape, motion))
     return scenes
+
+
+def drawn_scene(rng: np.random.Generator, video_id: str, mood: str, colour: str, shape: str, motion: str) -> Scene:
+    """A scene of these looks; its length, frame rate and phase drawn from ``rng`` (in that order)."""
+    return Scene(
+        video_id=video_id,
+        mood=mood,
+        colour=colour,
+        shape=shape,
+        motion=motion,
+        duration=float(rng.choice([2.0, 2.5, 3.0, 3.5, 4.0])),
+        fps=int(rng.choice([15, 20, 24, 30])),
+        phase=float(rng.random()),
+    )
 
 
 def captions_for(scene: Scene, seed: int = 0, n_captions: int = 5) -> list[str]:
@@ -332,6 +335,15 @@ def make_video(path: str | Path, scene: Scene, width: int = WIDTH, height: int =
     return write_video(path, render_frames(scene, width, height, fps, duration), fps or scene.fps)
 
 
+
+def _encode_all(make: Callable[..., Path], jobs: list[tuple], workers: int | None) -> list[Path]:
+    """``make(*job)`` for every job, ``workers`` processes at a time (default: one a core)."""
+    workers = min(workers or available_cpus(), len(jobs))
+    if workers <= 1:
+        return [make(*job) for job in jobs]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        return pool.starmap(make, jobs, chunksize=1)
+
 def make_videos(out_dir: str | Path, n_videos: int, seed: int = 0, width: int = WIDTH, height: int = HEIGHT,
                 fps: int | None = None, duration: float | None = None,
                 workers: int | None = None) -> tuple[list[Path], list[dict[str, Any]]]:
@@ -343,12 +355,7 @@ def make_videos(out_dir: str | Path, n_videos: int, seed: int = 0, width: int = 
     out_dir.mkdir(parents=True, exist_ok=True)
     scenes = make_scenes(n_videos, seed)
     jobs = [(out_dir / f"{scene.video_id}.mp4", scene, width, height, fps, duration) for scene in scenes]
-    workers = min(workers or available_cpus(), len(jobs))
-    if workers > 1:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            paths = pool.starmap(make_video, jobs, chunksize=1)
-    else:
-        paths = [make_video(*job) for job in jobs]
+    paths = _encode_all(make_video, jobs, workers)
     records: list[dict[str, Any]] = []
     for scene, path in zip(scenes, paths, strict=True):
         for caption in captions_for(scene, seed):
@@ -418,12 +425,7 @@ def make_long_videos(out_dir: str | Path, scenes: list[Scene], clips_per_video: 
     out_dir.mkdir(parents=True, exist_ok=True)
     layout = long_layout(scenes, clips_per_video, seed, fps=fps)
     jobs = [(out_dir / f"{clips[0].video_id}.mp4", clips, width, height, fps) for clips in layout]
-    workers = min(workers or available_cpus(), len(jobs))
-    if workers > 1:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            paths = pool.starmap(_make_long_video, jobs, chunksize=1)
-    else:
-        paths = [_make_long_video(*job) for job in jobs]
+    paths = _encode_all(_make_long_video, jobs, workers)
     records: list[dict[str, Any]] = []
     for clips, path in zip(layout, paths, strict=False):
         for clip in clips:
