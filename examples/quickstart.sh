@@ -43,7 +43,7 @@ step "5. train (vip video encoder, emotion embedding)"
 # A tiny model learning from scratch wants far larger steps than CLIP fine-tuning (1e-6),
 # and the whole set (60 videos) in each batch; its ops are too small to share between threads.
 emoret train --model "$DIR/base-model" --captions "$DIR/flagged.jsonl" --frames "$DIR/frames" \
-    --out "$DIR/model" --video-encoder vip --num-frames 4 --epochs 250 --batch-size 60 \
+    --out "$DIR/model" --video-encoder vip --num-frames 4 --epochs 500 --batch-size 60 \
     --lr 3e-3 --lr-new 2e-2 --warmup 0.05 --weight-decay 0.01 --save-every 100000 --seed 0 --threads 1 \
     2> "$DIR/train.log" || { cat "$DIR/train.log" >&2; exit 1; }
 tail -n 2 "$DIR/train.log" >&2  # one line an epoch: the whole log is in $DIR/train.log
