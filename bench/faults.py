@@ -42,7 +42,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 EMORET = [sys.executable, "-m", "emoret_cli"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-
+# What counts as left behind (temp files, live processes) is the fault tests' own definition.
+sys.path.insert(0, str(ROOT / "tests"))
+from fault_tools import alive, children, temp_files  # noqa: E402
 
 # --- running and killing ---------------------------------------------------------------------
 
@@ -61,32 +63,15 @@ def timed(args: list[str]) -> float:
 
 
 def descendants(pid: int) -> set[int]:
-    found, todo = set(), [pid]
+    """Every process below ``pid``, children of children included."""
+    found: set[int] = set()
+    todo = [pid]
     while todo:
-        current = todo.pop()
-        try:
-            tasks = os.listdir(f"/proc/{current}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                with open(f"/proc/{current}/task/{task}/children") as handle:
-                    kids = [int(p) for p in handle.read().split()]
-            except OSError:
-                kids = []
-            for kid in kids:
-                if kid not in found:
-                    found.add(kid)
-                    todo.append(kid)
+        for kid in children(todo.pop()):
+            if kid not in found:
+                found.add(kid)
+                todo.append(kid)
     return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
 
 
 def run_and_kill(args: list[str], delay: float) -> tuple[bool, int]:
@@ -110,15 +95,6 @@ def run_and_kill(args: list[str], delay: float) -> tuple[bool, int]:
     for pid in leaked:  # clean up after counting
         os.kill(pid, signal.SIGKILL)
     return killed, len(leaked)
-
-
-def leftover_temps(directory: Path) -> list[str]:
-    found = []
-    for root, dirs, files in os.walk(directory):
-        for name in files + dirs:
-            if name.endswith(".tmp") or ".new-" in name or ".old-" in name:
-                found.append(os.path.join(root, name))
-    return found
 
 
 # --- the outputs and how to compare them ---------------------------------------------------------
@@ -313,7 +289,7 @@ def trial(command: Command, setting: str, out: Path, rng: random.Random, counts:
     if not command.same(command.read(out), command.reference[setting]):
         counts["wrong"] += 1
         print(f"  {command.name}: rerun gave another output than the clean run", file=sys.stderr)
-    temps = leftover_temps(out)
+    temps = temp_files(out)
     counts["leaked temps"] += len(temps)
     for path in temps:
         print(f"  {command.name}: leaked {path}", file=sys.stderr)
