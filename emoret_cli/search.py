@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from emoret.records import dumps
+from emoret.retrieval.index import EXACT_MAX_ITEMS, SEARCH_METHODS
 from emoret.retrieval.search import hit_record
 from emoret.text.emotions import parse_emotion_names
 from emoret_cli.common import fail
@@ -30,7 +31,8 @@ def COMMAND(
     frames: Optional[Path] = typer.Option(None, "--frames", help="With --html: frame store to take thumbnails from."),
     index_dir: Optional[Path] = typer.Option(None, "--index", "-i", help="Index directory (default $EMORET_INDEX, then ./emoret-index)."),
     model_spec: Optional[str] = typer.Option(None, "--model", "-m", help="Model (default: the one recorded in the index)."),
-    ef: Optional[int] = typer.Option(None, "--ef", help="Search breadth (default: the index's, 512): higher finds more true neighbours, slower."),
+    method: str = typer.Option("auto", "--method", help=f"auto, exact (score every video) or graph (hnswlib). auto: exact up to {EXACT_MAX_ITEMS:,} items unless --ef is given."),
+    ef: Optional[int] = typer.Option(None, "--ef", help="Graph search breadth (default: the index's, 512): higher finds more true neighbours, slower."),
     emotions: Optional[str] = typer.Option(None, "--emotions", help="Use these emotions, e.g. joy,trust (default: read from the query)."),
     no_emotion: bool = typer.Option(False, "--no-emotion", help="Search without the query's emotions."),
     as_written: bool = typer.Option(
@@ -47,6 +49,8 @@ def COMMAND(
         fail("--top must be at least 1")
     if ef is not None and ef < 1:
         fail("--ef must be at least 1")
+    if method not in SEARCH_METHODS:
+        fail(f"--method must be one of {', '.join(SEARCH_METHODS)}, not {method!r}")
     if emotions is not None and no_emotion:
         fail("--emotions and --no-emotion contradict each other")
     if query != "-" and not query.strip():
@@ -77,7 +81,7 @@ def COMMAND(
     for batch in batches:
         hits_each = searching.search(index, model, batch, top=top, ef=ef, emotions=mode, lowercase=not as_written,
                                      per_video=per_video, emotion_weight=emotion_weight, only_emotion=only_emotion,
-                                     threshold=emotion_threshold)
+                                     threshold=emotion_threshold, method=method)
         for text, hits in zip(batch, hits_each, strict=True):
             read = searching.query_emotion_names(text, mode, lowercase=not as_written)
             if html_page is not None:

@@ -129,3 +129,29 @@ def test_sampling_rule_picks_the_frames_and_is_recorded(env, run_cli, tmp_path):
     texts = run_cli("embed", "--model", env.model_dir, "--texts", env.captions, "--out", tmp_path / "t",
                     "--sampling", "middle")
     assert texts.code == 2 and "--sampling applies to videos only" in texts.stderr
+
+
+def test_decode_workers_give_the_same_embeddings_and_failures_as_the_thread(env, run_cli, tmp_path):
+    import multiprocessing
+
+    from emoret.retrieval import embed
+    from emoret.video.synthetic import make_scenes, make_video
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for scene in make_scenes(5, seed=1):
+        make_video(videos / f"{scene.video_id}.mp4", scene, width=64, height=48, fps=8, duration=1.0)
+    (videos / "broken.mp4").write_bytes(b"not a video at all")
+    items = embed.items_from_files([videos], 4, 64)
+    runs = {}
+    for workers in (0, 2):
+        failures: list[str] = []
+        runs[workers] = embed.embed_videos(env.model, items, batch_size=2, decode_workers=workers,
+                                           on_failure=lambda failure, seen=failures: seen.append(failure.record["video"]))
+        assert failures == ["broken.mp4"]
+    np.testing.assert_allclose(runs[2][0], runs[0][0], atol=1e-6)
+    assert runs[2][1] == runs[0][1] and all(record["duration"] > 0 for record in runs[2][1])
+    assert not multiprocessing.active_children()  # the pool's workers are gone
+    result = run_cli("embed", "--model", env.model_dir, videos, "--out", tmp_path / "v", "--decode-workers", "2")
+    assert result.code == 1 and "broken.mp4" in result.stderr
+    np.testing.assert_allclose(load_embeddings(tmp_path / "v").vectors, runs[0][0], atol=1e-6)

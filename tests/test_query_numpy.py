@@ -149,7 +149,7 @@ def test_fast_parser_agrees_with_typer_or_declines():
     assert values == {"query": "a dog", "top": 3, "index_dir": Path("idx"), "model_spec": None, "ef": None,
                       "emotions": None, "no_emotion": True, "as_written": False, "as_json": True, "device": "cpu",
                       "per_video": 1, "html_page": None, "frames": None, "only_emotion": None,
-                      "emotion_threshold": None, "emotion_weight": None}
+                      "emotion_threshold": None, "emotion_weight": None, "method": "auto"}
     assert fastpath.parse(search_cli.COMMAND, ["a dog", "--top=2"])["top"] == 2
     assert fastpath.parse(search_cli.COMMAND, ["a dog", "--emotion-weight", "0.5"])["emotion_weight"] == 0.5
     # Out of an option's range: typer parses, and words the error.

@@ -10,6 +10,7 @@ shards' outputs, concatenated in shard order, equal one unsharded run.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import hashlib
@@ -17,7 +18,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import orjson
@@ -325,18 +326,15 @@ def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: 
             record = file_record(path)
         except OSError as err:  # a dangling link, or gone since the listing
             record = {"video_id": path.stem, "video": path.name, "path": str(path.absolute())}
-            items.append(VideoItem(record, _unreadable(err.strerror or str(err))))
+            items.append(VideoItem(record, functools.partial(_unreadable, err.strerror or str(err))))
             continue
-        items.append(VideoItem(record, _decoder(path, sampling, record)))
+        items.append(VideoItem(record, functools.partial(_decode_file, path, sampling, record)))
     return items
 
 
-def _unreadable(reason: str) -> Callable[[], Rows]:
-    def load() -> Rows:
-
-        raise VideoError(f"cannot read the file ({reason})")
-
-    return load
+# Loads are partials of module-level functions, so an item can be sent to a decode worker.
+def _unreadable(reason: str) -> Rows:
+    raise VideoError(f"cannot read the file ({reason})")
 
 
 def file_record(path: Path) -> dict[str, Any]:
@@ -351,18 +349,15 @@ def file_record(path: Path) -> dict[str, Any]:
     }
 
 
-def _decoder(path: Path, sampling: Sampling, record: dict[str, Any]) -> Callable[[], Rows]:
-    def load() -> Rows:
-        from emoret.video.moments import moment_record
+def _decode_file(path: Path, sampling: Sampling, record: dict[str, Any]) -> Rows:
+    from emoret.video.moments import moment_record
 
-        extracted = extract(path, sampling)
-        if extracted.duration is not None:
-            record["duration"] = round(float(extracted.duration), 3)
-        if extracted.moments is None:
-            return [(record, extracted.frames)]
-        return [(moment_record(record, a, b), extracted.frames[r0:r1]) for a, b, r0, r1 in extracted.moments]
-
-    return load
+    extracted = extract(path, sampling)
+    if extracted.duration is not None:
+        record["duration"] = round(float(extracted.duration), 3)
+    if extracted.moments is None:
+        return [(record, extracted.frames)]
+    return [(moment_record(record, a, b), extracted.frames[r0:r1]) for a, b, r0, r1 in extracted.moments]
 
 
 @dataclass
@@ -375,14 +370,15 @@ def embed_videos(model: Encoder, items: Sequence[VideoItem], batch_size: int = 8
                  on_item: Callable[[], None] | None = None,
                  on_failure: Callable[[VideoFailure], None] | None = None,
                  rule: str = DEFAULT_RULE,
-                 precision: str | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+                 precision: str | None = None, decode_workers: int = 0) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Embed the items that can be read; returns (vectors, their records) in item order.
 
-    A video that cannot be read is passed to ``on_failure`` and left out. Frames
-    are loaded on a thread while the model works on the previous batch; where an item
-    holds more or fewer frames than the model takes, ``rule`` picks them.
+    A video that cannot be read is passed to ``on_failure`` and left out. Frames are
+    loaded ahead of the model: on a thread (``decode_workers`` 0), else in that many
+    processes; where an item holds more or fewer frames than the model takes, ``rule``
+    picks them.
     """
-    vectors, records, _ = embed_items(model, items, batch_size, on_item, on_failure, rule, precision)
+    vectors, records, _ = embed_items(model, items, batch_size, on_item, on_failure, rule, precision, decode_workers)
     return vectors, records
 
 
@@ -390,7 +386,7 @@ def embed_items(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
                 on_item: Callable[[], None] | None = None,
                 on_failure: Callable[[VideoFailure], None] | None = None,
                 rule: str = DEFAULT_RULE,
-                precision: str | None = None) -> tuple[np.ndarray, list[dict[str, Any]], list[int]]:
+                precision: str | None = None, decode_workers: int = 0) -> tuple[np.ndarray, list[dict[str, Any]], list[int]]:
     """Like :func:`embed_videos`, and for each row the position of the item it came from."""
     import torch
 
@@ -398,13 +394,8 @@ def embed_items(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
     records: list[dict[str, Any]] = []
     owners: list[int] = []
     batches = [range(i, min(i + batch_size, len(items))) for i in range(0, len(items), batch_size)]
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_load_batch, model, items, batches[0], rule) if batches else None
-        for number in range(len(batches)):
-            assert pending is not None
-            loaded = pending.result()
-            pending = (pool.submit(_load_batch, model, items, batches[number + 1], rule)
-                       if number + 1 < len(batches) else None)
+    if batches:
+        for loaded in _loaded_batches(model, items, batches, rule, decode_workers):
             good: list[tuple[int, dict[str, Any], Any]] = []
             for position, rows, reason in loaded:
                 if reason is not None:
@@ -427,15 +418,78 @@ def embed_items(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
     return (np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)), records, owners
 
 
-def _load_batch(model: Any, items: Sequence[VideoItem], positions: range,
-                rule: str) -> list[tuple[int, list, str | None]]:
+# Most decode processes started by default: past this the model, not decoding, is the limit.
+MAX_DECODE_WORKERS = 8
 
-    out: list[tuple[int, list, str | None]] = []
-    for position in positions:
+
+def default_decode_workers(device_type: str) -> int:
+    """Decode processes when embedding video files: on a GPU the model outruns a decoding
+    thread, so spare cores decode; on a CPU the model already uses every core, and one
+    thread decoding a batch ahead keeps it fed (bench/embed.py measures both)."""
+    from emoret.devices import available_cpus
+
+    if device_type == "cpu":
+        return 0
+    return max(0, min(MAX_DECODE_WORKERS, available_cpus() - 1))
+
+
+Loaded = list[tuple[int, list, "str | None"]]  # (item position, its rows, why it failed)
+
+
+def _loaded_batches(model: Any, items: Sequence[VideoItem], batches: list[range], rule: str,
+                    decode_workers: int) -> Iterator[Loaded]:
+    """Each batch loaded and preprocessed, in order, while the model works on earlier ones.
+
+    Workers send raw uint8 frames back; preprocessing (torch) stays in this process, so
+    forked workers never touch torch's threads.
+    """
+    if decode_workers <= 0:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            jobs = (functools.partial(_load_batch, model, items, positions, rule) for positions in batches)
+            yield from _in_order(lambda job: pool.submit(job).result, jobs, ahead=1)
+        return
+    import multiprocessing
+
+    import av  # noqa: F401  (once, before the fork, not once a worker)
+
+    from emoret.workers import quiet_worker
+
+    context = multiprocessing.get_context("fork")
+    with context.Pool(decode_workers, initializer=quiet_worker, initargs=(os.getpid(),)) as pool:
+        jobs = (functools.partial(_decode_batch, [items[p] for p in positions], positions) for positions in batches)
+        # Twice the workers in flight: none idles, and decoded frames never pile up in memory.
+        for raw in _in_order(lambda job: pool.apply_async(job).get, jobs, ahead=2 * decode_workers):
+            yield [(position, [(record, _prepared(model, frames, rule)) for record, frames in rows], reason)
+                   for position, rows, reason in raw]
+
+
+def _in_order(start: Callable[[Callable[[], Loaded]], Callable[[], Loaded]],
+              jobs: Iterator[Callable[[], Loaded]], ahead: int) -> Iterator[Loaded]:
+    """Results of ``jobs`` in order, keeping ``ahead`` of them started (``start`` returns a waiter)."""
+    waiting: collections.deque[Callable[[], Loaded]] = collections.deque()
+    for job in jobs:
+        waiting.append(start(job))
+        if len(waiting) > ahead:
+            yield waiting.popleft()()
+    while waiting:
+        yield waiting.popleft()()
+
+
+def _prepared(model: Any, frames: np.ndarray, rule: str) -> Any:
+    return model.preprocess_frames(pick_frames(frames, int(model.num_frames), rule))
+
+
+def _load_batch(model: Any, items: Sequence[VideoItem], positions: range, rule: str) -> Loaded:
+    return [(position, [(record, _prepared(model, frames, rule)) for record, frames in rows], reason)
+            for position, rows, reason in _decode_batch([items[p] for p in positions], positions)]
+
+
+def _decode_batch(items: Sequence[VideoItem], positions: range) -> Loaded:
+    """Each item's raw rows, or why it cannot be read (run in a decode worker, or on the thread)."""
+    out: Loaded = []
+    for position, item in zip(positions, items, strict=True):
         try:
-            rows = [(record, model.preprocess_frames(pick_frames(frames, int(model.num_frames), rule)))
-                    for record, frames in items[position].load()]
-            out.append((position, rows, None))
+            out.append((position, item.load(), None))
         except (VideoError, InputError) as err:
             out.append((position, [], str(err)))
     return out

@@ -22,7 +22,8 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ import orjson
 from emoret.atomic import default_mode, save_npy, write_bytes_atomic
 from emoret.errors import InputError
 from emoret.records import JsonlWriter
+from emoret.retrieval import exact
 from emoret.retrieval.lazy_items import LazyItems
 
 FORMAT = "emoret-index"
@@ -47,6 +49,10 @@ DEFAULT_EF_CONSTRUCTION = 200
 # (256 gave 0.944), at about 7 ms a query.
 DEFAULT_EF = 512
 DEFAULT_INDEX_DIR = "emoret-index"
+# Up to this many items `search` scores every vector instead of walking the graph: faster
+# there (bench/search.py) and exact. Set with bench/search.py's exact-vs-graph figures.
+EXACT_MAX_ITEMS = 300_000
+SEARCH_METHODS = ("auto", "exact", "graph")
 
 
 class IndexBusy(Exception):
@@ -109,6 +115,16 @@ def writer_lock(target: str | os.PathLike, wait: bool = True, on_wait=None) -> I
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def video_key(item: dict[str, Any]) -> str:
+    """What makes two items moments of one video: its file, else its id."""
+    return str(item.get("path") or item.get("video") or item.get("video_id") or item.get("source"))
+
+
+def max_items_per_video(records: Iterable[dict[str, Any]]) -> int:
+    """The most records that share one :func:`video_key` (1 when each video has one)."""
+    return max(Counter(video_key(record) for record in records).values(), default=1)
 
 
 def check_vectors(vectors: np.ndarray, source: str) -> np.ndarray:
@@ -185,6 +201,7 @@ def write_index(
         "model": None,
         "fingerprint": None,
         **(meta or {}),
+        "max_items_per_video": max_items_per_video(records),  # lets a search skip reading every item
     }
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
@@ -291,12 +308,18 @@ class Hit:
 
 @dataclass
 class Index:
-    """An opened index directory."""
+    """An opened index directory.
+
+    ``vectors`` is a memory map of ``vectors.npy``, taken while the directory was
+    consistent, so it stays this version's even if a writer swaps in a new one.
+    The hnswlib graph is loaded on the first graph search (see :meth:`search`).
+    """
 
     path: Path
     meta: dict[str, Any]
     items: Sequence[dict[str, Any]]
-    hnsw: Any
+    stored_vectors: np.ndarray | None = None
+    _graph: Any = None
 
     @property
     def dim(self) -> int:
@@ -305,24 +328,53 @@ class Index:
     def __len__(self) -> int:
         return len(self.items)
 
-    def search(self, queries: np.ndarray, top: int = 10, ef: int | None = None) -> list[list[Hit]]:
-        """The ``top`` best items for each query row, best first."""
+    @property
+    def hnsw(self) -> Any:
+        """The hnswlib graph, loaded on first use (checked to be of this version)."""
+        if self._graph is None:
+            graph = _load_hnsw(self.path / INDEX_FILE, self.dim, int(self.meta["count"]))
+            if read_meta(self.path).get("build_id") != self.meta.get("build_id"):
+                raise InputError(str(self.path), "the index was rebuilt while being read; try again")
+            self._graph = graph
+        return self._graph
+
+    def uses_exact(self, ef: int | None = None, method: str = "auto") -> bool:
+        """Whether :meth:`search` scores every vector (see ``method`` there)."""
+        if method not in SEARCH_METHODS:
+            raise ValueError(f"unknown search method {method!r}: choose from {', '.join(SEARCH_METHODS)}")
+        if method != "auto":
+            return method == "exact"
+        return self.stored_vectors is not None and ef is None and len(self) <= EXACT_MAX_ITEMS
+
+    def search(self, queries: np.ndarray, top: int = 10, ef: int | None = None, method: str = "auto") -> list[list[Hit]]:
+        """The ``top`` best items for each query row, best first.
+
+        ``method``: ``"exact"`` scores every stored vector; ``"graph"`` walks the hnswlib
+        graph with breadth ``ef`` (default: the index's); ``"auto"``: exact up to
+        EXACT_MAX_ITEMS items unless ``ef`` is given, else the graph.
+        """
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if queries.shape[1] != self.dim:
             raise InputError(str(self.path), f"index has dimension {self.dim}, query has {queries.shape[1]}")
         k = min(top, len(self))
-        self.hnsw.set_ef(max(ef or int(self.meta.get("ef") or DEFAULT_EF), k))
-        labels, distances = self.hnsw.knn_query(queries, k=k)
-        results = []
-        for row_labels, row_distances in zip(labels, distances, strict=True):
-            scores = 1.0 - row_distances.astype(np.float64)
-            order = np.argsort(-scores, kind="stable")
-            results.append(
-                [Hit(rank + 1, float(scores[i]), self.items[int(row_labels[i])]) for rank, i in enumerate(order)]
-            )
-        return results
+        if self.uses_exact(ef, method):
+            if self.stored_vectors is None:
+                raise InputError(str(self.path), f"no {VECTORS_FILE} to search exactly")
+            rows, scores = exact.top_k(self.stored_vectors, queries, k)
+        else:
+            self.hnsw.set_ef(max(ef or int(self.meta.get("ef") or DEFAULT_EF), k))
+            rows, distances = self.hnsw.knn_query(queries, k=k)
+            scores = 1.0 - distances
+            order = np.argsort(-scores, axis=1, kind="stable")
+            rows, scores = np.take_along_axis(rows, order, axis=1), np.take_along_axis(scores, order, axis=1)
+        return [
+            [Hit(rank + 1, float(score), self.items[int(row)]) for rank, (row, score) in enumerate(zip(row_ids, row_scores, strict=True))]
+            for row_ids, row_scores in zip(rows, scores, strict=True)
+        ]
 
     def vectors(self) -> np.ndarray:
+        if self.stored_vectors is not None:
+            return self.stored_vectors
         return np.load(self.path / VECTORS_FILE, mmap_mode="r")
 
 
@@ -354,11 +406,12 @@ def open_index(path: str | os.PathLike, attempts: int = 5) -> Index:
         try:
             meta = read_meta(path)
             items = LazyItems.read(path / ITEMS_FILE)  # a search parses only its hits
-            hnsw = _load_hnsw(path / INDEX_FILE, int(meta["dim"]), int(meta["count"]))
+            vectors = _map_vectors(path / VECTORS_FILE, int(meta["dim"]), int(meta["count"]))
+            graph = None if vectors is not None else _load_hnsw(path / INDEX_FILE, int(meta["dim"]), int(meta["count"]))
             if read_meta(path).get("build_id") == meta.get("build_id"):
                 if len(items) != int(meta["count"]):
                     raise InputError(str(path), f"meta.json says {meta['count']} items, items.jsonl has {len(items)}")
-                return Index(path, meta, items, hnsw)
+                return Index(path, meta, items, vectors, graph)
         except (FileNotFoundError, InputError, RuntimeError):
             if attempt == attempts - 1 or not _may_be_swapping(path):
                 raise
@@ -373,6 +426,17 @@ def _may_be_swapping(path: Path) -> bool:
     )
 
 
+def _map_vectors(path: Path, dim: int, count: int) -> np.ndarray | None:
+    """``vectors.npy`` memory-mapped, or None where it is missing or not [count, dim] float32."""
+    try:
+        vectors = np.load(path, mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    if vectors.dtype != np.float32 or vectors.shape != (count, dim):
+        return None
+    return vectors
+
+
 def _load_hnsw(path: Path, dim: int, count: int):
     import hnswlib
 
@@ -383,5 +447,5 @@ def _load_hnsw(path: Path, dim: int, count: int):
         index.load_index(str(path), max_elements=count)
     except RuntimeError as err:
         raise InputError(str(path), f"cannot read the hnswlib index ({err})") from None
-    index.set_num_threads(1)
+    index.set_num_threads(os.cpu_count() or 1)  # a batch of piped queries splits across cores
     return index

@@ -52,6 +52,7 @@ def refresh(
     scenes: bool = False,
     before_write: Callable[[np.ndarray, list[dict[str, Any]]], None] | None = None,
     extras: Callable[[Path], None] | None = None,
+    decode_workers: int | None = None,
 ) -> RefreshResult:
     """Bring the index at ``target`` up to date with the videos under ``paths``.
 
@@ -99,7 +100,8 @@ def refresh(
             on_failure(failure)
 
     new_vectors, new_records, owners = embed.embed_items(
-        model, [item for _, item in fresh], batch_size, on_item=on_item, on_failure=failed, rule=rule
+        model, [item for _, item in fresh], batch_size, on_item=on_item, on_failure=failed, rule=rule,
+        decode_workers=embed.default_decode_workers(model.device.type) if decode_workers is None else decode_workers,
     )
     result.failed = failures
     result.embedded = len(set(owners))

@@ -5,7 +5,7 @@ is the mean share of the video's emotion scores (``video_emotions``, from ``emor
 feel``) on the emotions the query names (its NRC counts, as the text side reads
 them). A query that names no emotion gets no term, so its ranking is unchanged.
 
-hnswlib only knows similarity, so the candidates are over-fetched and widened until
+The index search only knows similarity, so the candidates are over-fetched and widened until
 the result is what an exhaustive re-ranking would give: a video outside the
 candidates has similarity below the last candidate's, so it can gain at most ``w``.
 """
@@ -98,21 +98,21 @@ def has_video_emotions(index: store.Index) -> bool:
 
 def search_with_emotions(index: store.Index, vectors: np.ndarray, query_emotions: Sequence[Sequence[float]] | None,
                          top: int, ef: int | None, weight: float, emotion: str | None = None,
-                         threshold: float = DEFAULT_EMOTION_THRESHOLD) -> list[list[store.Hit]]:
+                         threshold: float = DEFAULT_EMOTION_THRESHOLD, method: str = "auto") -> list[list[store.Hit]]:
     """Each query's ``top`` hits after the filter and the re-ranking, as if every item were scored."""
     results = []
     for row, vector in enumerate(np.atleast_2d(vectors)):
         emotions = query_emotions[row] if query_emotions is not None else None
-        results.append(_one(index, vector, emotions, top, ef, weight, emotion, threshold))
+        results.append(_one(index, vector, emotions, top, ef, weight, emotion, threshold, method))
     return results
 
 
 def _one(index: store.Index, vector: np.ndarray, emotions: Sequence[float] | None, top: int, ef: int | None,
-         weight: float, emotion: str | None, threshold: float) -> list[store.Hit]:
+         weight: float, emotion: str | None, threshold: float, method: str) -> list[store.Hit]:
     total = len(index)
     k = min(total, max(top * OVERFETCH, MIN_CANDIDATES))
     while True:
-        candidates = index.search(vector[None, :], top=k, ef=ef)[0]
+        candidates = index.search(vector[None, :], top=k, ef=ef, method=method)[0]
         ranked = rerank(candidates, emotions, weight, emotion, threshold)
         if k >= total:
             return ranked[:top]

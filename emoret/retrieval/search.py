@@ -10,6 +10,7 @@ from emoret.errors import InputError
 from emoret.retrieval import index as store
 from emoret.retrieval import rerank
 from emoret.retrieval.encoder import Encoder
+from emoret.retrieval.index import video_key
 
 # Bookkeeping of the frame store and of refresh: not what a person searching wants to read.
 INTERNAL_KEYS = frozenset(
@@ -79,11 +80,12 @@ def query_emotion_vectors(queries: Sequence[str], mode: str | Sequence[int], low
 def search(index: store.Index, model: Any, queries: Sequence[str], top: int = 10, ef: int | None = None,
            emotions: str | Sequence[int] = "auto", lowercase: bool = True, per_video: int = 1,
            emotion_weight: float | None = None, only_emotion: str | None = None,
-           threshold: float | None = None) -> list[list[store.Hit]]:
+           threshold: float | None = None, method: str = "auto") -> list[list[store.Hit]]:
     """The ranked hits of each query, best first: ``top`` videos, each with its ``per_video``
     best moments (0: every item on its own, however many of one video). ``model``: an
     EmoretModel, or a text_numpy.NumpyTextEncoder (no torch).
 
+    ``method``: how the index is searched (see :meth:`emoret.retrieval.index.Index.search`).
     Where the index keeps ``video_emotions``: ``only_emotion`` keeps the videos whose
     score for it reaches ``threshold``, and the query's emotions add
     ``emotion_weight · match`` to the similarity (see :mod:`emoret.retrieval.rerank`).
@@ -96,20 +98,21 @@ def search(index: store.Index, model: Any, queries: Sequence[str], top: int = 10
 
         vectors = embed_texts(model, list(queries), emotion_vectors)
     weight = rerank.DEFAULT_EMOTION_WEIGHT if emotion_weight is None else emotion_weight
-    sizes = Counter(video_key(item) for item in index.items)
     if only_emotion is None and (weight == 0 or not rerank.has_video_emotions(index)):
-        if per_video < 1:
-            return index.search(vectors, top=top, ef=ef)
-        return [best_per_video(index, vector, top, per_video, ef, sizes) for vector in vectors]
+        if per_video < 1 or items_a_video(index) == 1:
+            return index.search(vectors, top=top, ef=ef, method=method)
+        sizes = Counter(video_key(item) for item in index.items)
+        return [best_per_video(index, vector, top, per_video, ef, sizes, method) for vector in vectors]
     if only_emotion is not None and not rerank.has_video_emotions(index):
         raise InputError(str(index.path), "the index keeps no video emotions: build it with "
                          "'emoret index ... --emotions feel.jsonl' or '--feel'")
-    one_item_a_video = max(sizes.values(), default=1) == 1
+    most = items_a_video(index)
+    one_item_a_video = most == 1
     # With moments, re-rank enough items that the best videos keep their best moments.
-    wanted = top if per_video < 1 or one_item_a_video else min(len(index), top * max(per_video, 1) * max(sizes.values()))
+    wanted = top if per_video < 1 or one_item_a_video else min(len(index), top * max(per_video, 1) * most)
     ranked = rerank.search_with_emotions(
         index, vectors, emotion_vectors, wanted, ef, weight, only_emotion,
-        rerank.DEFAULT_EMOTION_THRESHOLD if threshold is None else threshold,
+        rerank.DEFAULT_EMOTION_THRESHOLD if threshold is None else threshold, method,
     )
     if per_video < 1 or one_item_a_video:
         return ranked
@@ -128,13 +131,16 @@ def group_per_video(hits: Sequence[store.Hit], top: int, per_video: int) -> list
     return [store.Hit(rank + 1, hit.score, hit.item) for rank, hit in enumerate(chosen)]
 
 
-def video_key(item: dict[str, Any]) -> str:
-    """What makes two items moments of one video: its file, else its id."""
-    return str(item.get("path") or item.get("video") or item.get("video_id") or item.get("source"))
+def items_a_video(index: store.Index) -> int:
+    """The most items (moments) any one video has in the index: recorded at build, else counted."""
+    recorded = index.meta.get("max_items_per_video")
+    if isinstance(recorded, int) and recorded >= 1:
+        return recorded
+    return store.max_items_per_video(index.items)
 
 
 def best_per_video(index: store.Index, vector: Any, top: int, per_video: int, ef: int | None = None,
-                   sizes: Counter | None = None) -> list[store.Hit]:
+                   sizes: Counter | None = None, method: str = "auto") -> list[store.Hit]:
     """The ``top`` best videos for one query vector, each with its ``per_video`` best items, re-ranked.
 
     Asks the index for more neighbours until the ``top`` best videos each have their
@@ -143,7 +149,7 @@ def best_per_video(index: store.Index, vector: Any, top: int, per_video: int, ef
     sizes = sizes if sizes is not None else Counter(video_key(item) for item in index.items)
     wanted = min(len(index), top * per_video)
     while True:
-        hits = index.search(vector, top=wanted, ef=ef)[0]
+        hits = index.search(vector, top=wanted, ef=ef, method=method)[0]
         kept: dict[str, list[store.Hit]] = {}
         for hit in hits:
             group = kept.setdefault(video_key(hit.item), [])

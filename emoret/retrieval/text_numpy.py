@@ -90,6 +90,17 @@ def activation(name: str, x: np.ndarray) -> np.ndarray:
     raise ValueError(f"unsupported activation {name!r}")
 
 
+def activation_inplace(name: str, x: np.ndarray) -> np.ndarray:
+    """``activation(name, x)``, overwriting ``x`` where it can (quick_gelu: fewer passes over memory)."""
+    if name != "quick_gelu":
+        return activation(name, x)
+    gate = np.multiply(x, np.float32(-1.702))
+    np.exp(gate, out=gate)
+    gate += 1.0
+    np.divide(x, gate, out=x)
+    return x
+
+
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
     mean = x.mean(axis=-1, keepdims=True)
     centred = x - mean
@@ -148,30 +159,27 @@ class NumpyTextEncoder:
         return total / np.maximum(present.sum(axis=1, keepdims=True), 1.0)
 
     def encode_queries(self, texts: Sequence[str], emotions: Sequence[Sequence[float]] | None = None) -> np.ndarray:
-        """L2-normalised float32 [B, D], as ``embed_texts(model, texts, emotions)``."""
+        """L2-normalised float32 [B, D], as ``embed_texts(model, texts, emotions)``.
+
+        The texts' tokens are packed end to end (no padding) for the projections and MLPs,
+        which are nearly all the arithmetic; only attention is done per text.
+        """
         if not texts:
             return np.zeros((0, self.embed_dim), np.float32)
         ids = self.token_ids(texts)
-        length = max(len(row) for row in ids)
-        batch = np.full((len(ids), length), self.pad_id, dtype=np.int64)
-        for row, values in enumerate(ids):
-            batch[row, : len(values)] = values
-        x = self.token_embedding[batch] + self.position_embedding[:length][None]
+        packing = Packing([len(row) for row in ids])
+        x = self.token_embedding[np.concatenate(ids)] + self.position_embedding[packing.positions]
         bias = self.emotion_bias(emotions, len(ids))
         if bias is not None:
-            x = x + bias[:, None, :]
-        # Padding sits after each text's end token, and attention is causal, so the pooled
-        # token never sees it: no padding mask is needed.
-        causal = np.triu(np.full((length, length), -np.inf, dtype=np.float32), k=1)
+            x += bias[packing.texts]
         for layer in self.layers:
-            x = self._layer(x, layer, causal)
-        x = _layer_norm(x, *self.final_norm, self.eps)
-        pooled = x[np.arange(len(ids)), self._pool_positions(batch, ids)]
-        features = pooled @ self.projection
+            x = self._layer(x, layer, packing)
+        pooled = packing.starts + self._pool_positions(ids)
+        features = _layer_norm(x[pooled], *self.final_norm, self.eps) @ self.projection
         norms = np.linalg.norm(features, axis=1, keepdims=True)
         return (features / np.maximum(norms, 1e-12)).astype(np.float32)
 
-    def _pool_positions(self, batch: np.ndarray, ids: list[list[int]]) -> np.ndarray:
+    def _pool_positions(self, ids: list[list[int]]) -> np.ndarray:
         if self.eos_id == 2:  # transformers' legacy rule for old CLIP configs: the highest id
             return np.array([int(np.argmax(row)) for row in ids])
         out = []
@@ -182,21 +190,54 @@ class NumpyTextEncoder:
                 out.append(0)  # transformers' argmax over an all-false mask
         return np.array(out)
 
-    def _layer(self, x: np.ndarray, layer: tuple, causal: np.ndarray) -> np.ndarray:
+    def _layer(self, x: np.ndarray, layer: tuple, packing: Packing) -> np.ndarray:
         ln1_w, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b = layer
-        batch, length, width = x.shape
-        head = width // self.heads
         h = _layer_norm(x, ln1_w, ln1_b, self.eps)
-        qkv = (h.reshape(-1, width) @ qkv_w + qkv_b).reshape(batch, length, 3, self.heads, head)
-        q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
-        scores = (q @ k.transpose(0, 1, 3, 2)) * np.float32(head**-0.5) + causal
+        qkv = h @ qkv_w
+        qkv += qkv_b
+        attended = packing.attend(qkv, self.heads)
+        x = x + attended @ out_w
+        x += out_b
+        h = _layer_norm(x, ln2_w, ln2_b, self.eps) @ fc1_w
+        h += fc1_b
+        h = activation_inplace(self.act, h) @ fc2_w
+        h += fc2_b
+        x += h
+        return x
+
+
+class Packing:
+    """Where each text's tokens lie in the packed [tokens, width] array, and attention over them.
+
+    Attention is causal and a text never attends to another: the packed q, k, v are laid
+    out as one zero-padded [texts, length] block for one batched product. Padding sits
+    after each text's end, so causality alone keeps it out of every real token's view.
+    """
+
+    def __init__(self, lengths: Sequence[int]):
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
+        self.texts = np.repeat(np.arange(len(self.lengths)), self.lengths)
+        self.positions = np.arange(int(self.lengths.sum())) - np.repeat(self.starts, self.lengths)
+        self.length = int(self.lengths.max())
+        self.causal = np.triu(np.full((self.length, self.length), -np.inf, dtype=np.float32), k=1)
+
+    def attend(self, qkv: np.ndarray, heads: int) -> np.ndarray:
+        """Multi-head causal attention of packed [tokens, 3·width] q|k|v → [tokens, width]."""
+        width = qkv.shape[1] // 3
+        head = width // heads
+        if len(self.lengths) == 1:
+            block = qkv[None]
+        else:
+            block = np.zeros((len(self.lengths), self.length, 3 * width), dtype=qkv.dtype)
+            block[self.texts, self.positions] = qkv
+        split = block.reshape(len(self.lengths), self.length, 3, heads, head)
+        q, k, v = (split[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
+        scores = (q @ k.transpose(0, 1, 3, 2)) * np.float32(head**-0.5) + self.causal
         scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
         scores /= scores.sum(axis=-1, keepdims=True)
-        attended = (scores @ v).transpose(0, 2, 1, 3).reshape(-1, width)
-        x = x + (attended @ out_w + out_b).reshape(batch, length, width)
-        h = _layer_norm(x, ln2_w, ln2_b, self.eps).reshape(-1, width)
-        h = activation(self.act, h @ fc1_w + fc1_b) @ fc2_w + fc2_b
-        return x + h.reshape(batch, length, width)
+        out = (scores @ v).transpose(0, 2, 1, 3).reshape(len(self.lengths), self.length, width)
+        return out[0] if len(self.lengths) == 1 else out[self.texts, self.positions]
 
 
 def for_index(directory: str | os.PathLike, fingerprint: str | None) -> NumpyTextEncoder | None:

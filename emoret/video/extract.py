@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from emoret.records import check_file_name, iter_numbered, source_name
 from emoret.video import frames as store
 from emoret.video.decode import VIDEO_EXTENSIONS, Sampling, VideoError, extract, sampling_record
 from emoret.video.reencode import reencode_video
+from emoret.workers import quiet_worker
 
 CHECKPOINT_SECONDS = 5.0
 
@@ -169,37 +169,8 @@ def _results(jobs: list[Job], options: Options, workers: int) -> Generator[dict[
     import av  # noqa: F401  (once, before the fork, not once a worker)
 
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=_quiet_worker, initargs=(os.getpid(),)) as pool:
+    with context.Pool(workers, initializer=quiet_worker, initargs=(os.getpid(),)) as pool:
         yield from pool.imap(_do_job_star, [(job, options) for job in jobs], chunksize=1)
-
-
-def _quiet_worker(parent: int) -> None:
-    """Ctrl-C is the parent's to handle; its terminate() then stops a worker cleanly.
-
-    SIGTERM becomes SystemExit, so a half-written temporary file is removed on the
-    way out, and no traceback is printed. A worker also gets SIGTERM when its parent
-    dies, however it dies (``kill -9`` included), instead of sleeping on forever.
-    """
-
-    def stop(signum, frame):
-        raise SystemExit(1)
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, stop)
-    die_with_parent(parent)
-
-
-def die_with_parent(parent: int) -> None:
-    """SIGTERM this process when ``parent`` dies (Linux); exit now if it already has."""
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):
-        return  # not Linux: the pool's own shutdown is all there is
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
 
 
 def _do_job_star(args: tuple[Job, Options]) -> dict[str, Any]:

@@ -1,0 +1,45 @@
+"""Exact inner-product top-k over the index's stored vectors (numpy, no graph).
+
+Up to a few hundred thousand items, scoring every vector with one matrix product is
+faster than hnswlib: a cold ``emoret search`` maps ``vectors.npy`` instead of loading the
+graph (0.35 s of CPU at 100,000 items), and a batch of piped queries costs a BLAS
+product instead of one graph walk a query. It is also exact: recall 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Rows scored at a time: bounds the [queries, rows] score block (64 queries × 65,536 rows:
+# 16 MiB) however large the index.
+BLOCK_ROWS = 65_536
+
+
+def top_k(vectors: np.ndarray, queries: np.ndarray, k: int, block_rows: int = BLOCK_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    """(rows [Q, k], scores [Q, k]) of the ``k`` largest inner products of each query,
+    best first (equal scores in row order). ``vectors`` may be a memory map."""
+    queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+    count = len(vectors)
+    k = min(k, count)
+    best_rows = np.empty((len(queries), 0), dtype=np.int64)
+    best_scores = np.empty((len(queries), 0), dtype=np.float32)
+    for start in range(0, count, block_rows):
+        block = np.asarray(vectors[start : start + block_rows], dtype=np.float32)
+        scores = queries @ block.T
+        rows, kept = _block_top(scores, k)
+        best_rows = np.concatenate([best_rows, rows + start], axis=1)
+        best_scores = np.concatenate([best_scores, kept], axis=1)
+        if best_rows.shape[1] > k:
+            rows, best_scores = _block_top(best_scores, k)
+            best_rows = np.take_along_axis(best_rows, rows, axis=1)
+    order = np.lexsort((best_rows, -best_scores), axis=1) if len(queries) else best_rows
+    return np.take_along_axis(best_rows, order, axis=1), np.take_along_axis(best_scores, order, axis=1)
+
+
+def _block_top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column positions and values of each row's ``k`` largest scores (unordered)."""
+    if scores.shape[1] <= k:
+        positions = np.broadcast_to(np.arange(scores.shape[1]), scores.shape).copy()
+        return positions, scores
+    positions = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    return positions, np.take_along_axis(scores, positions, axis=1)

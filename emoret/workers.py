@@ -1,0 +1,40 @@
+"""Worker processes that leave with their parent.
+
+A worker ignores Ctrl-C (the parent handles it and stops the pool), turns SIGTERM into
+a clean exit, and is sent SIGTERM when the parent dies, ``kill -9`` included, so no
+worker sleeps on after a killed command.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+
+def quiet_worker(parent: int) -> None:
+    """Ctrl-C is the parent's to handle; its terminate() then stops a worker cleanly.
+
+    SIGTERM becomes SystemExit, so a half-written temporary file is removed on the
+    way out, and no traceback is printed. A worker also gets SIGTERM when its parent
+    dies, however it dies (``kill -9`` included), instead of sleeping on forever.
+    """
+
+    def stop(signum, frame):
+        raise SystemExit(1)
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, stop)
+    die_with_parent(parent)
+
+
+def die_with_parent(parent: int) -> None:
+    """SIGTERM this process when ``parent`` dies (Linux); exit now if it already has."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return  # not Linux: the pool's own shutdown is all there is
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)

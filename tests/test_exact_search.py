@@ -1,0 +1,123 @@
+"""Exact search over the stored vectors: the default up to EXACT_MAX_ITEMS, the graph beyond."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emoret.errors import InputError
+from emoret.retrieval import exact
+from emoret.retrieval import index as store
+from emoret.retrieval import search as searching
+
+
+def unit(n, dim, seed=0):
+    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def build(path, vectors, tag="a", records=None):
+    records = records or [{"video_id": f"{tag}{i}"} for i in range(len(vectors))]
+    with store.writer_lock(path):
+        return store.write_index(path, vectors, records, {"model": "m", "fingerprint": "f"})
+
+
+@pytest.mark.parametrize("block_rows", [7, 64, 65_536])
+def test_top_k_in_blocks_equals_a_full_sort(block_rows):
+    vectors, queries = unit(500, 12), unit(6, 12, seed=1)
+    rows, scores = exact.top_k(vectors, queries, 10, block_rows=block_rows)
+    full = queries @ vectors.T
+    for q in range(len(queries)):
+        expected = np.argsort(-full[q], kind="stable")[:10]
+        assert rows[q].tolist() == expected.tolist()
+        assert np.allclose(scores[q], full[q, expected], atol=1e-6)
+
+
+def test_top_k_keeps_row_order_among_equal_scores_and_caps_k():
+    vectors = np.array([[1, 0], [0, 1], [1, 0], [1, 0]], dtype=np.float32)
+    rows, scores = exact.top_k(vectors, np.array([[1, 0]], dtype=np.float32), 10, block_rows=2)
+    assert rows.tolist() == [[0, 2, 3, 1]] and scores.tolist() == [[1, 1, 1, 0]]
+
+
+def test_exact_and_graph_agree_with_numpy_and_auto_picks_exact(tmp_path, monkeypatch):
+    vectors, queries = unit(400, 16), unit(5, 16, seed=1)
+    build(tmp_path / "idx", vectors)
+    index = store.open_index(tmp_path / "idx")
+    expected = [[f"a{i}" for i in np.argsort(-(vectors @ q))[:10]] for q in queries]
+    for method, ef in (("exact", None), ("graph", 400), ("auto", None)):
+        hits = index.search(queries, top=10, ef=ef, method=method)
+        assert [[h.item["video_id"] for h in row] for row in hits] == expected, method
+        assert all([h.rank for h in row] == list(range(1, 11)) for row in hits)
+    assert index.uses_exact() and not index.uses_exact(ef=64) and not index.uses_exact(method="graph")
+    monkeypatch.setattr(store, "EXACT_MAX_ITEMS", 399)
+    assert not index.uses_exact()
+    with pytest.raises(ValueError, match="unknown search method"):
+        index.search(queries, method="fast")
+
+
+def test_exact_search_never_loads_the_graph(tmp_path, monkeypatch):
+    vectors = unit(50, 8)
+    build(tmp_path / "idx", vectors)
+
+    def no_graph(*args, **kwargs):
+        raise AssertionError("the graph was loaded")
+
+    monkeypatch.setattr(store, "_load_hnsw", no_graph)
+    hits = store.open_index(tmp_path / "idx").search(vectors[3], top=3)
+    assert hits[0][0].item["video_id"] == "a3" and hits[0][0].score == pytest.approx(1.0, abs=1e-6)
+
+
+def test_an_open_index_keeps_its_version_across_a_rebuild(tmp_path):
+    old = unit(20, 8)
+    build(tmp_path / "idx", old, tag="old")
+    index = store.open_index(tmp_path / "idx")
+    build(tmp_path / "idx", unit(30, 8, seed=5), tag="new")
+    hits = index.search(old[4], top=1)[0]  # the memory map still holds the old vectors
+    assert hits[0].item["video_id"] == "old4" and hits[0].score == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(InputError, match="rebuilt while being read"):
+        index.search(old[4], top=1, method="graph")  # the graph on disk is the new version's
+
+
+def test_an_index_without_its_vectors_file_is_searched_through_the_graph(tmp_path):
+    vectors = unit(30, 8)
+    build(tmp_path / "idx", vectors)
+    (tmp_path / "idx" / store.VECTORS_FILE).unlink()
+    index = store.open_index(tmp_path / "idx")
+    assert not index.uses_exact()
+    assert index.search(vectors[7], top=1, ef=64)[0][0].item["video_id"] == "a7"
+    with pytest.raises(InputError, match="no vectors.npy"):
+        index.search(vectors[7], method="exact")
+
+
+def test_a_search_parses_only_the_records_of_its_hits(tmp_path):
+    vectors = unit(40, 8)
+    build(tmp_path / "idx", vectors)
+    items = tmp_path / "idx" / store.ITEMS_FILE
+    lines = items.read_bytes().splitlines(keepends=True)
+    lines[30] = b'{"video_id": \n'  # damaged, far from the query's neighbours
+    items.write_bytes(b"".join(lines))
+    index = store.open_index(tmp_path / "idx")
+    query = vectors[2] + 0.01 * vectors[3]
+    away = [int(i) for i in np.argsort(-(vectors @ query))[:3]]
+    assert 30 not in away
+    hits = searching.search(index, _Encoder(query), ["q"], top=3, emotions="none")
+    assert [h.item["video_id"] for h in hits[0]] == [f"a{i}" for i in away]
+
+
+def test_the_meta_records_the_most_moments_a_video_has(tmp_path):
+    records = [{"video_id": "a", "path": "/v/a.mp4", "start": s} for s in (0, 5, 10)] + [{"video_id": "b", "path": "/v/b.mp4"}]
+    meta = build(tmp_path / "idx", unit(4, 8), records=records)
+    assert meta["max_items_per_video"] == 3
+    assert searching.items_a_video(store.open_index(tmp_path / "idx")) == 3
+
+
+class _Encoder:
+    """Stands for the numpy text encoder: every query embeds to one fixed vector."""
+
+    embed_dim = 8
+
+    def __init__(self, vector):
+        self.vector = (vector / np.linalg.norm(vector)).astype(np.float32)
+
+    def encode_queries(self, texts, emotions=None):
+        return np.stack([self.vector for _ in texts])
