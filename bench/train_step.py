@@ -9,6 +9,7 @@ card's peak bf16 rate.
 
     python bench/train_step.py                      # CPU: batch 2, 1 warm-up, 3 rounds of 1 step
     python bench/train_step.py --device cuda --batch 64 --amp bf16 --steps 10
+    python bench/train_step.py --compare-amp          # vip in fp32 against vip under bf16 autocast
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def one_step(model, optimizer, batch, amp_dtype):
     return loss
 
 
-def setup(video_encoder: str, args):
+def setup(video_encoder: str, args, amp: str | None = None):
     import torch
 
     device = torch.device(args.device)
@@ -62,7 +63,7 @@ def setup(video_encoder: str, args):
     tokens = model.tokenize(["a happy dog runs in the park"] * args.batch)
     emotions = torch.zeros(args.batch, 8, device=device)
     emotions[:, 0] = 1
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.amp)
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp or args.amp)
     for _ in range(args.warmup):
         one_step(model, optimizer, (tokens, emotions, frames), amp_dtype)
     return model, optimizer, (tokens, emotions, frames), amp_dtype
@@ -106,6 +107,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of --steps steps each")
     parser.add_argument("--amp", default="off", choices=["off", "bf16", "fp16"])
+    parser.add_argument("--compare-amp", action="store_true", help="vip with --amp off against vip with bf16")
     args = parser.parse_args()
     import torch
 
@@ -113,8 +115,12 @@ def main() -> None:
           f"amp {args.amp}, 12 frames x 224 px, {args.warmup} warm-up, {args.rounds} rounds of {args.steps} steps")  # fmt: skip
     import statistics
 
-    encoders = ("meanpool", "vip")
-    setups = {name: setup(name, args) for name in encoders}
+    if args.compare_amp:
+        variants = {"vip fp32": ("vip", "off"), "vip bf16": ("vip", "bf16")}
+    else:
+        variants = {"meanpool": ("meanpool", args.amp), "vip": ("vip", args.amp)}
+    encoders = tuple(variants)
+    setups = {name: setup(variants[name][0], args, amp=variants[name][1]) for name in encoders}
     # Alternate the encoders round by round, so that a change in the machine's load
     # falls on both alike; report the median round.
     times: dict[str, list[float]] = {name: [] for name in encoders}
@@ -132,8 +138,12 @@ def main() -> None:
         extra = f", {r['tflops']:.1f} TFLOP/s ({r['peak_fraction']:.1%} of bf16 peak)" if "tflops" in r else ""
         rounds = ", ".join(f"{t:.2f}" for t in r["rounds"])
         print(f"{r['encoder']:>8}: {r['videos_per_s']:.3f} videos/s (median {r['step_s']:.2f} s/step; rounds {rounds}){extra}")
-    ratio = results["vip"]["videos_per_s"] / results["meanpool"]["videos_per_s"]
-    print(f"vip / meanpool throughput: {ratio:.2f}x")
+    first, second = encoders
+    ratio = results[second]["videos_per_s"] / results[first]["videos_per_s"]
+    low = min(results[second]["rounds"]) / max(results[first]["rounds"])
+    high = max(results[second]["rounds"]) / min(results[first]["rounds"])
+    print(f"{second} / {first} throughput: {ratio:.2f}x (step-time ratio range over rounds "
+          f"{1 / high:.2f}-{1 / low:.2f}x)")
 
 
 if __name__ == "__main__":

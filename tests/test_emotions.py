@@ -63,6 +63,34 @@ def test_fast_word_path_equals_punkt_and_treebank(text):
     assert emotions.words(text) == _reference_words(text)
 
 
+WORDS = ["happy", "Sad", "dog", "it", "mother-in-law", "well-known", "x2", "cannot", "gonna", "Gonna-be", "do", "more"]
+SUFFIXES = ["'s", "'S", "n't", "N'T", "'ll", "'Ll", "'re", "'ve", "'d", "'m", "'", "'ye", "'n", ".", ",", "!", "?",
+            ";", ":", "...", "!!", "-", "--", "\"", ")", "&", ",000", ".g.", "'s.", "'s,", "n't?"]
+SEPARATORS = [" ", " ", " ", "  ", "", "\t", "\n", " (", ". "]
+
+
+def test_the_simple_path_splits_as_treebank_does_on_generated_text():
+    import random
+
+    rng = random.Random(0)
+    taken = 0
+    for _ in range(8000):
+        text = ""
+        for _ in range(rng.randint(1, 8)):
+            text += rng.choice(WORDS) + (rng.choice(SUFFIXES) if rng.random() < 0.4 else "") + rng.choice(SEPARATORS)
+        simple = emotions.simple_words(text)
+        if simple is not None:
+            taken += 1
+            assert simple == _reference_words(text), text
+    assert taken > 500  # the generator does reach the simple path often
+
+
+@pytest.mark.parametrize("query", ["my daughter's birthday party", "a dog, running!", "kids laughing? yes",
+                                   "a well-known singer isn't happy", "Happy kids at a party."])
+def test_common_punctuated_queries_need_no_nltk(query):
+    assert emotions.simple_words(query) == _reference_words(query)
+
+
 # Words are looked up as written, the original NRCLex's rule: its lexicon is lowercase, so
 # "Baby", "Excited", "Top" and "MOUNTAIN" count nothing. (caption, as written, lowercased)
 CAPITALISED_VECTORS = [

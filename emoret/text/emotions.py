@@ -36,9 +36,14 @@ DEFAULT_THRESHOLD = 0.6
 
 _VADER_RESOURCE = "sentiment/vader_lexicon.zip"
 _SENTENCE_END = re.compile(r"[.?!]")
-# Text made only of letters, digits and spaces has no punctuation for Treebank to split
-# off, so its tokens are its words, except for the contractions Treebank splits itself.
-_PLAIN_TEXT = re.compile(r"[A-Za-z0-9 ]*")
+# A token Treebank splits only at its edges: a word (letters, digits, inner hyphens), a
+# contraction it splits off as written (its list is case-sensitive), then punctuation it
+# splits off or words() strips ("." only where no contraction precedes: Treebank splits a
+# period off only at the end of a sentence). Words it splits itself are _TREEBANK_SPLITS.
+_SIMPLE_TOKEN = re.compile(
+    r"(?P<core>[A-Za-z0-9]+?(?:-[A-Za-z0-9]+)*)"
+    r"(?:(?P<contraction>'s|'S|'m|'M|'d|'D|'ll|'LL|'re|'RE|'ve|'VE|n't|N'T)[,;:!?]*|[.,;:!?]*)"
+)
 _TREEBANK_SPLITS = frozenset({"cannot", "gimme", "gonna", "gotta", "lemme", "wanna"})
 
 
@@ -107,10 +112,9 @@ def nrc_lexicon() -> dict[str, list[str]]:
 
 def words(text: str) -> list[str]:
     """TextBlob-style words: Punkt sentences, Treebank tokens, end punctuation stripped."""
-    if _PLAIN_TEXT.fullmatch(text):
-        plain = text.split()
-        if not any(word.lower() in _TREEBANK_SPLITS for word in plain):
-            return plain
+    simple = simple_words(text)
+    if simple is not None:
+        return simple
     sentences_tok, word_tok = _tokenizers()
     # An untrained Punkt only splits at . ? !: without them the text is one sentence.
     sentences = sentences_tok.tokenize(text) if _SENTENCE_END.search(text) else [text]
@@ -121,6 +125,28 @@ def words(text: str) -> list[str]:
             stripped = token.strip().strip(punctuation)
             if stripped:
                 out.append(token if token.startswith("'") else stripped)
+    return out
+
+
+def simple_words(text: str) -> list[str] | None:
+    """:func:`words` without nltk (seconds to import) for text whose tokens Treebank
+    cannot split other than at its edges: words of letters, digits and inner hyphens,
+    an optional contraction ('s, n't, ...), end punctuation. None for anything else.
+
+    tests/test_emotions.py checks this against the nltk path on generated text.
+    """
+    if any(char.isspace() and char != " " for char in text):
+        return None  # Treebank splits contractions only before a plain space
+    out = []
+    for token in text.split(" "):
+        if not token:
+            continue
+        match = _SIMPLE_TOKEN.fullmatch(token)
+        if match is None or any(part.lower() in _TREEBANK_SPLITS for part in match["core"].split("-")):
+            return None
+        out.append(match["core"])
+        if match["contraction"]:
+            out.append(match["contraction"])
     return out
 
 
