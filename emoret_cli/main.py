@@ -8,7 +8,6 @@ import sys
 
 import typer
 
-from emoret import __version__
 from emoret.errors import InputError, OutputClosed
 from emoret_cli import common
 from emoret_cli.typer_compat import click_exceptions, plain_help_types
@@ -25,7 +24,9 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        print(f"emoret {__version__}")
+        import emoret
+
+        print(f"emoret {emoret.__version__}")
         raise typer.Exit()
 
 
@@ -81,9 +82,11 @@ def _flush_stdout() -> None:
         common.quiet_stdout_after_broken_pipe()  # reported by the caller's own error
 
 
+@functools.cache
 def _register() -> None:
     # One module a subcommand, in pipeline order; each exposes COMMAND (the function,
-    # its docstring the help) and EPILOG (an example).
+    # its docstring the help) and EPILOG (an example). Called by main(), after the search
+    # fast path, which imports only its own module.
     from emoret_cli import annotate, embed, extract_frames, feel, gallery, index, search, train, tsne
     from emoret_cli import eval as eval_cmd
     from emoret_cli import filter as filter_cmd
@@ -104,12 +107,10 @@ def _register() -> None:
         app.command(name, epilog=module.EPILOG, help=module.COMMAND.__doc__)(_guarded(module.COMMAND))
 
 
-_register()
-
-
 def main(argv: list[str] | None = None) -> None:
     common.silence_hf()
     _fast_search(sys.argv[1:] if argv is None else list(argv))
+    _register()
     command = typer.main.get_command(app)
     plain_help_types(command)
     try:
@@ -135,16 +136,16 @@ def _fast_search(args: list[str]) -> None:
     """``emoret search`` parsed without typer's pydantic (a third of a cold query); exits when run."""
     if args[:1] != ["search"]:
         return
+    if "-" not in args[1:] and "numpy" not in sys.modules:
+        # One query's matrices are a few rows tall: BLAS threads only add start-up and,
+        # on a busy machine, spinning (8x the CPU time measured). Read when numpy loads.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from emoret_cli import fastpath
     from emoret_cli import search as search_cmd
 
     values = fastpath.parse(search_cmd.COMMAND, args[1:])
     if values is None:
         return  # help or a usage error: typer parses and words it
-    if values["query"] != "-":
-        # One query's matrices are a few rows tall: BLAS threads only add start-up and,
-        # on a busy machine, spinning (8x the CPU time measured). Set before numpy loads.
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         _guarded(search_cmd.COMMAND)(**values)
     except typer.Exit as done:

@@ -36,3 +36,12 @@ def test_files_that_are_not_plain_json_lines_are_read_whole(tmp_path):
     path.write_bytes(b'{"video_id": "a"}\n\n{"video_id": "b"}\n')
     items = LazyItems.read(path)
     assert isinstance(items, list) and items == [{"video_id": "a"}, {"video_id": "b"}]
+
+
+@pytest.mark.parametrize("data", [b'{"a": 1}\n\n', b'{"a": 1}\n \n{"b": 2}\n', b'\n{"a": 1}\n', b'{"a": 1}\n\t\r\n',
+                                  b'{"a": 1}\n\n\n'])
+def test_a_blank_line_anywhere_sends_the_file_to_iter_records(tmp_path, data):
+    path = tmp_path / "items.jsonl"
+    path.write_bytes(data)
+    items = LazyItems.read(path)
+    assert isinstance(items, list) and items == list(iter_records(path))
