@@ -148,6 +148,23 @@ def text_runs(model, work: Path, args) -> None:
     print(f"load {loadavg()}")
 
 
+def trained_tiny_check(model_dir: Path, frames_dir: Path, texts: list[str], rounds: int) -> None:
+    """bf16 against fp32 on a trained model (the demo's): time and the lowest cosine."""
+    from emoret.model import load_model
+    from emoret.retrieval import embed
+
+    model = load_model(model_dir)
+    items, _ = embed.items_from_frames(frames_dir)
+    runs = {f"video {p}": (lambda p=p: embed.embed_videos(model, items, 8, precision=p)[0]) for p in ("fp32", "bf16")}
+    runs.update({f"text {p}": (lambda p=p: embed.embed_texts(model, texts, None, 64, precision=p)) for p in ("fp32", "bf16")})
+    print(f"\n## trained tiny model {model_dir} ({len(items)} videos, {len(texts)} captions); load {loadavg()}")
+    times, outputs = timed_rounds(runs, rounds)
+    for kind in ("video", "text"):
+        cosine = float(np.min(np.sum(outputs[f"{kind} bf16"] * outputs[f"{kind} fp32"], axis=1)))
+        ratio = statistics.median(times[f"{kind} fp32"]) / statistics.median(times[f"{kind} bf16"])
+        print(f"{kind}: bf16 / fp32 speed {ratio:.2f}x, lowest cosine to fp32 {cosine:.5f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--videos", type=int, default=8)
@@ -158,6 +175,8 @@ def main() -> None:
     parser.add_argument("--precisions", nargs="+", default=["auto", "fp32", "bf16"])
     parser.add_argument("--texts", type=int, default=512)
     parser.add_argument("--no-frames", action="store_true")
+    parser.add_argument("--trained", type=Path, default=Path(__file__).resolve().parent / "out" / "train_demo",
+                        help="bench/train_demo.py's output: its trained model is checked too, where present")
     args = parser.parse_args()
 
     import torch
@@ -174,6 +193,11 @@ def main() -> None:
     if not args.no_frames:
         frame_runs(model, work, args)
     text_runs(model, work, args)
+    if (args.trained / "model" / "last").is_dir():
+        from b32 import captions
+
+        trained_tiny_check(args.trained / "model" / "last", args.trained / "frames",
+                           [t for t in captions() if t.strip()][: args.texts], args.rounds)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,18 @@ def quiet_worker(parent: int) -> None:
     die_with_parent(parent)
 
 
+def plain_worker(parent: int) -> None:
+    """A worker with nothing to clean up: Ctrl-C is the parent's, SIGTERM kills at once.
+
+    No Python SIGTERM handler: a handler runs only in the main thread, and when SIGTERM
+    lands on another thread (an FFmpeg decoding thread) while the main thread waits on the
+    pool's queue, it never runs and the worker never exits (seen: Pool.terminate() hung).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    die_with_parent(parent)
+
+
 def die_with_parent(parent: int) -> None:
     """SIGTERM this process when ``parent`` dies (Linux); exit now if it already has."""
     import ctypes

@@ -83,14 +83,20 @@ def test_embed_bad_usage_is_one_line_exit_2(env, run_cli, tmp_path):
     assert not (tmp_path / "x.npy").exists()
 
 
-def test_embed_video_files_reports_a_broken_one_and_exits_1(env, run_cli, tmp_path):
+def small_videos(directory, count: int, seed: int, duration: float, broken: bool = True):
+    """``count`` tiny synthetic videos in ``directory``, and a broken.mp4 that is not a video."""
     from emoret.video.synthetic import make_scenes, make_video
 
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    for scene in make_scenes(2, seed=0):
-        make_video(videos / f"{scene.video_id}.mp4", scene, width=64, height=48, fps=8, duration=0.5)
-    (videos / "broken.mp4").write_bytes(b"not a video at all")
+    directory.mkdir()
+    for scene in make_scenes(count, seed=seed):
+        make_video(directory / f"{scene.video_id}.mp4", scene, width=64, height=48, fps=8, duration=duration)
+    if broken:
+        (directory / "broken.mp4").write_bytes(b"not a video at all")
+    return directory
+
+
+def test_embed_video_files_reports_a_broken_one_and_exits_1(env, run_cli, tmp_path):
+    videos = small_videos(tmp_path / "videos", 2, seed=0, duration=0.5)
     (videos / "dangling.mp4").symlink_to(tmp_path / "gone.mp4")
     result = run_cli("embed", "--model", env.model_dir, videos, "--out", tmp_path / "v")
     assert result.code == 1
@@ -135,13 +141,8 @@ def test_decode_workers_give_the_same_embeddings_and_failures_as_the_thread(env,
     import multiprocessing
 
     from emoret.retrieval import embed
-    from emoret.video.synthetic import make_scenes, make_video
 
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    for scene in make_scenes(5, seed=1):
-        make_video(videos / f"{scene.video_id}.mp4", scene, width=64, height=48, fps=8, duration=1.0)
-    (videos / "broken.mp4").write_bytes(b"not a video at all")
+    videos = small_videos(tmp_path / "videos", 5, seed=1, duration=1.0)
     items = embed.items_from_files([videos], 4, 64)
     runs = {}
     for workers in (0, 2):

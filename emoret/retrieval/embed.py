@@ -452,15 +452,17 @@ def _loaded_batches(model: Any, items: Sequence[VideoItem], batches: list[range]
 
     import av  # noqa: F401  (once, before the fork, not once a worker)
 
-    from emoret.workers import quiet_worker
+    from emoret.workers import plain_worker
 
     context = multiprocessing.get_context("fork")
-    with context.Pool(decode_workers, initializer=quiet_worker, initargs=(os.getpid(),)) as pool:
+    with context.Pool(decode_workers, initializer=plain_worker, initargs=(os.getpid(),)) as pool:
         jobs = (functools.partial(_decode_batch, [items[p] for p in positions], positions) for positions in batches)
         # Twice the workers in flight: none idles, and decoded frames never pile up in memory.
         for raw in _in_order(lambda job: pool.apply_async(job).get, jobs, ahead=2 * decode_workers):
             yield [(position, [(record, _prepared(model, frames, rule)) for record, frames in rows], reason)
                    for position, rows, reason in raw]
+        pool.close()  # done: the workers leave at the end of the queue, no signal needed
+        pool.join()
 
 
 def _in_order(start: Callable[[Callable[[], Loaded]], Callable[[], Loaded]],

@@ -49,9 +49,11 @@ DEFAULT_EF_CONSTRUCTION = 200
 # (256 gave 0.944), at about 7 ms a query.
 DEFAULT_EF = 512
 DEFAULT_INDEX_DIR = "emoret-index"
-# Up to this many items `search` scores every vector instead of walking the graph: faster
-# there (bench/search.py) and exact. Set with bench/search.py's exact-vs-graph figures.
-EXACT_MAX_ITEMS = 300_000
+# Up to this many items `search` scores every vector instead of walking the graph: exact,
+# and a cold query maps vectors.npy instead of loading the graph (0.35 s of CPU at 100k
+# items). bench/search.py, 64 piped queries at a time: exact 2.1 ms a query at 100k and
+# 20.8 at 1M, the graph (ef 512) 2.4 and 4.1; here exact costs at most about the graph's 1M figure.
+EXACT_MAX_ITEMS = 200_000
 SEARCH_METHODS = ("auto", "exact", "graph")
 
 

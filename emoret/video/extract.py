@@ -171,6 +171,11 @@ def _results(jobs: list[Job], options: Options, workers: int) -> Generator[dict[
     context = multiprocessing.get_context("fork")
     with context.Pool(workers, initializer=quiet_worker, initargs=(os.getpid(),)) as pool:
         yield from pool.imap(_do_job_star, [(job, options) for job in jobs], chunksize=1)
+        # Done: the workers leave at the end of the queue. (Leaving it to the with block's
+        # terminate() signals them, and a signal that lands on a decoding thread while the
+        # worker waits on the queue is never handled.)
+        pool.close()
+        pool.join()
 
 
 def _do_job_star(args: tuple[Job, Options]) -> dict[str, Any]:
