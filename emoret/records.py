@@ -264,17 +264,23 @@ class JsonlWriter:
             self._tmp = temp_beside(self.path)
             self._handle = open(self._tmp, "wb")
 
-    def write(self, record: dict[str, Any]) -> None:
+    @contextlib.contextmanager
+    def _output_errors(self) -> Iterator[None]:
+        """A closed reader is OutputClosed; an OSError that names no file (a full disk) names the output."""
         try:
-            self._handle.write(dumps(record))
-            if self._interactive:
-                self._handle.flush()
+            yield
         except BrokenPipeError:
             raise OutputClosed() from None
         except OSError as err:
             if err.filename is None:
                 raise OSError(err.errno, err.strerror, str(self.path or STDOUT_NAME)) from None
             raise
+
+    def write(self, record: dict[str, Any]) -> None:
+        with self._output_errors():
+            self._handle.write(dumps(record))
+            if self._interactive:
+                self._handle.flush()
         self.count += 1
 
     def write_all(self, records: Iterable[dict[str, Any]]) -> int:
@@ -289,13 +295,8 @@ class JsonlWriter:
         self._closed = True
         if self._tmp is None:
             try:
-                self._handle.flush()
-            except BrokenPipeError:
-                raise OutputClosed() from None
-            except OSError as err:
-                if err.filename is None:
-                    raise OSError(err.errno, err.strerror, str(self.path or STDOUT_NAME)) from None
-                raise
+                with self._output_errors():
+                    self._handle.flush()
             finally:
                 if self._owned:
                     self._owned = False
