@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+from typing import Any
 
 
 def quiet_worker(parent: int) -> None:
@@ -50,3 +52,22 @@ def die_with_parent(parent: int) -> None:
         return  # not Linux: the pool's own shutdown is all there is
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
+
+
+def stop_pool(pool: Any, grace: float = 5.0) -> None:
+    """``pool.terminate()`` that cannot hang: workers still there after ``grace`` seconds are killed.
+
+    terminate() sends SIGTERM and waits for every worker. A worker's Python handler runs
+    only in its main thread; when the signal lands on another thread (an FFmpeg decoding
+    thread) while the main thread waits on the pool's queue, it is never handled and
+    terminate() waits for ever (seen in the test suite). Files a killed worker was writing
+    are temp files, swept by the next run.
+    """
+    stopper = threading.Thread(target=pool.terminate, name="stop-pool", daemon=True)
+    stopper.start()
+    stopper.join(grace)
+    if stopper.is_alive():
+        for process in list(getattr(pool, "_pool", [])):
+            if process.exitcode is None:
+                process.kill()
+        stopper.join()

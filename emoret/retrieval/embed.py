@@ -444,18 +444,19 @@ def _loaded_batches(model: Any, items: Sequence[VideoItem], batches: list[range]
     forked workers never touch torch's threads.
     """
     if decode_workers <= 0:
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        with ThreadPoolExecutor(max_workers=1) as thread:
             jobs = (functools.partial(_load_batch, model, items, positions, rule) for positions in batches)
-            yield from _in_order(lambda job: pool.submit(job).result, jobs, ahead=1)
+            yield from _in_order(lambda job: thread.submit(job).result, jobs, ahead=1)
         return
     import multiprocessing
 
     import av  # noqa: F401  (once, before the fork, not once a worker)
 
-    from emoret.workers import plain_worker
+    from emoret.workers import plain_worker, stop_pool
 
     context = multiprocessing.get_context("fork")
-    with context.Pool(decode_workers, initializer=plain_worker, initargs=(os.getpid(),)) as pool:
+    pool = context.Pool(decode_workers, initializer=plain_worker, initargs=(os.getpid(),))
+    try:
         jobs = (functools.partial(_decode_batch, [items[p] for p in positions], positions) for positions in batches)
         # Twice the workers in flight: none idles, and decoded frames never pile up in memory.
         for raw in _in_order(lambda job: pool.apply_async(job).get, jobs, ahead=2 * decode_workers):
@@ -463,6 +464,8 @@ def _loaded_batches(model: Any, items: Sequence[VideoItem], batches: list[range]
                    for position, rows, reason in raw]
         pool.close()  # done: the workers leave at the end of the queue, no signal needed
         pool.join()
+    finally:
+        stop_pool(pool)
 
 
 def _in_order(start: Callable[[Callable[[], Loaded]], Callable[[], Loaded]],

@@ -24,7 +24,7 @@ from emoret.records import check_file_name, iter_numbered, source_name
 from emoret.video import frames as store
 from emoret.video.decode import VIDEO_EXTENSIONS, Sampling, VideoError, extract, sampling_record
 from emoret.video.reencode import reencode_video
-from emoret.workers import quiet_worker
+from emoret.workers import quiet_worker, stop_pool
 
 CHECKPOINT_SECONDS = 5.0
 
@@ -156,6 +156,8 @@ def run(planned: list[Job | dict[str, Any]], options: Options, workers: int = 1)
             record = next(results) if isinstance(item, Job) else item
             manifest.put(record)
             yield record
+        for _ in results:  # lets the pool end by its queue (no job is left)
+            pass
     finally:
         results.close()  # stops the workers first, so none writes after the manifest
         manifest.write()
@@ -169,13 +171,13 @@ def _results(jobs: list[Job], options: Options, workers: int) -> Generator[dict[
     import av  # noqa: F401  (once, before the fork, not once a worker)
 
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=quiet_worker, initargs=(os.getpid(),)) as pool:
+    pool = context.Pool(workers, initializer=quiet_worker, initargs=(os.getpid(),))
+    try:
         yield from pool.imap(_do_job_star, [(job, options) for job in jobs], chunksize=1)
-        # Done: the workers leave at the end of the queue. (Leaving it to the with block's
-        # terminate() signals them, and a signal that lands on a decoding thread while the
-        # worker waits on the queue is never handled.)
-        pool.close()
+        pool.close()  # done: the workers leave at the end of the queue, no signal needed
         pool.join()
+    finally:
+        stop_pool(pool)  # stopped early (an error, Ctrl-C, the reader gone): SIGTERM, then SIGKILL
 
 
 def _do_job_star(args: tuple[Job, Options]) -> dict[str, Any]:
