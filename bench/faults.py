@@ -44,7 +44,7 @@ EMORET = [sys.executable, "-m", "emoret_cli"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 # What counts as left behind (temp files, live processes) is the fault tests' own definition.
 sys.path.insert(0, str(ROOT / "tests"))
-from fault_tools import alive, children, temp_files  # noqa: E402
+from fault_tools import children, leaked_after, temp_files  # noqa: E402
 
 # --- running and killing ---------------------------------------------------------------------
 
@@ -88,13 +88,7 @@ def run_and_kill(args: list[str], delay: float) -> tuple[bool, int]:
     if killed:
         os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    end = time.monotonic() + 5
-    while any(alive(pid) for pid in seen) and time.monotonic() < end:
-        time.sleep(0.05)
-    leaked = [pid for pid in seen if alive(pid)]
-    for pid in leaked:  # clean up after counting
-        os.kill(pid, signal.SIGKILL)
-    return killed, len(leaked)
+    return killed, len(leaked_after(seen, 5))
 
 
 # --- the outputs and how to compare them ---------------------------------------------------------

@@ -61,6 +61,22 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def leaked_after(pids, seconds: float) -> list[int]:
+    """The ``pids`` still alive after waiting up to ``seconds`` for them to go; those are
+    killed (after being counted), so a failing check leaves nothing running."""
+    import os
+    import signal
+    import time
+
+    deadline = time.monotonic() + seconds
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    leaked = [pid for pid in pids if alive(pid)]
+    for pid in leaked:
+        os.kill(pid, signal.SIGKILL)
+    return leaked
+
+
 def cli_env() -> dict:
     import os
 

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from fault_tools import alive, children, cli_env, fill_disk, temp_files
+from fault_tools import children, cli_env, fill_disk, leaked_after, temp_files
 
 from emoret.records import read_jsonl
 from emoret.video import synthetic
@@ -110,13 +110,7 @@ def test_workers_die_with_a_killed_parent(tmp_path):
     assert len(workers) == 2, "the workers never started (or finished first)"
     os.kill(run.pid, signal.SIGKILL)
     run.wait()
-    deadline = time.monotonic() + 10
-    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    leaked = [pid for pid in workers if alive(pid)]
-    for pid in leaked:
-        os.kill(pid, signal.SIGKILL)
-    assert leaked == []
+    assert leaked_after(workers, 10) == []
     assert temp_files(tmp_path / "frames") == []
 
 
