@@ -1,8 +1,9 @@
 """Worker processes that leave with their parent.
 
-A worker ignores Ctrl-C (the parent handles it and stops the pool), turns SIGTERM into
-a clean exit, and is sent SIGTERM when the parent dies, ``kill -9`` included, so no
-worker sleeps on after a killed command.
+A worker ignores Ctrl-C (the parent handles it and stops the pool) and is sent SIGTERM
+when the parent dies, ``kill -9`` included, so no worker sleeps on after a killed command.
+``quiet_worker`` turns SIGTERM into a clean exit (its temp files removed); ``plain_worker``
+lets it kill at once. ``stop_pool`` ends a pool even when a worker never handles SIGTERM.
 """
 
 from __future__ import annotations

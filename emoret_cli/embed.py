@@ -75,8 +75,6 @@ def COMMAND(
         return
     meta["sampling"] = rule
     cutting = dict(segment=segment, overlap=overlap, scenes=scenes)
-    if decode_workers is None:
-        decode_workers = embed.default_decode_workers(model.device.type)
     failed = _embed_videos(model, videos or [], frames, batch_size or 8, part, out, meta, rule, cutting, precision,
                            decode_workers)
     if failed:
@@ -114,7 +112,7 @@ def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, o
 
 
 def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, meta: dict, rule: str,
-                  cutting: dict, precision: str | None = None, decode_workers: int = 0) -> int:
+                  cutting: dict, precision: str | None = None, decode_workers: int | None = None) -> int:
     failures: list = []
     if frames_dir is not None:
         items, broken = embed.items_from_frames(frames_dir)

@@ -370,12 +370,12 @@ def embed_videos(model: Encoder, items: Sequence[VideoItem], batch_size: int = 8
                  on_item: Callable[[], None] | None = None,
                  on_failure: Callable[[VideoFailure], None] | None = None,
                  rule: str = DEFAULT_RULE,
-                 precision: str | None = None, decode_workers: int = 0) -> tuple[np.ndarray, list[dict[str, Any]]]:
+                 precision: str | None = None, decode_workers: int | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Embed the items that can be read; returns (vectors, their records) in item order.
 
     A video that cannot be read is passed to ``on_failure`` and left out. Frames are
     loaded ahead of the model: on a thread (``decode_workers`` 0), else in that many
-    processes; where an item holds more or fewer frames than the model takes, ``rule``
+    processes (None: :func:`default_decode_workers` for the model's device); where an item holds more or fewer frames than the model takes, ``rule``
     picks them.
     """
     vectors, records, _ = embed_items(model, items, batch_size, on_item, on_failure, rule, precision, decode_workers)
@@ -386,10 +386,12 @@ def embed_items(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
                 on_item: Callable[[], None] | None = None,
                 on_failure: Callable[[VideoFailure], None] | None = None,
                 rule: str = DEFAULT_RULE,
-                precision: str | None = None, decode_workers: int = 0) -> tuple[np.ndarray, list[dict[str, Any]], list[int]]:
+                precision: str | None = None, decode_workers: int | None = None) -> tuple[np.ndarray, list[dict[str, Any]], list[int]]:
     """Like :func:`embed_videos`, and for each row the position of the item it came from."""
     import torch
 
+    if decode_workers is None:
+        decode_workers = default_decode_workers(model.device.type)
     vectors: list[np.ndarray] = []
     records: list[dict[str, Any]] = []
     owners: list[int] = []
@@ -460,8 +462,7 @@ def _loaded_batches(model: Any, items: Sequence[VideoItem], batches: list[range]
         jobs = (functools.partial(_decode_batch, [items[p] for p in positions], positions) for positions in batches)
         # Twice the workers in flight: none idles, and decoded frames never pile up in memory.
         for raw in _in_order(lambda job: pool.apply_async(job).get, jobs, ahead=2 * decode_workers):
-            yield [(position, [(record, _prepared(model, frames, rule)) for record, frames in rows], reason)
-                   for position, rows, reason in raw]
+            yield _prepared(model, raw, rule)
         pool.close()  # done: the workers leave at the end of the queue, no signal needed
         pool.join()
     finally:
@@ -480,13 +481,15 @@ def _in_order(start: Callable[[Callable[[], Loaded]], Callable[[], Loaded]],
         yield waiting.popleft()()
 
 
-def _prepared(model: Any, frames: np.ndarray, rule: str) -> Any:
-    return model.preprocess_frames(pick_frames(frames, int(model.num_frames), rule))
+def _prepared(model: Any, raw: Loaded, rule: str) -> Loaded:
+    """A decoded batch with each row's frames picked by ``rule`` and preprocessed for ``model``."""
+    return [(position, [(record, model.preprocess_frames(pick_frames(frames, int(model.num_frames), rule)))
+                        for record, frames in rows], reason)
+            for position, rows, reason in raw]
 
 
 def _load_batch(model: Any, items: Sequence[VideoItem], positions: range, rule: str) -> Loaded:
-    return [(position, [(record, _prepared(model, frames, rule)) for record, frames in rows], reason)
-            for position, rows, reason in _decode_batch([items[p] for p in positions], positions)]
+    return _prepared(model, _decode_batch([items[p] for p in positions], positions), rule)
 
 
 def _decode_batch(items: Sequence[VideoItem], positions: range) -> Loaded:

@@ -101,7 +101,7 @@ def refresh(
 
     new_vectors, new_records, owners = embed.embed_items(
         model, [item for _, item in fresh], batch_size, on_item=on_item, on_failure=failed, rule=rule,
-        decode_workers=embed.default_decode_workers(model.device.type) if decode_workers is None else decode_workers,
+        decode_workers=decode_workers,
     )
     result.failed = failures
     result.embedded = len(set(owners))

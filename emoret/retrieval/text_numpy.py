@@ -118,7 +118,6 @@ class NumpyTextEncoder:
         self.eps = float(config["layer_norm_eps"])
         self.act = str(config["hidden_act"])
         self.eos_id = int(config["eos_token_id"])
-        self.pad_id = int(config.get("pad_token_id") or 0)
         self.embed_dim = int(config["projection_dim"])
         self.fingerprint = str(config.get("fingerprint") or "")
         self.max_positions = int(config["max_position_embeddings"])
