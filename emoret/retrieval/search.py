@@ -121,12 +121,22 @@ def search(index: store.Index, model: Any, queries: Sequence[str], top: int = 10
 
 def group_per_video(hits: Sequence[store.Hit], top: int, per_video: int) -> list[store.Hit]:
     """The ``top`` best videos of ranked ``hits``, each with at most ``per_video`` of its hits, re-ranked."""
+    return _reranked(list(_by_video(hits, per_video).items())[:top])
+
+
+def _by_video(hits: Sequence[store.Hit], per_video: int) -> dict[str, list[store.Hit]]:
+    """Video key → its first ``per_video`` hits, videos in the order of their best hit."""
     kept: dict[str, list[store.Hit]] = {}
     for hit in hits:
         group = kept.setdefault(video_key(hit.item), [])
         if len(group) < per_video:
             group.append(hit)
-    chosen = [hit for _, group in list(kept.items())[:top] for hit in group]
+    return kept
+
+
+def _reranked(groups: Sequence[tuple[str, list[store.Hit]]]) -> list[store.Hit]:
+    """The groups' hits as one list, best score first, ranked from 1."""
+    chosen = [hit for _, group in groups for hit in group]
     chosen.sort(key=lambda hit: -hit.score)
     return [store.Hit(rank + 1, hit.score, hit.item) for rank, hit in enumerate(chosen)]
 
@@ -149,20 +159,13 @@ def best_per_video(index: store.Index, vector: Any, top: int, per_video: int, ef
     sizes = sizes if sizes is not None else Counter(video_key(item) for item in index.items)
     wanted = min(len(index), top * per_video)
     while True:
-        hits = index.search(vector, top=wanted, ef=ef, method=method)[0]
-        kept: dict[str, list[store.Hit]] = {}
-        for hit in hits:
-            group = kept.setdefault(video_key(hit.item), [])
-            if len(group) < per_video:
-                group.append(hit)
+        kept = _by_video(index.search(vector, top=wanted, ef=ef, method=method)[0], per_video)
         best = list(kept.items())[:top]
         filled = all(len(group) >= min(per_video, sizes[key]) for key, group in best)
         if (len(kept) >= top and filled) or wanted >= len(index):
             break
         wanted = min(len(index), wanted * 4)
-    chosen = [hit for _, group in best for hit in group]
-    chosen.sort(key=lambda hit: -hit.score)
-    return [store.Hit(rank + 1, hit.score, hit.item) for rank, hit in enumerate(chosen)]
+    return _reranked(best)
 
 
 def index_dir(path: str | os.PathLike | None) -> str:
