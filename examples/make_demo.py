@@ -43,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.clips < 1:
         parser.error("--clips must be at least 1")
 
+    try:
+        import emoret  # noqa: F401
+    except ModuleNotFoundError:
+        print(f"make_demo: emoret is not installed for {sys.executable}: activate its venv "
+              "(. .venv/bin/activate) or run .venv/bin/python", file=sys.stderr)
+        return 2
     start = time.perf_counter()
     if args.long_only:
         return _long_only(args.out, args.seed, args.clips, start)
