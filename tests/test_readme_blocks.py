@@ -8,10 +8,16 @@ commands; the rest is output. The install that opens the README is not run: the
 directory's ``.venv`` is the environment running this test, standing in for it.
 The quickstart runs small (EMORET_QUICKSTART_VIDEOS, EMORET_QUICKSTART_EPOCHS, read by
 examples/quickstart.sh); the commands themselves are the README's, unchanged.
+
+Blocks marked ``<!-- hub-cache`` name a hub model and the reader's own files; they run, in
+order, offline, with what a reader would have: the hub ids cached (a tiny random CLIP in
+``$HF_HOME``, DESIGN.md's offline cache), the face model cached, videos in ``~/Videos``, and
+in the working directory ``captions.json``, ``videos/`` and ``val.jsonl``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -24,6 +30,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "<!-- offline"
+HUB_MARKER = "<!-- hub-cache"
 INSTALL = re.compile(r"^python3 -m venv \.venv && \.venv/bin/pip install (?P<args>[^&]+?) && ")
 # What the clone holds besides the repository's files: never linked into the test's directory.
 NOT_CLONED = {".git", ".venv", "emoret-demo", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
@@ -36,13 +43,13 @@ class Command:
     text: str
 
 
-def offline_commands(readme: str) -> list[Command]:
-    """The commands of the offline blocks, in order, the opening install left out."""
+def offline_commands(readme: str, marker: str = MARKER) -> list[Command]:
+    """The commands of the blocks marked ``marker``, in order."""
     lines = readme.splitlines()
     commands: list[Command] = []
     for number, line in enumerate(lines):
-        if line.strip().startswith(MARKER):
-            assert lines[number + 1] == "```bash", f"README.md:{number + 1}: {MARKER} must precede a ```bash fence"
+        if line.strip().startswith(marker):
+            assert lines[number + 1] == "```bash", f"README.md:{number + 1}: {marker} must precede a ```bash fence"
             end = lines.index("```", number + 2)
             commands += _block_commands(lines[number + 2:end], first_line=number + 3)
     return commands
@@ -103,7 +110,8 @@ def clean_environment(home: Path) -> dict[str, str]:
     venv_bin = str(Path(sys.prefix) / "bin")
     path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
     environ = {key: value for key, value in os.environ.items()
-               if key not in {"VIRTUAL_ENV", "PYTHONPATH", "EMORET_INDEX", "EMORET_CACHE", "HF_HOME", "HF_HUB_CACHE"}}
+               if key not in {"VIRTUAL_ENV", "PYTHONPATH", "EMORET_INDEX", "EMORET_CACHE", "XDG_CACHE_HOME",
+                              "HF_HOME", "HF_HUB_CACHE"}}
     environ.update(PATH=path, HOME=str(home), HF_HUB_OFFLINE="1", **SMALL)
     return environ
 
@@ -165,3 +173,48 @@ def test_the_readme_offline_blocks_run_as_written(tmp_path):
     demo = clone / "emoret-demo"
     assert (demo / "index" / "meta.json").exists() and (demo / "long-index" / "meta.json").exists()
     assert "<html" in (demo / "page.html").read_text().lower()
+
+
+HUB_IDS = re.compile(r"--model ([\w.-]+/[\w.-]+)")
+
+
+def readers_files(home: Path, work: Path, hub_ids: set[str]) -> None:
+    """What the hub-cache blocks expect a reader to have, made small: the hub ids and the face
+    model cached, a few videos in ~/Videos, and captions, videos and validation captions in ``work``."""
+    from feel_data import tiny_expression_model
+    from test_hub_models import hub_cache
+
+    from emoret.model.tiny import build_tiny_clip
+    from emoret.retrieval.feel.face_model import DEFAULT_FACE_MODEL
+    from emoret.video.synthetic import make_videos
+
+    small = {"width": 64, "height": 64, "duration": 1.0}
+    make_videos(home / "Videos", 3, seed=1, **small)
+    _, records = make_videos(work / "videos", 32, seed=2, **small)  # train's default batch: 32 videos
+    (work / "captions.json").write_text(json.dumps(records))
+    (work / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records[::5]))
+    model = build_tiny_clip([r["caption"] for r in records], work.parent / "tiny-clip", seed=0)
+    for hub_id in hub_ids:
+        hub_cache(home / ".cache" / hub_id.replace("/", "--"), Path(model), hub_id)
+    tiny_expression_model(home / ".cache" / "emoret" / "face" / f"{DEFAULT_FACE_MODEL}.onnx")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.prefix == sys.base_prefix or not (Path(sys.prefix) / "bin" / "activate").exists(),
+                    reason="the README's commands run in the venv its install makes; run pytest from one")
+def test_the_readme_hub_blocks_run_offline_with_the_models_cached(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    commands = offline_commands(readme, HUB_MARKER)
+    hub_ids = {m for c in commands for m in HUB_IDS.findall(c.text)}
+    assert "openai/clip-vit-base-patch32" in hub_ids
+    assert len(hub_ids) == 1, f"one cache holds one model: {hub_ids}"
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    readers_files(home, work, hub_ids)
+    environ = clean_environment(home)
+    environ["HF_HOME"] = str(home / ".cache" / next(iter(hub_ids)).replace("/", "--") / "hf-home")
+    environ["PATH"] = str(Path(sys.prefix) / "bin") + os.pathsep + environ["PATH"]  # activated, as the README says
+    report = run_commands(commands, work, environ, tmp_path)
+    assert not report, report
+    assert (home / ".emoret-index" / "meta.json").exists() and (work / "tsne.png").exists()
