@@ -199,6 +199,7 @@ def _print_table(query: str, query_emotions: list[str], hits) -> None:
     from emoret.video.moments import clock
 
     moments = any(isinstance(hit.item.get("start"), (int, float)) for hit in hits)
+    feels = any(hit.item.get("video_emotions") for hit in hits)  # an index without video emotions: no column
     read = ", ".join(query_emotions) or "none"
     table = Table(title=query, title_justify="left", caption=f"query emotions: {read}", caption_justify="left")
     table.add_column("rank", justify="right")
@@ -208,7 +209,8 @@ def _print_table(query: str, query_emotions: list[str], hits) -> None:
         table.add_column("moment", justify="right")
     table.add_column("path", overflow="fold")
     table.add_column("duration", justify="right")
-    table.add_column("feels")
+    if feels:
+        table.add_column("feels")
     for hit in hits:
         item = hit.item
         duration = item.get("duration")
@@ -221,8 +223,9 @@ def _print_table(query: str, query_emotions: list[str], hits) -> None:
         row += [
             _text(str(item.get("path") or item.get("source") or item.get("video") or ""), link),
             f"{float(duration):.1f}s" if isinstance(duration, (int, float)) else "",
-            _feels(item.get("video_emotions")),
         ]
+        if feels:
+            row.append(_feels(item.get("video_emotions")))
         table.add_row(*row)
     Console().print(table)
 

@@ -12,6 +12,11 @@
 set -euo pipefail
 
 DIR=${1:-emoret-demo}
+# Smaller runs, for tests (tests/test_readme_commands.py runs the README's commands with them):
+# EMORET_QUICKSTART_VIDEOS=N makes N training and N test videos instead of 60 each,
+# EMORET_QUICKSTART_EPOCHS=N trains N epochs instead of 500. The figures above need the defaults.
+VIDEOS=${EMORET_QUICKSTART_VIDEOS:-60}
+EPOCHS=${EMORET_QUICKSTART_EPOCHS:-500}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if ! command -v emoret >/dev/null 2>&1 && [ -x "$HERE/.venv/bin/emoret" ]; then
     PATH="$HERE/.venv/bin:$PATH"
@@ -26,7 +31,7 @@ mkdir -p "$DIR"
 
 step "1. synthetic videos, captions and a tiny base model; a held-out test set"
 if [ ! -f "$DIR/test/captions.json" ]; then
-    "$PYTHON" -c 'import sys; from emoret.video.synthetic import make_demo; make_demo(sys.argv[1], n_videos=60, seed=0, test_videos=60)' "$DIR"
+    "$PYTHON" -c 'import sys; from emoret.video.synthetic import make_demo; make_demo(sys.argv[1], n_videos=int(sys.argv[2]), seed=0, test_videos=int(sys.argv[2]))' "$DIR" "$VIDEOS"
 fi
 
 step "2. annotate: VADER sentiment and NRC emotion counts"
@@ -41,9 +46,9 @@ emoret extract-frames "$DIR/test/videos" -o "$DIR/test/frames" --num-frames 4 --
 
 step "5. train (vip video encoder, emotion embedding)"
 # A tiny model learning from scratch wants far larger steps than CLIP fine-tuning (1e-6),
-# and the whole set (60 videos) in each batch; its ops are too small to share between threads.
+# and the whole set (60 videos by default) in each batch; its ops are too small to share between threads.
 emoret train --model "$DIR/base-model" --captions "$DIR/flagged.jsonl" --frames "$DIR/frames" \
-    --out "$DIR/model" --video-encoder vip --num-frames 4 --epochs 500 --batch-size 60 \
+    --out "$DIR/model" --video-encoder vip --num-frames 4 --epochs "$EPOCHS" --batch-size "$VIDEOS" \
     --lr 3e-3 --lr-new 2e-2 --warmup 0.05 --weight-decay 0.01 --save-every 100000 --seed 0 --threads 1 \
     2> "$DIR/train.log" || { cat "$DIR/train.log" >&2; exit 1; }
 tail -n 2 "$DIR/train.log" >&2  # one line an epoch: the whole log is in $DIR/train.log

@@ -106,6 +106,18 @@ def test_table_on_a_terminal_unless_json(run_cli, index_dir, monkeypatch):
     assert len(as_json.records) == 2
 
 
+def test_the_feels_column_shows_only_where_a_hit_has_video_emotions(capsys, monkeypatch):
+    from emoret_cli.search import _print_table
+
+    monkeypatch.setenv("COLUMNS", "200")
+    plain = store.Hit(1, 0.9, {"video_id": "a", "duration": 2.0})
+    felt = store.Hit(2, 0.8, {"video_id": "b", "duration": 2.0, "video_emotions": {"joy": 0.82, "fear": 0.18}})
+    _print_table("a dog", [], [plain])
+    assert "feels" not in capsys.readouterr().out
+    _print_table("a dog", [], [plain, felt])
+    assert "feels" in (text := capsys.readouterr().out) and "joy 0.82" in text
+
+
 @pytest.mark.parametrize(
     "args, expected",
     [
