@@ -70,8 +70,8 @@ def COMMAND(
 
 
 def _load(texts: str, videos: str):
-    text = load_embeddings(texts)
-    video = load_embeddings(videos)
+    text = load_embeddings(texts, "texts")
+    video = load_embeddings(videos, "videos")
     if text.meta.get("fingerprint") and video.meta.get("fingerprint") and text.meta["fingerprint"] != video.meta["fingerprint"]:
         fail(f"{text.name} and {video.name} were made by different models")
     return text.vectors, text.records, video.vectors, video.records

@@ -45,7 +45,7 @@ def COMMAND(
     for kind, name in (("text", texts), ("video", videos)):
         if name is None:
             continue
-        loaded = load_embeddings(name)
+        loaded = load_embeddings(name, f"{kind}s")
         parts.append(loaded.vectors)
         kinds += [kind] * len(loaded.vectors)
         records += loaded.records

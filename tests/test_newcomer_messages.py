@@ -1,0 +1,55 @@
+"""Errors a newcomer met on a first try (issue 18): each is one line naming the real problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+def one_error_line(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_index_of_a_missing_path_says_it_is_missing(run_cli, tmp_path):
+    result = run_cli("index", tmp_path / "nosuch", "--out", tmp_path / "i4")
+    assert result.code == 2
+    assert one_error_line(result) == f"emoret: {tmp_path / 'nosuch'}: no such file or directory"
+
+
+def test_index_of_a_file_that_is_no_set_without_model_says_both(run_cli, tmp_path):
+    captions = tmp_path / "caps.csv"
+    captions.write_text("video_id,caption\n")
+    result = run_cli("index", captions, "--out", tmp_path / "i4")
+    line = one_error_line(result)
+    assert result.code == 2
+    assert line.startswith(f"emoret: {captions}: a file, not an embedding set") and "--model" in line
+
+
+@pytest.mark.parametrize("option", ["--texts", "--videos"])
+def test_eval_names_a_file_given_where_an_embedding_set_belongs(run_cli, env, tmp_path, option):
+    captions = tmp_path / "caps.csv"
+    captions.write_text("video_id,caption\n")
+    given = {"--texts": env.texts, "--videos": env.videos, option: captions}
+    result = run_cli("eval", "--texts", given["--texts"], "--videos", given["--videos"])
+    line = one_error_line(result)
+    assert result.code == 2
+    assert line.startswith(f"emoret: {captions}: a file, not an embedding set: {option} wants")
+    made_by = "'emoret embed --texts'" if option == "--texts" else "'emoret embed'"
+    assert made_by in line and ".npy" not in line.split(":")[1]
+
+
+def test_tsne_names_a_directory_given_where_an_embedding_set_belongs(run_cli, env, tmp_path):
+    result = run_cli("tsne", "--videos", env.frames, "-o", tmp_path / "t.png")
+    assert result.code == 2
+    assert one_error_line(result).startswith(f"emoret: {env.frames}: a directory, not an embedding set: --videos wants")
+
+
+def test_a_missing_set_names_its_npy_and_what_makes_it(run_cli, env, tmp_path):
+    result = run_cli("eval", "--texts", tmp_path / "nosuch", "--videos", env.videos)
+    assert result.code == 2
+    line = one_error_line(result)
+    assert line.startswith(f"emoret: {tmp_path / 'nosuch.npy'}: no such file") and "'emoret embed --texts'" in line
