@@ -10,6 +10,7 @@ from emoret.train.config import make_config, read_config_file
 from emoret.train.loop import train
 from emoret.train.run_dir import CONFIG_FILE
 from emoret_cli import common
+from emoret_cli.typer_compat import missing_option
 
 EPILOG = (
     "Example: emoret train --model demo/base-model --captions annotated.jsonl --frames frames/ "
@@ -18,8 +19,11 @@ EPILOG = (
     "Settings may come from --config FILE (JSON or YAML, the flags' names as keys); flags win."
 )
 
+REQUIRED = ("model", "captions", "frames", "out")  # from the flags, or from --config / the run resumed
+
 
 def COMMAND(
+    ctx: typer.Context,
     model: Optional[str] = typer.Option(None, "--model", help="Base model: hub id, CLIP or emoret dir, CLIP-ViP .pt."),
     captions: Optional[str] = typer.Option(None, "--captions", help="Caption records (annotated JSON/JSONL)."),
     frames: Optional[str] = typer.Option(None, "--frames", help="Frame store directory (emoret extract-frames)."),
@@ -67,6 +71,10 @@ def COMMAND(
     if resume and out and not config and os.path.exists(os.path.join(out, CONFIG_FILE)):
         # Resuming needs only --out: the rest comes from the run's saved settings.
         file_values = read_config_file(os.path.join(out, CONFIG_FILE))
+    if config is None and not file_values:  # the flags alone: worded as every command words a missing option
+        for name in REQUIRED:
+            if given[name] is None:
+                raise missing_option(ctx, name)
     settings = make_config(file_values, given, source=config or "flags")
     common.silence_hf()
     rank = int(os.environ.get("RANK", "0"))

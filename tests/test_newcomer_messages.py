@@ -53,3 +53,23 @@ def test_a_missing_set_names_its_npy_and_what_makes_it(run_cli, env, tmp_path):
     assert result.code == 2
     line = one_error_line(result)
     assert line.startswith(f"emoret: {tmp_path / 'nosuch.npy'}: no such file") and "'emoret embed --texts'" in line
+
+
+@pytest.mark.parametrize("args, missing", [
+    ([], "--model"),
+    (["--model", "m", "--captions", "c.jsonl", "--frames", "f"], "--out"),
+])
+def test_train_words_a_missing_option_as_every_command_does(run_cli, args, missing):
+    result = run_cli("train", *args)
+    other = run_cli("embed")  # a command whose --model typer itself requires
+    assert result.code == other.code == 2
+    assert other.stderr.strip().endswith("Error: Missing option '--model' / '-m'.")
+    assert result.stderr.startswith("Usage: emoret train [OPTIONS]")
+    assert result.stderr.strip().endswith(f"Error: Missing option '{missing}'.")
+
+
+def test_train_names_the_config_file_that_lacks_a_setting(run_cli, tmp_path):
+    config = tmp_path / "c.json"
+    config.write_text("{}")
+    result = run_cli("train", "--config", config)
+    assert result.code == 2 and one_error_line(result) == f"emoret: {config}: missing setting 'model'"
