@@ -33,25 +33,25 @@ def COMMAND(
     emotion: Optional[bool] = typer.Option(None, "--emotion/--no-emotion", help="Emotion embedding (default on)."),
     emotion_init: Optional[str] = typer.Option(None, "--emotion-init", help="zero (default) or normal (the seed's)."),
     emotion_loss: Optional[float] = typer.Option(
-        None, "--emotion-loss", help="Weight W of the emotion alignment term (default 0: off; see README)."
+        None, "--emotion-loss", min=0.0, help="Weight W of the emotion alignment term (default 0: off; see README)."
     ),
-    num_frames: Optional[int] = typer.Option(None, "--num-frames", help="Frames a video (default 12)."),
+    num_frames: Optional[int] = typer.Option(None, "--num-frames", min=1, help="Frames a video (default 12)."),
     sampling: Optional[str] = typer.Option(
         None, "--sampling", help="linspace (default) or middle: how --num-frames are picked from a store holding more or fewer."
     ),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 5)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Videos a step, per process (default 32)."),
-    accum_steps: Optional[int] = typer.Option(None, "--accum-steps", help="Batches accumulated a step (default 1)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate of CLIP weights (default 1e-6)."),
-    lr_new: Optional[float] = typer.Option(None, "--lr-new", help="Learning rate of new parameters (default 1e-4)."),
-    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="AdamW weight decay (default 0.2)."),
-    warmup: Optional[float] = typer.Option(None, "--warmup", help="Warm-up fraction of steps (default 0.01)."),
-    grad_clip: Optional[float] = typer.Option(None, "--grad-clip", help="Gradient norm clip, 0 = off (default 1.0)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs (default 5)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=2, help="Videos a step, per process (default 32)."),
+    accum_steps: Optional[int] = typer.Option(None, "--accum-steps", min=1, help="Batches accumulated a step (default 1)."),
+    lr: Optional[float] = typer.Option(None, "--lr", min=0.0, help="Learning rate of CLIP weights (default 1e-6)."),
+    lr_new: Optional[float] = typer.Option(None, "--lr-new", min=0.0, help="Learning rate of new parameters (default 1e-4)."),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", min=0.0, help="AdamW weight decay (default 0.2)."),
+    warmup: Optional[float] = typer.Option(None, "--warmup", min=0.0, max=1.0, help="Warm-up fraction of steps (default 0.01)."),
+    grad_clip: Optional[float] = typer.Option(None, "--grad-clip", min=0.0, help="Gradient norm clip, 0 = off (default 1.0)."),
     amp: Optional[str] = typer.Option(None, "--amp", help="bf16, fp16 or off (default: bf16 on GPU, off on CPU)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 0)."),
-    save_every: Optional[int] = typer.Option(None, "--save-every", help="Checkpoint every N steps (default: each epoch)."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Random seed (default 0)."),
+    save_every: Optional[int] = typer.Option(None, "--save-every", min=0, help="Checkpoint every N steps (default: each epoch)."),
     device: Optional[str] = typer.Option(None, "--device", help="auto (default), cpu or cuda."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: torch's); 1 suits tiny models."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=0, help="CPU threads (default: torch's); 1 suits tiny models."),
     config: Optional[str] = typer.Option(None, "--config", help="Settings file, JSON or YAML."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
 ) -> None:

@@ -25,7 +25,7 @@ def COMMAND(
     annotations: Optional[str] = typer.Option(None, "--annotations", help="Annotated captions: gives videos their captions' emotions."),
     emotion: Optional[List[str]] = typer.Option(None, "--emotion", "-e", help="A panel for this emotion (repeat; default joy, fear, sadness, anger)."),
     out: Path = typer.Option(Path("tsne.png"), "--out", "-o", help="PNG to write."),
-    seed: int = typer.Option(0, "--seed", help="t-SNE random seed."),
+    seed: int = typer.Option(0, "--seed", min=0, help="t-SNE random seed."),
     perplexity: float = typer.Option(30.0, "--perplexity", min=1.0, help="t-SNE perplexity (capped for few points)."),
     video_emotions: Optional[str] = typer.Option(None, "--video-emotions", help="'emoret feel' output: mark videos by their own strongest emotion, not their captions'."),
 ) -> None:

@@ -73,3 +73,34 @@ def test_train_names_the_config_file_that_lacks_a_setting(run_cli, tmp_path):
     config.write_text("{}")
     result = run_cli("train", "--config", config)
     assert result.code == 2 and one_error_line(result) == f"emoret: {config}: missing setting 'model'"
+
+
+OUT_OF_RANGE = {
+    "filter --thr above 1": (["filter", "--thr", "2"], "--thr"),  # |compound| is in [0, 1]
+    "filter --thr below 0": (["filter", "--thr", "-0.1"], "--thr"),
+    "filter --seed": (["filter", "--balance", "--seed", "-1"], "--seed"),
+    "search --top": (["search", "a dog", "--top", "0"], "--top"),
+    "search --ef": (["search", "a dog", "--ef", "0"], "--ef"),
+    "tsne --seed": (["tsne", "--texts", "t", "--seed", "-1"], "--seed"),
+    "train --epochs": (["train", "--epochs", "0"], "--epochs"),
+    "train --batch-size": (["train", "--batch-size", "1"], "--batch-size"),  # the loss needs negatives
+    "train --warmup": (["train", "--warmup", "1.5"], "--warmup"),
+    "train --lr": (["train", "--lr", "-1e-6"], "--lr"),
+    "train --num-frames": (["train", "--num-frames", "0"], "--num-frames"),
+    "train --threads": (["train", "--threads", "-1"], "--threads"),
+}
+
+
+@pytest.mark.parametrize("args, option", OUT_OF_RANGE.values(), ids=OUT_OF_RANGE.keys())
+def test_an_option_out_of_its_range_is_a_usage_error(run_cli, args, option):
+    result = run_cli(*args, stdin="")
+    assert result.code == 2 and result.stdout == b""
+    assert f"Error: Invalid value for '{option}'" in result.stderr, result.stderr
+
+
+def test_filter_takes_the_ends_of_the_compound_range(run_cli):
+    record = '{"video_id": "v", "caption": "a calm day", "sentiment": {"compound": 1.0}}\n'
+    for threshold in ("0", "1"):
+        result = run_cli("filter", "--thr", threshold, "--all", "--no-keywords", stdin=record)
+        assert result.code == 0, result.stderr
+        assert result.records[0]["emotion"] == (1 if threshold == "0" else 0)

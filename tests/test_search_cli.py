@@ -110,7 +110,6 @@ def test_table_on_a_terminal_unless_json(run_cli, index_dir, monkeypatch):
     "args, expected",
     [
         (("", ), "query is empty"),
-        (("a dog", "--top", "0"), "--top must be at least 1"),
         (("a dog", "--emotions", "glee"), "unknown emotion 'glee'"),
         (("a dog", "--emotions", "joy", "--no-emotion"), "contradict"),
     ],
