@@ -104,3 +104,25 @@ def test_filter_takes_the_ends_of_the_compound_range(run_cli):
         result = run_cli("filter", "--thr", threshold, "--all", "--no-keywords", stdin=record)
         assert result.code == 0, result.stderr
         assert result.records[0]["emotion"] == (1 if threshold == "0" else 0)
+
+
+def test_tsne_refuses_a_suffix_no_figure_is_written_as_before_any_work(run_cli, env, tmp_path):
+    out = tmp_path / "t.txt"
+    result = run_cli("tsne", "--texts", env.texts, "-o", out)
+    assert result.code == 2 and not out.exists()
+    line = one_error_line(result)
+    assert line.startswith(f"emoret: {out}: cannot write a figure as .txt") and ".png" in line
+
+
+@pytest.mark.parametrize("suffix, magic", [(".svg", b"<?xml"), (".pdf", b"%PDF"), (".jpg", b"\xff\xd8\xff"),
+                                           ("", b"\x89PNG")])
+def test_the_tsne_figure_is_written_in_the_format_its_suffix_names(tmp_path, suffix, magic):
+    import numpy as np
+
+    from emoret.retrieval import plots
+
+    flags = np.zeros((4, 8), bool)
+    flags[:2, 0] = True
+    out = tmp_path / f"t{suffix}"
+    plots.tsne_figure(np.arange(8, dtype=float).reshape(4, 2), ["text"] * 4, flags, ["joy"], out)
+    assert out.read_bytes().startswith(magic)
