@@ -12,7 +12,7 @@ from emoret.devices import available_cpus
 from emoret.records import JsonlWriter
 from emoret.video import extract
 from emoret.video.decode import Sampling, find_videos
-from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
+from emoret_cli.common import EXIT_FAILED, exit_with, fail, hint_reading_stdin, message, progress
 from emoret_cli.samplingopt import SAMPLING_HELP, Rule
 
 EPILOG = (
@@ -68,6 +68,7 @@ def COMMAND(
         fail(f"{out}: not a directory")
     sources = find_videos(inputs or [])
     if from_records is not None:
+        hint_reading_stdin(from_records, "extract-frames", "records naming videos", "a file: --from captions.jsonl")
         named = {path.resolve() for path in sources}
         sources += [path for path in extract.sources_from_records(from_records, video_root)
                     if path.resolve() not in named]

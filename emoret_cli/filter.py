@@ -9,7 +9,7 @@ import typer
 
 from emoret.records import JsonlWriter, iter_numbered, source_name
 from emoret.text import emotions, filtering
-from emoret_cli.common import fail, message
+from emoret_cli.common import fail, hint_reading_stdin, message
 
 EPILOG = (
     "Example: emoret annotate captions.json | emoret filter --thr 0.6 > emotional.jsonl\n\n"
@@ -41,6 +41,7 @@ def COMMAND(
     except re.error as err:
         fail(f"--keywords is not a valid regular expression: {err}")
 
+    hint_reading_stdin(input, "filter", "records", "a file: emoret filter annotated.jsonl")
     source = source_name(input)
     summary = filtering.FilterSummary()
     flagged = filtering.flag_records(iter_numbered(input), source, threshold, pattern, summary)

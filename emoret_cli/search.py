@@ -12,7 +12,7 @@ from emoret.records import dumps
 from emoret.retrieval.index import EXACT_MAX_ITEMS, SEARCH_METHODS
 from emoret.retrieval.search import hit_record
 from emoret.text.emotions import parse_emotion_names
-from emoret_cli.common import fail
+from emoret_cli.common import fail, hint_reading_stdin
 
 EPILOG = (
     'Example: emoret search "my daughter laughing at her birthday party" --top 5\n\n'
@@ -72,6 +72,8 @@ def COMMAND(
     model = _query_encoder(index, model_spec, device)
 
     table = not as_json and _stdout_is_terminal()
+    if query == "-":
+        hint_reading_stdin(query, "search", "queries, one a line", 'the query: emoret search "a happy dog"')
     batches = _stdin_batches() if query == "-" else iter([[query]])
     shown = []
     for batch in batches:

@@ -126,3 +126,41 @@ def test_the_tsne_figure_is_written_in_the_format_its_suffix_names(tmp_path, suf
     out = tmp_path / f"t{suffix}"
     plots.tsne_figure(np.arange(8, dtype=float).reshape(4, 2), ["text"] * 4, flags, ["joy"], out)
     assert out.read_bytes().startswith(magic)
+
+
+@pytest.mark.parametrize("command, says", [
+    ("annotate", "annotate: reading caption records from stdin (this terminal): end with Ctrl-D"),
+    ("filter", "filter: reading records from stdin (this terminal): end with Ctrl-D"),
+    ("gallery", "gallery: reading search hits from stdin (this terminal): end with Ctrl-D"),
+])
+def test_a_command_reading_stdin_from_a_terminal_says_so(command, says):
+    """Run with no input in a terminal, the commands that read stdin by default waited silently."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    main_fd, terminal_fd = pty.openpty()
+    environ = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.Popen([sys.executable, "-m", "emoret_cli", command], stdin=terminal_fd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ)
+    os.close(terminal_fd)
+    try:
+        said, _, _ = select.select([proc.stderr], [], [], 30)  # said while it waits, before any input
+        first = proc.stderr.readline().decode() if said else ""
+        os.write(main_fd, b"\x04")  # Ctrl-D: the end of the input
+        _, rest = proc.communicate(timeout=60)
+    finally:
+        os.close(main_fd)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert first.startswith(says) and first.count("\n") == 1, first
+    assert proc.returncode == 0, rest
+
+
+def test_no_hint_when_stdin_is_not_a_terminal(run_cli):
+    result = run_cli("filter", "--quiet", stdin='{"video_id": "v", "caption": "a happy dog"}\n')
+    assert result.code == 0 and result.stderr == ""
