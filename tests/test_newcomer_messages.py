@@ -164,3 +164,30 @@ def test_a_command_reading_stdin_from_a_terminal_says_so(command, says):
 def test_no_hint_when_stdin_is_not_a_terminal(run_cli):
     result = run_cli("filter", "--quiet", stdin='{"video_id": "v", "caption": "a happy dog"}\n')
     assert result.code == 0 and result.stderr == ""
+
+
+def test_extract_frames_finishes_the_frames_when_stdout_is_closed_early(tmp_path):
+    """`extract-frames DIR -o F | head -n 1` stopped after a few videos, exit 0, no summary."""
+    import os
+    import subprocess
+    import sys
+
+    from emoret.video import synthetic
+    from emoret.video.frames import read_manifest
+
+    count = 30  # more records than stdout's buffer holds, so a write meets the closed pipe mid-run
+    paths, _ = synthetic.make_videos(tmp_path / "videos", count, seed=1, width=32, height=32, fps=5,
+                                     duration=0.6, workers=1)
+    out = tmp_path / "frames"
+    environ = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "emoret_cli", "extract-frames", str(tmp_path / "videos"),
+                             "-o", str(out), "--num-frames", "2", "--size", "16", "--workers", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ)
+    proc.stdout.readline()  # the reader takes one line (or none) and goes: `| head -n 1`
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, stderr
+    assert len(read_manifest(out)) == count and len(list(out.glob("*.npy"))) == count
+    summary = stderr.strip().splitlines()[-1]
+    assert summary.startswith(f"extract-frames: extracted {count}, up to date 0, failed 0"), stderr
+    assert "stdout's reader left early" in summary and "Traceback" not in stderr
