@@ -191,3 +191,19 @@ def test_extract_frames_finishes_the_frames_when_stdout_is_closed_early(tmp_path
     summary = stderr.strip().splitlines()[-1]
     assert summary.startswith(f"extract-frames: extracted {count}, up to date 0, failed 0"), stderr
     assert "stdout's reader left early" in summary and "Traceback" not in stderr
+
+
+def test_train_eta_is_not_thrown_by_the_first_epochs_start_up():
+    """The quickstart's first epoch (11 s with start-up) once gave "45m37s left" for a 59 s run."""
+    from emoret_cli.train import EpochClock
+
+    now = [0.0]
+    clock = EpochClock(250, now=lambda: now[0])
+    now[0] = 11.0
+    clock.epoch_done(0)
+    assert clock.seconds_left() is None and clock.timing().endswith("estimating")
+    for epoch in range(1, 4):
+        now[0] += 0.19
+        clock.epoch_done(epoch)
+    truth = 0.19 * (250 - 4)
+    assert clock.seconds_left() == pytest.approx(truth)
