@@ -207,3 +207,56 @@ def test_train_eta_is_not_thrown_by_the_first_epochs_start_up():
         clock.epoch_done(epoch)
     truth = 0.19 * (250 - 4)
     assert clock.seconds_left() == pytest.approx(truth)
+
+
+def test_a_failed_index_run_leaves_no_lock_file(run_cli, env, tmp_path):
+    import shutil
+
+    damaged = tmp_path / "videos"
+    for suffix in (".npy", ".jsonl", ".meta.json"):
+        shutil.copy(f"{env.videos}{suffix}", f"{damaged}{suffix}")
+    with open(f"{damaged}.jsonl", "ab") as handle:
+        handle.write(b'{"video_id": "extra"}\n')  # no longer the set its meta file describes
+    result = run_cli("index", damaged, "--out", tmp_path / "idx")
+    assert result.code == 2 and "does not match" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["videos.jsonl", "videos.meta.json", "videos.npy"]
+
+
+def test_the_lock_of_a_hidden_index_has_one_dot_and_goes_with_its_holder(tmp_path):
+    from emoret.retrieval import index as store
+
+    hidden = tmp_path / ".emoret-index"
+    assert store.lock_path(hidden) == tmp_path / ".emoret-index.lock"  # was ..emoret-index.lock
+    assert store.lock_path(tmp_path / "idx") == tmp_path / ".idx.lock"
+    with pytest.raises(RuntimeError):
+        with store.writer_lock(hidden):
+            assert (tmp_path / ".emoret-index.lock").exists()
+            raise RuntimeError("the write failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_writers_exclude_each_other_while_lock_files_come_and_go(tmp_path):
+    """The flock-and-unlink race: a waiter that wins the lock of a file its holder has just
+    removed must not count as holding it (it would run beside the next writer)."""
+    import threading
+    import time
+
+    from emoret.retrieval import index as store
+
+    target, inside, overlaps = tmp_path / "idx", [0], []
+
+    def writer() -> None:
+        for _ in range(40):
+            with store.writer_lock(target):
+                inside[0] += 1
+                if inside[0] > 1:
+                    overlaps.append(inside[0])
+                time.sleep(0.0005)
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert overlaps == [] and list(tmp_path.iterdir()) == []

@@ -9,8 +9,8 @@ Layout of ``DIR``::
 
 A new version is written to a temporary directory beside ``DIR`` and swapped into
 place in one step, so a reader sees the old index or the new one, never half of
-either. Writers take a lock file beside ``DIR`` (``.DIR.lock``): a second writer
-waits, or with ``wait=False`` fails with :class:`IndexBusy`.
+either. Writers take a lock file beside ``DIR`` (``.DIR.lock``, removed on release): a
+second writer waits, or with ``wait=False`` fails with :class:`IndexBusy`.
 """
 
 from __future__ import annotations
@@ -77,8 +77,10 @@ def resolve_target(target: str | os.PathLike) -> Path:
 
 
 def lock_path(target: str | os.PathLike) -> Path:
+    """``.NAME.lock`` beside the index; a hidden NAME (``~/.emoret-index``) gets ``NAME.lock``, not
+    ``..NAME.lock`` (``X`` and ``.X`` in one directory then share a lock: their writers take turns)."""
     target = resolve_target(target)
-    return target.parent / f".{target.name}.lock"
+    return target.parent / f".{target.name.removeprefix('.')}.lock"
 
 
 def sweep_stale_staging(target: str | os.PathLike) -> int:
@@ -98,25 +100,64 @@ def sweep_stale_staging(target: str | os.PathLike) -> int:
 
 @contextlib.contextmanager
 def writer_lock(target: str | os.PathLike, wait: bool = True, on_wait=None) -> Iterator[None]:
-    """Hold the index's writer lock for the duration of the block."""
+    """Hold the index's writer lock for the duration of the block.
+
+    The lock file exists only while held: the holder removes it on release, so none
+    is left beside the index, whether the write succeeded or failed.
+    """
     import fcntl
 
     path = lock_path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
+    handle = _locked_file(path, target, wait, on_wait)
+    try:
+        sweep_stale_staging(target)
+        yield
+    finally:
+        # Removed while still held: a waiter that opened this file before finds it
+        # unlinked when its turn comes, and opens the path again (see _locked_file).
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def _locked_file(path: Path, target: str | os.PathLike, wait: bool, on_wait) -> Any:
+    """The lock file at ``path``, opened and flocked; the file locked is the one at ``path`` now.
+
+    A holder unlinks the file before it unlocks, so a lock won on a file no longer at
+    ``path`` (or replaced there by the next writer) locks nothing: try again.
+    """
+    import fcntl
+
+    waited = False
+    while True:
+        handle = open(path, "a+b")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not wait:
-                raise IndexBusy(f"{target}: another 'emoret index' is writing this index") from None
-            if on_wait is not None:
-                on_wait()
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            sweep_stale_staging(target)
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not wait:
+                    raise IndexBusy(f"{target}: another 'emoret index' is writing this index") from None
+                if on_wait is not None and not waited:
+                    on_wait()
+                waited = True
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            if _same_file(handle, path):
+                return handle
+        except BaseException:
+            handle.close()
+            raise
+        handle.close()  # won the lock of a file its holder had removed
+
+
+def _same_file(handle: Any, path: Path) -> bool:
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(handle.fileno())
+    return (mine.st_dev, mine.st_ino) == (now.st_dev, now.st_ino)
 
 
 def video_key(item: dict[str, Any]) -> str:
