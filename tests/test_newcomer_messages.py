@@ -260,3 +260,36 @@ def test_writers_exclude_each_other_while_lock_files_come_and_go(tmp_path):
     for thread in threads:
         thread.join(60)
     assert overlaps == [] and list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def no_face_model(monkeypatch, tmp_path):
+    """An empty emoret cache, HF_HUB_OFFLINE set, and any network fetch a failure."""
+    import urllib.request
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("fetched over the network while HF_HUB_OFFLINE is set")
+
+    monkeypatch.setenv("EMORET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+
+
+def test_feel_offline_without_a_face_model_names_both_ways_on(run_cli, env, no_face_model):
+    result = run_cli("feel", "--model", env.model_dir, "--frames", env.frames)
+    assert result.code == 2 and result.stdout == b""
+    line = one_error_line(result)
+    assert "HF_HUB_OFFLINE is set" in line and "--face-model PATH" in line and "--no-faces" in line
+
+
+def test_feel_reading_only_faces_does_not_suggest_turning_them_off(run_cli, env, no_face_model):
+    result = run_cli("feel", "--frames", env.frames, "--no-scene")
+    line = one_error_line(result)
+    assert result.code == 2 and "--face-model PATH" in line and "--no-faces" not in line
+
+
+def test_feel_with_a_missing_face_model_file_names_no_faces(run_cli, env, tmp_path):
+    result = run_cli("feel", "--model", env.model_dir, "--frames", env.frames, "--face-model", tmp_path / "x.onnx")
+    line = one_error_line(result)
+    assert result.code == 2 and line.startswith(f"emoret: {tmp_path / 'x.onnx'}: no such face model file")
+    assert line.endswith("or pass --no-faces to read the scene only")
