@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from emoret import lockfile
 from emoret.atomic import default_mode, save_npy, write_bytes_atomic
 from emoret.errors import InputError
 from emoret.records import JsonlWriter
@@ -102,62 +103,18 @@ def sweep_stale_staging(target: str | os.PathLike) -> int:
 def writer_lock(target: str | os.PathLike, wait: bool = True, on_wait=None) -> Iterator[None]:
     """Hold the index's writer lock for the duration of the block.
 
-    The lock file exists only while held: the holder removes it on release, so none
-    is left beside the index, whether the write succeeded or failed.
+    The lock file exists only while held (:mod:`emoret.lockfile`), so none is left
+    beside the index, whether the write succeeded or failed.
     """
-    import fcntl
-
     path = lock_path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = _locked_file(path, target, wait, on_wait)
-    try:
+
+    def busy() -> IndexBusy:
+        return IndexBusy(f"{target}: another 'emoret index' is writing this index")
+
+    with lockfile.held(path, wait=wait, on_wait=on_wait, busy=busy):
         sweep_stale_staging(target)
         yield
-    finally:
-        # Removed while still held: a waiter that opened this file before finds it
-        # unlinked when its turn comes, and opens the path again (see _locked_file).
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
-
-
-def _locked_file(path: Path, target: str | os.PathLike, wait: bool, on_wait) -> Any:
-    """The lock file at ``path``, opened and flocked; the file locked is the one at ``path`` now.
-
-    A holder unlinks the file before it unlocks, so a lock won on a file no longer at
-    ``path`` (or replaced there by the next writer) locks nothing: try again.
-    """
-    import fcntl
-
-    waited = False
-    while True:
-        handle = open(path, "a+b")
-        try:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if not wait:
-                    raise IndexBusy(f"{target}: another 'emoret index' is writing this index") from None
-                if on_wait is not None and not waited:
-                    on_wait()
-                waited = True
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            if _same_file(handle, path):
-                return handle
-        except BaseException:
-            handle.close()
-            raise
-        handle.close()  # won the lock of a file its holder had removed
-
-
-def _same_file(handle: Any, path: Path) -> bool:
-    try:
-        now = os.stat(path)
-    except FileNotFoundError:
-        return False
-    mine = os.fstat(handle.fileno())
-    return (mine.st_dev, mine.st_ino) == (now.st_dev, now.st_ino)
 
 
 def video_key(item: dict[str, Any]) -> str:
