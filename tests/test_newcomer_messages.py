@@ -293,3 +293,12 @@ def test_feel_with_a_missing_face_model_file_names_no_faces(run_cli, env, tmp_pa
     line = one_error_line(result)
     assert result.code == 2 and line.startswith(f"emoret: {tmp_path / 'x.onnx'}: no such face model file")
     assert line.endswith("or pass --no-faces to read the scene only")
+
+
+def test_a_set_short_of_its_npy_is_named_by_the_missing_file(run_cli, env, tmp_path):
+    import shutil
+
+    shutil.copy(f"{env.texts}.jsonl", tmp_path / "half.jsonl")
+    result = run_cli("eval", "--texts", tmp_path / "half.jsonl", "--videos", env.videos)
+    assert result.code == 2
+    assert one_error_line(result).startswith(f"emoret: {tmp_path / 'half.npy'}: no such file")

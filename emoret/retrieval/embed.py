@@ -122,9 +122,10 @@ def not_a_set(name: str | os.PathLike, kind: str | None = None) -> InputError:
     wanted = (f"{wants} the NAME of a set made by {MADE_BY.get(kind or '', MADE_BY['videos'])} "
               "(NAME.npy + NAME.jsonl + NAME.meta.json)")
     path = Path(name)
-    if path.is_dir():
+    bare = path == npy.with_suffix("")  # NAME itself, not NAME.jsonl of a set short of its .npy
+    if bare and path.is_dir():
         return InputError(str(name), f"a directory, not an embedding set: {wanted}")
-    if path.exists() and path != npy:
+    if bare and path.exists():
         return InputError(str(name), f"a file, not an embedding set: {wanted}")
     return InputError(str(npy), f"no such file: {wanted}")
 
