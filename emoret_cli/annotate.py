@@ -10,6 +10,7 @@ import typer
 from emoret.devices import available_cpus
 from emoret.records import JsonlWriter
 from emoret.text.annotate import annotate_path
+from emoret_cli.common import hint_reading_stdin
 
 EPILOG = (
     "Example: emoret annotate captions.json | emoret filter --thr 0.6\n\n"
@@ -28,5 +29,6 @@ def COMMAND(
 ) -> None:
     """Add `sentiment` (VADER) and NRC emotion counts to caption records."""
 
+    hint_reading_stdin(input, "annotate", "caption records", "a file: emoret annotate captions.json")
     with JsonlWriter(output) as writer:
         writer.write_all(annotate_path(input, workers=workers or available_cpus(), by_video=by_video, lowercase=lowercase))

@@ -29,6 +29,23 @@ def message(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def hint_reading_stdin(source: str | None, command: str, what: str, instead: str) -> None:
+    """Say on stderr that ``command`` reads ``what`` from stdin, when stdin is a terminal;
+    ``instead``: what to give rather than typing (e.g. ``a file: emoret filter annotated.jsonl``).
+
+    Run with no input in a terminal, a filter would otherwise wait silently for a
+    Ctrl-D the newcomer does not know to type.
+    """
+    if source not in (None, "-"):
+        return
+    try:
+        terminal = sys.stdin is not None and sys.stdin.isatty()
+    except ValueError:  # stdin closed
+        return
+    if terminal:
+        message(f"{command}: reading {what} from stdin (this terminal): end with Ctrl-D, or give {instead}")
+
+
 def stderr_console():
     from rich.console import Console
 

@@ -9,7 +9,7 @@ import typer
 
 from emoret.records import read_captions
 from emoret.retrieval import embed
-from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress, stderr_console
+from emoret_cli.common import EXIT_FAILED, exit_with, fail, hint_reading_stdin, message, progress, stderr_console
 from emoret_cli.modelopt import load_model_or_fail
 from emoret_cli.samplingopt import SAMPLING_HELP, Rule
 
@@ -95,6 +95,7 @@ def _say_precision(spec: str, device_type: str) -> str:
 
 def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, out: str, meta: dict,
                  precision: str | None = None) -> None:
+    hint_reading_stdin(source, "embed", "caption records", "a file: --texts captions.jsonl")
     captions = read_captions(source)
     start, stop = embed.shard_bounds(len(captions), part)
     records = captions[start:stop]

@@ -10,7 +10,7 @@ import typer
 from emoret.records import dumps, read_captions
 from emoret.retrieval import embed, metrics
 from emoret.retrieval.embed import load_embeddings
-from emoret_cli.common import fail, message, progress
+from emoret_cli.common import fail, hint_reading_stdin, message, progress
 from emoret_cli.modelopt import load_model_or_fail
 
 EPILOG = (
@@ -70,14 +70,15 @@ def COMMAND(
 
 
 def _load(texts: str, videos: str):
-    text = load_embeddings(texts)
-    video = load_embeddings(videos)
+    text = load_embeddings(texts, "texts")
+    video = load_embeddings(videos, "videos")
     if text.meta.get("fingerprint") and video.meta.get("fingerprint") and text.meta["fingerprint"] != video.meta["fingerprint"]:
         fail(f"{text.name} and {video.name} were made by different models")
     return text.vectors, text.records, video.vectors, video.records
 
 
 def _embed(model_spec: str, captions: str, frames: Path, use_emotion: bool, device: str):
+    hint_reading_stdin(captions, "eval", "caption records", "a file: --captions captions.jsonl")
     records = read_captions(captions)
     model = load_model_or_fail(model_spec, device)
     items, _ = embed.items_from_frames(frames)

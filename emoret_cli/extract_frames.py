@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
@@ -9,10 +10,19 @@ from typing import List, Optional
 import typer
 
 from emoret.devices import available_cpus
+from emoret.errors import OutputClosed
 from emoret.records import JsonlWriter
 from emoret.video import extract
 from emoret.video.decode import Sampling, find_videos
-from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
+from emoret_cli.common import (
+    EXIT_FAILED,
+    exit_with,
+    fail,
+    hint_reading_stdin,
+    message,
+    progress,
+    quiet_stdout_after_broken_pipe,
+)
 from emoret_cli.samplingopt import SAMPLING_HELP, Rule
 
 EPILOG = (
@@ -52,8 +62,6 @@ def COMMAND(
     force: bool = typer.Option(False, "--force", help="Redo videos that are already extracted."),
 ) -> None:
     """Decode videos into a frame store: DIR/<video_id>.npy (uint8 [T,H,W,3] RGB) and DIR/manifest.jsonl."""
-    import contextlib
-
     if num_frames is not None and fps is not None:
         fail("give --num-frames or --fps, not both")
     if sampling_rule is not None and fps is not None:
@@ -68,6 +76,7 @@ def COMMAND(
         fail(f"{out}: not a directory")
     sources = find_videos(inputs or [])
     if from_records is not None:
+        hint_reading_stdin(from_records, "extract-frames", "records naming videos", "a file: --from captions.jsonl")
         named = {path.resolve() for path in sources}
         sources += [path for path in extract.sources_from_records(from_records, video_root)
                     if path.resolve() not in named]
@@ -78,13 +87,32 @@ def COMMAND(
     planned = extract.plan(sources, options, force=force)
     to_do = sum(isinstance(item, extract.Job) for item in planned)
 
-    failed = 0
+    failed, reader_gone = _extract(planned, options, workers or available_cpus(), to_do)
+    extracted = to_do - failed
+    summary = f"extract-frames: extracted {extracted}, up to date {len(planned) - to_do}, failed {failed} → {out}"
+    if failed:
+        summary += f" (see 'error' in {out / 'manifest.jsonl'})"
+    if reader_gone:
+        summary += f"; stdout's reader left early, every record is in {out / 'manifest.jsonl'}"
+    message(summary)
+    if failed:
+        exit_with(EXIT_FAILED)
+
+
+def _extract(planned: list, options, workers: int, to_do: int) -> tuple[int, bool]:
+    """Run the jobs, a record a video on stdout; (failures, whether stdout's reader left).
+
+    The frames are the job and the records a by-product: a reader that goes away
+    (``| head``) stops the records, not the extraction.
+    """
+    failed, reader_gone = 0, False
     with JsonlWriter() as stdout, progress() as bar:
         task = bar.add_task("extracting frames", total=to_do)
-        runner = extract.run(planned, options, workers=workers or available_cpus())
+        runner = extract.run(planned, options, workers=workers)
         with contextlib.closing(runner):
             for item, record in zip(planned, runner, strict=True):
-                stdout.write(record)
+                if not reader_gone:
+                    reader_gone = _write_or_note_gone(stdout, record)
                 if not isinstance(item, extract.Job):
                     continue
                 bar.advance(task)
@@ -93,10 +121,14 @@ def COMMAND(
                     message(f"emoret: {record['source']}: {record['error']}")
                 elif "warning" in record:
                     message(f"emoret: warning: {record['source']}: {record['warning']}")
-    extracted = to_do - failed
-    summary = f"extract-frames: extracted {extracted}, up to date {len(planned) - to_do}, failed {failed} → {out}"
-    if failed:
-        summary += f" (see 'error' in {out / 'manifest.jsonl'})"
-    message(summary)
-    if failed:
-        exit_with(EXIT_FAILED)
+    return failed, reader_gone
+
+
+def _write_or_note_gone(stdout: JsonlWriter, record: dict) -> bool:
+    """Write the record; True when stdout's reader has gone (stdout then points at /dev/null)."""
+    try:
+        stdout.write(record)
+    except OutputClosed:
+        quiet_stdout_after_broken_pipe()  # what is still buffered, and the final flush, go nowhere
+        return True
+    return False

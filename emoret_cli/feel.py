@@ -43,7 +43,7 @@ def COMMAND(
     if no_faces and face_model is not None:
         fail("--face-model and --no-faces contradict each other")
 
-    faces = None if no_faces else _face_reader(face_model)
+    faces = None if no_faces else _face_reader(face_model, scene_too=not no_scene)
     model = None
     if not no_scene:
         from emoret_cli.modelopt import load_model_or_fail
@@ -83,7 +83,7 @@ def COMMAND(
         exit_with(EXIT_FAILED)
 
 
-def _face_reader(face_model: Optional[Path]):
+def _face_reader(face_model: Optional[Path], scene_too: bool):
     from emoret.retrieval.feel.detect import FaceDetectorUnavailable, HaarFaceDetector
     from emoret.retrieval.feel.expression import (
         ExpressionClassifier,
@@ -96,5 +96,7 @@ def _face_reader(face_model: Optional[Path]):
         detector = HaarFaceDetector()
         classifier = ExpressionClassifier(face_model_path(face_model))
     except (FaceDetectorUnavailable, FaceModelUnavailable, ExpressionModelError) as err:
-        fail(str(err))
+        # Without faces the scene can still be read: the way on for a newcomer offline.
+        also = ", or pass --no-faces to read the scene only" if scene_too and "--no-faces" not in str(err) else ""
+        fail(f"{err}{also}")
     return FaceReader(detector, classifier)

@@ -9,7 +9,7 @@ import typer
 
 from emoret.records import JsonlWriter, iter_numbered, source_name
 from emoret.text import emotions, filtering
-from emoret_cli.common import fail, message
+from emoret_cli.common import fail, hint_reading_stdin, message
 
 EPILOG = (
     "Example: emoret annotate captions.json | emoret filter --thr 0.6 > emotional.jsonl\n\n"
@@ -19,13 +19,13 @@ EPILOG = (
 
 def COMMAND(
     input: str = typer.Argument("-", help="Records (annotated or not): JSON array or JSON lines; '-' reads stdin."),
-    threshold: float = typer.Option(0.6, "--thr", help="Emotional when |VADER compound| > this."),
+    threshold: float = typer.Option(0.6, "--thr", min=0.0, max=1.0, help="Emotional when |VADER compound| > this."),
     keywords: Optional[str] = typer.Option(None, "--keywords", help="Regex replacing the default emotion keyword list."),
     no_keywords: bool = typer.Option(False, "--no-keywords", help="Use the sentiment threshold only."),
     invert: bool = typer.Option(False, "--invert", help="Emit the non-emotional records instead (emotion: 0)."),
     emit_all: bool = typer.Option(False, "--all", help="Emit every record with its emotion flag."),
     balance: bool = typer.Option(False, "--balance", help="Add as many random non-emotional records as emotional ones."),
-    seed: int = typer.Option(0, "--seed", help="Random seed for --balance."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Random seed for --balance."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write here (atomically) instead of stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary on stderr."),
 ) -> None:
@@ -41,6 +41,7 @@ def COMMAND(
     except re.error as err:
         fail(f"--keywords is not a valid regular expression: {err}")
 
+    hint_reading_stdin(input, "filter", "records", "a file: emoret filter annotated.jsonl")
     source = source_name(input)
     summary = filtering.FilterSummary()
     flagged = filtering.flag_records(iter_numbered(input), source, threshold, pattern, summary)

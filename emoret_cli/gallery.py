@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from emoret_cli.common import fail, message
+from emoret_cli.common import fail, hint_reading_stdin, message
 
 EPILOG = (
     'Example: emoret search "a happy dog" --json | emoret gallery -o page.html\n\n'
@@ -31,6 +31,7 @@ def COMMAND(
 
     if frames is not None and not frames.is_dir():
         fail(f"{frames}: not a frame store directory")
+    hint_reading_stdin(hits, "gallery", "search hits", "a file: emoret gallery hits.jsonl")
     records = []
     for line, record in iter_numbered(hits):
         if "score" not in record or not any(record.get(k) for k in ("path", "video_id", "video")):

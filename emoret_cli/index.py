@@ -52,8 +52,8 @@ def COMMAND(
     embeddings = [source for source in sources if _is_embeddings(source)]
     if embeddings and len(embeddings) != len(sources):
         fail("give either embeddings or videos, not both")
-    if not embeddings and model_spec is None:
-        fail("indexing videos needs --model (or give embeddings made by 'emoret embed')")
+    if not embeddings:
+        _check_video_sources(sources, model_spec)
     if embeddings and sampling is not None:
         fail("--sampling applies to videos; embeddings were sampled when they were made")
     if embeddings and (segment is not None or scenes):
@@ -98,6 +98,18 @@ def _is_embeddings(source: str) -> bool:
             fail(f"{source}: both a directory and {npy.name} exist; write {npy} for the embeddings or {source}/ for the videos")
         return False
     return npy.is_file()
+
+
+def _check_video_sources(sources: List[str], model_spec: Optional[str]) -> None:
+    """A missing path is named as missing, before any word about --model."""
+    for source in sources:
+        if not Path(source).exists():
+            fail(f"{source}: no such file or directory")
+    if model_spec is None:
+        files = [source for source in sources if Path(source).is_file()]
+        if files:
+            fail(f"{embed.not_a_set(files[0])}; to index it as a video, give --model")
+        fail("indexing videos needs --model (or give embeddings made by 'emoret embed')")
 
 
 def _from_embeddings(names, target, model_spec, device, params, add_emotions) -> None:

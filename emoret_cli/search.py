@@ -12,7 +12,7 @@ from emoret.records import dumps
 from emoret.retrieval.index import EXACT_MAX_ITEMS, SEARCH_METHODS
 from emoret.retrieval.search import hit_record
 from emoret.text.emotions import parse_emotion_names
-from emoret_cli.common import fail
+from emoret_cli.common import fail, hint_reading_stdin
 
 EPILOG = (
     'Example: emoret search "my daughter laughing at her birthday party" --top 5\n\n'
@@ -25,14 +25,14 @@ EPILOG = (
 
 def COMMAND(
     query: str = typer.Argument(..., help="The query text; '-' reads one query a line from stdin."),
-    top: int = typer.Option(10, "--top", "-k", help="How many videos to return."),
+    top: int = typer.Option(10, "--top", "-k", min=1, help="How many videos to return."),
     per_video: int = typer.Option(1, "--per-video", min=0, help="Best moments shown a video (0: every moment on its own)."),
     html_page: Optional[Path] = typer.Option(None, "--html", help="Also write the hits as an HTML page with thumbnails."),
     frames: Optional[Path] = typer.Option(None, "--frames", help="With --html: frame store to take thumbnails from."),
     index_dir: Optional[Path] = typer.Option(None, "--index", "-i", help="Index directory (default $EMORET_INDEX, then ./emoret-index)."),
     model_spec: Optional[str] = typer.Option(None, "--model", "-m", help="Model (default: the one recorded in the index)."),
     method: str = typer.Option("auto", "--method", help=f"auto, exact (score every video) or graph (hnswlib). auto: exact up to {EXACT_MAX_ITEMS:,} items unless --ef is given."),
-    ef: Optional[int] = typer.Option(None, "--ef", help="Graph search breadth (default: the index's, 512): higher finds more true neighbours, slower."),
+    ef: Optional[int] = typer.Option(None, "--ef", min=1, help="Graph search breadth (default: the index's, 512): higher finds more true neighbours, slower."),
     emotions: Optional[str] = typer.Option(None, "--emotions", help="Use these emotions, e.g. joy,trust (default: read from the query)."),
     no_emotion: bool = typer.Option(False, "--no-emotion", help="Search without the query's emotions."),
     as_written: bool = typer.Option(
@@ -45,10 +45,6 @@ def COMMAND(
     device: str = typer.Option("cpu", "--device", help="auto, cpu or cuda (one query gains little from a GPU)."),
 ) -> None:
     """Find the videos that best match a text query, emotional cues included."""
-    if top < 1:
-        fail("--top must be at least 1")
-    if ef is not None and ef < 1:
-        fail("--ef must be at least 1")
     if method not in SEARCH_METHODS:
         fail(f"--method must be one of {', '.join(SEARCH_METHODS)}, not {method!r}")
     if emotions is not None and no_emotion:
@@ -76,6 +72,8 @@ def COMMAND(
     model = _query_encoder(index, model_spec, device)
 
     table = not as_json and _stdout_is_terminal()
+    if query == "-":
+        hint_reading_stdin(query, "search", "queries, one a line", 'the query: emoret search "a happy dog"')
     batches = _stdin_batches() if query == "-" else iter([[query]])
     shown = []
     for batch in batches:

@@ -10,6 +10,7 @@ from emoret.train.config import make_config, read_config_file
 from emoret.train.loop import train
 from emoret.train.run_dir import CONFIG_FILE
 from emoret_cli import common
+from emoret_cli.typer_compat import missing_option
 
 EPILOG = (
     "Example: emoret train --model demo/base-model --captions annotated.jsonl --frames frames/ "
@@ -18,8 +19,11 @@ EPILOG = (
     "Settings may come from --config FILE (JSON or YAML, the flags' names as keys); flags win."
 )
 
+REQUIRED = ("model", "captions", "frames", "out")  # from the flags, or from --config / the run resumed
+
 
 def COMMAND(
+    ctx: typer.Context,
     model: Optional[str] = typer.Option(None, "--model", help="Base model: hub id, CLIP or emoret dir, CLIP-ViP .pt."),
     captions: Optional[str] = typer.Option(None, "--captions", help="Caption records (annotated JSON/JSONL)."),
     frames: Optional[str] = typer.Option(None, "--frames", help="Frame store directory (emoret extract-frames)."),
@@ -29,25 +33,25 @@ def COMMAND(
     emotion: Optional[bool] = typer.Option(None, "--emotion/--no-emotion", help="Emotion embedding (default on)."),
     emotion_init: Optional[str] = typer.Option(None, "--emotion-init", help="zero (default) or normal (the seed's)."),
     emotion_loss: Optional[float] = typer.Option(
-        None, "--emotion-loss", help="Weight W of the emotion alignment term (default 0: off; see README)."
+        None, "--emotion-loss", min=0.0, help="Weight W of the emotion alignment term (default 0: off; see README)."
     ),
-    num_frames: Optional[int] = typer.Option(None, "--num-frames", help="Frames a video (default 12)."),
+    num_frames: Optional[int] = typer.Option(None, "--num-frames", min=1, help="Frames a video (default 12)."),
     sampling: Optional[str] = typer.Option(
         None, "--sampling", help="linspace (default) or middle: how --num-frames are picked from a store holding more or fewer."
     ),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 5)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Videos a step, per process (default 32)."),
-    accum_steps: Optional[int] = typer.Option(None, "--accum-steps", help="Batches accumulated a step (default 1)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate of CLIP weights (default 1e-6)."),
-    lr_new: Optional[float] = typer.Option(None, "--lr-new", help="Learning rate of new parameters (default 1e-4)."),
-    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="AdamW weight decay (default 0.2)."),
-    warmup: Optional[float] = typer.Option(None, "--warmup", help="Warm-up fraction of steps (default 0.01)."),
-    grad_clip: Optional[float] = typer.Option(None, "--grad-clip", help="Gradient norm clip, 0 = off (default 1.0)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs (default 5)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=2, help="Videos a step, per process (default 32)."),
+    accum_steps: Optional[int] = typer.Option(None, "--accum-steps", min=1, help="Batches accumulated a step (default 1)."),
+    lr: Optional[float] = typer.Option(None, "--lr", min=0.0, help="Learning rate of CLIP weights (default 1e-6)."),
+    lr_new: Optional[float] = typer.Option(None, "--lr-new", min=0.0, help="Learning rate of new parameters (default 1e-4)."),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", min=0.0, help="AdamW weight decay (default 0.2)."),
+    warmup: Optional[float] = typer.Option(None, "--warmup", min=0.0, max=1.0, help="Warm-up fraction of steps (default 0.01)."),
+    grad_clip: Optional[float] = typer.Option(None, "--grad-clip", min=0.0, help="Gradient norm clip, 0 = off (default 1.0)."),
     amp: Optional[str] = typer.Option(None, "--amp", help="bf16, fp16 or off (default: bf16 on GPU, off on CPU)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 0)."),
-    save_every: Optional[int] = typer.Option(None, "--save-every", help="Checkpoint every N steps (default: each epoch)."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Random seed (default 0)."),
+    save_every: Optional[int] = typer.Option(None, "--save-every", min=0, help="Checkpoint every N steps (default: each epoch)."),
     device: Optional[str] = typer.Option(None, "--device", help="auto (default), cpu or cuda."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: torch's); 1 suits tiny models."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=0, help="CPU threads (default: torch's); 1 suits tiny models."),
     config: Optional[str] = typer.Option(None, "--config", help="Settings file, JSON or YAML."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
 ) -> None:
@@ -67,6 +71,10 @@ def COMMAND(
     if resume and out and not config and os.path.exists(os.path.join(out, CONFIG_FILE)):
         # Resuming needs only --out: the rest comes from the run's saved settings.
         file_values = read_config_file(os.path.join(out, CONFIG_FILE))
+    if config is None and not file_values:  # the flags alone: worded as every command words a missing option
+        for name in REQUIRED:
+            if given[name] is None:
+                raise missing_option(ctx, name)
     settings = make_config(file_values, given, source=config or "flags")
     common.silence_hf()
     rank = int(os.environ.get("RANK", "0"))
@@ -91,8 +99,10 @@ def COMMAND(
 class EpochClock:
     """``epoch 5/250`` with the time taken and an estimate of the time left.
 
-    The estimate is the mean time of the epochs this run has done (a resumed run counts
-    from where it resumed), start-up included.
+    The first epoch of a run also pays its start-up (loading the model, the first
+    batches' allocations): timed into the estimate, it once predicted 45 minutes for a
+    59-second run. The estimate is the mean of the epochs after this run's first, and
+    ``estimating`` until there is one.
     """
 
     def __init__(self, epochs: int, now=None):
@@ -101,21 +111,29 @@ class EpochClock:
         self.epochs = epochs
         self.now = now or time.monotonic
         self.started = self.now()
-        self.first_epoch: int | None = None
+        self.ends: list[float] = []  # when each epoch of this run ended
         self.done = 0
 
     def epoch_done(self, epoch: int) -> str:
         """Note that epoch ``epoch`` (counted from 0) has ended; its label."""
-        if self.first_epoch is None:
-            self.first_epoch = epoch
+        self.ends.append(self.now())
         self.done = epoch + 1
         return f"epoch {self.done}/{self.epochs}"
 
+    def seconds_left(self) -> float | None:
+        """The estimate of the time left; None until an epoch after the first has ended."""
+        remaining = max(0, self.epochs - self.done)
+        if remaining == 0:
+            return 0.0
+        if len(self.ends) < 2:
+            return None
+        per_epoch = (self.ends[-1] - self.ends[0]) / (len(self.ends) - 1)
+        return per_epoch * remaining
+
     def timing(self) -> str:
-        elapsed = self.now() - self.started
-        in_this_run = self.done - (self.first_epoch or 0)
-        left = elapsed / max(1, in_this_run) * max(0, self.epochs - self.done)
-        return f"{duration(elapsed)} elapsed, {duration(left)} left"
+        elapsed = duration(self.now() - self.started)
+        left = self.seconds_left()
+        return f"{elapsed} elapsed, {'estimating' if left is None else duration(left) + ' left'}"
 
 
 def duration(seconds: float) -> str:

@@ -24,8 +24,8 @@ def COMMAND(
     videos: Optional[str] = typer.Option(None, "--videos", help="Video embeddings NAME."),
     annotations: Optional[str] = typer.Option(None, "--annotations", help="Annotated captions: gives videos their captions' emotions."),
     emotion: Optional[List[str]] = typer.Option(None, "--emotion", "-e", help="A panel for this emotion (repeat; default joy, fear, sadness, anger)."),
-    out: Path = typer.Option(Path("tsne.png"), "--out", "-o", help="PNG to write."),
-    seed: int = typer.Option(0, "--seed", help="t-SNE random seed."),
+    out: Path = typer.Option(Path("tsne.png"), "--out", "-o", help="Figure to write: PNG, or the format its suffix names (.pdf, .svg, .jpg, ...)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="t-SNE random seed."),
     perplexity: float = typer.Option(30.0, "--perplexity", min=1.0, help="t-SNE perplexity (capped for few points)."),
     video_emotions: Optional[str] = typer.Option(None, "--video-emotions", help="'emoret feel' output: mark videos by their own strongest emotion, not their captions'."),
 ) -> None:
@@ -33,6 +33,7 @@ def COMMAND(
 
     if texts is None and videos is None:
         fail("give --texts and/or --videos")
+    plots.figure_format(out)  # refused before the minutes of t-SNE, not after
     wanted = [name.strip().lower() for name in (emotion or ["joy", "fear", "sadness", "anger"])]
     unknown = [name for name in wanted if name not in EMOTIONS]
     if unknown:
@@ -45,7 +46,7 @@ def COMMAND(
     for kind, name in (("text", texts), ("video", videos)):
         if name is None:
             continue
-        loaded = load_embeddings(name)
+        loaded = load_embeddings(name, f"{kind}s")
         parts.append(loaded.vectors)
         kinds += [kind] * len(loaded.vectors)
         records += loaded.records

@@ -25,6 +25,12 @@ def click_exceptions() -> types.ModuleType:
     return sys.modules[typer.BadParameter.__module__]
 
 
+def missing_option(ctx: Any, name: str) -> Exception:
+    """click's own "Missing option '--NAME'" usage error for a parameter the command checks itself."""
+    param = next(param for param in ctx.command.params if param.name == name)
+    return click_exceptions().MissingParameter(ctx=ctx, param=param)
+
+
 def plain_help_types(command: Any) -> None:
     """Show flags without a type and list parameters by their element type, in place."""
     commands = getattr(command, "commands", {})

@@ -116,6 +116,28 @@ def test_nrc_counts_look_words_up_as_written_unless_lowercase(caption, as_writte
     assert {k: v for k, v in emotions.nrc_counts(caption, lowercase=True).items() if v} == lowercased
 
 
+def test_nrc_counts_are_nrclex_own_counts_of_the_reference_words():
+    """The hand-written vectors above, and many generated captions, against NRCLex itself."""
+    from nrclex import NRCLex
+
+    rng = random.Random(2)
+    vocabulary = ["Happy", "happy", "storm", "Storm", "angry", "baby", "Baby", "party", "MOUNTAIN", "top", "kids",
+                  "excited", "sad", "alone", "the", "a", "cake", "laugh", "scary", "dark", "love", "war", "gift"]
+    ends = ["", "", "", ",", ".", "!", "?", "'s"]
+    captions = [caption for caption, _, _ in CAPITALISED_VECTORS] + [
+        " ".join(rng.choice(vocabulary) + rng.choice(ends) for _ in range(rng.randint(1, 10))) for _ in range(300)
+    ]
+    for caption in captions:
+        for lowercase in (False, True):
+            words = _reference_words(caption)
+            reference = NRCLex()
+            reference.load_token_list([word.lower() for word in words] if lowercase else words)
+            ours = emotions.nrc_counts(caption, lowercase=lowercase)
+            assert {k: v for k, v in ours.items() if v and k != "neutral"} == reference.raw_emotion_scores, caption
+            polar = reference.raw_emotion_scores.get("positive", 0) + reference.raw_emotion_scores.get("negative", 0)
+            assert ours["neutral"] == int(polar == 0), caption
+
+
 def test_queries_are_lowercased_by_default_captions_are_not():
     assert emotions.query_emotions("Baby in a crib") == [1, 0, 0, 0, 0, 0, 0, 0]
     assert emotions.query_emotions("Baby in a crib", lowercase=False) == [0] * 8

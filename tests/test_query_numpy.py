@@ -86,7 +86,8 @@ def test_model_override_uses_torch(env, run_cli, index_dir, monkeypatch):
 
     monkeypatch.setattr(text_numpy.NumpyTextEncoder, "encode_queries", no_numpy)
     result = run_cli("search", "a happy dog", "--index", index_dir, "--model", env.model_dir)
-    assert result.code == 0, result.stderr and len(result.records) == 6
+    assert result.code == 0, result.stderr
+    assert len(result.records) == 6
 
 
 def test_a_failed_check_leaves_no_export(env, tmp_path, monkeypatch):
@@ -141,18 +142,75 @@ def test_piped_lines_are_answered_in_batches(monkeypatch):
     assert list(search_cli._batches(["a", "", "b", "c"])) == [["a", "b"], ["c"]]
 
 
+def _typer_values(argv: list[str]) -> dict | None:
+    """What typer itself passes ``emoret search``'s function for ``argv``; None where it refuses
+    the line or answers it without a search (help)."""
+    import functools
+
+    import typer
+
+    from emoret_cli import search as search_cli
+    from emoret_cli.typer_compat import click_exceptions
+
+    seen: dict = {}
+
+    @functools.wraps(search_cli.COMMAND)
+    def record(**values):
+        seen.update(values)
+
+    app = typer.Typer(add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
+    app.command("search")(record)
+    try:
+        typer.main.get_command(app).main(args=list(argv), prog_name="emoret", standalone_mode=False)
+    except click_exceptions().ClickException:
+        return None
+    return seen or None
+
+
+PLAIN_OPTIONS = [
+    ["-k", "3"], ["--top=2"], ["--top", "7"], ["-k7"], ["--per-video", "0"], ["--per-video", "3"],
+    ["--index", "idx"], ["-i", "other/idx"], ["--model", "m"], ["-m", "m"], ["--method", "exact"],
+    ["--ef", "64"], ["--emotions", "joy,trust"], ["--no-emotion"], ["--as-written"], ["--emotion", "joy"],
+    ["--emotion-threshold", "0.4"], ["--emotion-threshold=1"], ["--emotion-weight", "0.1"], ["--json"],
+    ["--device", "cuda"], ["--html", "page.html"], ["--frames", "frames"],
+]
+REFUSED_OPTIONS = [
+    ["--top", "0"], ["--top", "many"], ["--bogus"], ["--per-video", "-1"], ["--emotion-threshold", "2"],
+    ["--ef", "0"], ["--emotion-weight", "-1"], ["--top"], ["-h"], ["--help"], ["--json=yes"],
+]
+
+
+def _argv_variants(count: int = 300) -> list[list[str]]:
+    import random
+
+    rng = random.Random(0)
+    variants = [["a dog"], ["-"], [], ["a dog", "a cat"], ["--", "-a query with a dash"], ["--top", "3", "a dog"]]
+    variants += [["a dog", *option] for option in PLAIN_OPTIONS + REFUSED_OPTIONS]
+    for _ in range(count):
+        pool = PLAIN_OPTIONS if rng.random() < 0.7 else PLAIN_OPTIONS + REFUSED_OPTIONS
+        options = [token for option in rng.sample(pool, rng.randint(1, 5)) for token in option]
+        spot = rng.randint(0, len(options))
+        if spot < len(options) and options[spot - 1:spot] and options[spot - 1].startswith("-") and "=" not in options[spot - 1]:
+            spot = len(options)  # not between an option and its value
+        variants.append(options[:spot] + [rng.choice(["a happy dog", "-"])] + options[spot:])
+    return variants
+
+
 def test_fast_parser_agrees_with_typer_or_declines():
+    """The fast parser passes the search function what typer's real command would, or declines
+    (help, usage errors), over many command lines; it answers the plain ones."""
     from emoret_cli import fastpath
     from emoret_cli import search as search_cli
 
-    values = fastpath.parse(search_cli.COMMAND, ["a dog", "-k", "3", "--index", "idx", "--no-emotion", "--json"])
-    assert values == {"query": "a dog", "top": 3, "index_dir": Path("idx"), "model_spec": None, "ef": None,
-                      "emotions": None, "no_emotion": True, "as_written": False, "as_json": True, "device": "cpu",
-                      "per_video": 1, "html_page": None, "frames": None, "only_emotion": None,
-                      "emotion_threshold": None, "emotion_weight": None, "method": "auto"}
-    assert fastpath.parse(search_cli.COMMAND, ["a dog", "--top=2"])["top"] == 2
-    assert fastpath.parse(search_cli.COMMAND, ["a dog", "--emotion-weight", "0.5"])["emotion_weight"] == 0.5
-    # Out of an option's range: typer parses, and words the error.
-    for declined in (["a dog", "--help"], ["a dog", "--bogus"], ["a dog", "--top", "many"], [],
-                     ["a dog", "--per-video", "-1"], ["a dog", "--emotion-threshold", "2"]):
-        assert fastpath.parse(search_cli.COMMAND, declined) is None
+    answered = 0
+    for argv in _argv_variants():
+        fast = fastpath.parse(search_cli.COMMAND, argv)
+        real = _typer_values(argv)
+        if fast is not None:  # declining is always safe: typer then parses the line itself
+            assert fast == real, argv  # so where typer refuses a line (None), the parser must decline it
+            answered += 1
+    assert answered > 200
+    for option in PLAIN_OPTIONS:
+        assert fastpath.parse(search_cli.COMMAND, ["a dog", *option]) is not None, option
+    for option in REFUSED_OPTIONS:
+        assert fastpath.parse(search_cli.COMMAND, ["a dog", *option]) is None, option

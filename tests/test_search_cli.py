@@ -122,7 +122,6 @@ def test_the_feels_column_shows_only_where_a_hit_has_video_emotions(capsys, monk
     "args, expected",
     [
         (("", ), "query is empty"),
-        (("a dog", "--top", "0"), "--top must be at least 1"),
         (("a dog", "--emotions", "glee"), "unknown emotion 'glee'"),
         (("a dog", "--emotions", "joy", "--no-emotion"), "contradict"),
     ],

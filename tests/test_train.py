@@ -82,7 +82,8 @@ def test_cli_trains_writes_metrics_and_checkpoints(data, tmp_path, run_cli):
     assert result.stdout == b""
     epoch_lines = [line for line in result.stderr.splitlines() if line.startswith("epoch ")]
     assert [line.split(":")[0] for line in epoch_lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
-    timing = r"  \((\d+s|\d+m\d\ds) elapsed, (\d+s|\d+m\d\ds) left\)$"
+    timing = r"  \((\d+s|\d+m\d\ds) elapsed, ((\d+s|\d+m\d\ds) left|estimating)\)$"
+    assert epoch_lines[0].endswith(" elapsed, estimating)")  # the first epoch pays the start-up
     assert all(re.search(r"^epoch \d/3: loss \d+\.\d{4}  val t2v R@1 [\d.]+ R@5 [\d.]+" + timing, line)
                for line in epoch_lines), epoch_lines
     assert epoch_lines[-1].endswith(", 0s left)")
@@ -330,12 +331,24 @@ def test_epoch_clock_counts_the_epochs_of_this_run_and_estimates_what_is_left():
 
     now = [100.0]
     clock = EpochClock(250, now=lambda: now[0])
-    now[0] += 20.0
+    now[0] += 20.0  # start-up and the first epoch: no estimate from it
     assert clock.epoch_done(0) == "epoch 1/250"
-    assert clock.timing() == "20s elapsed, 1h23m left"  # 249 more at 20 s
+    assert clock.timing() == "20s elapsed, estimating"
+    now[0] += 2.0
+    clock.epoch_done(1)
+    assert clock.timing() == "22s elapsed, 8m16s left"  # 248 more at 2 s, not at 20
+    now[0] += 4.0
+    clock.epoch_done(2)
+    assert clock.timing() == "26s elapsed, 12m21s left"  # 247 at the mean of 2 and 4 s
     resumed = EpochClock(10, now=lambda: now[0])
     now[0] += 30.0
-    assert resumed.epoch_done(4) == "epoch 5/10"  # resumed after 4: one epoch in 30 s
-    assert resumed.timing() == "30s elapsed, 2m30s left"
+    assert resumed.epoch_done(4) == "epoch 5/10"  # resumed after 4: this run's first epoch
+    assert resumed.timing() == "30s elapsed, estimating"
+    now[0] += 10.0
+    resumed.epoch_done(5)
+    assert resumed.timing() == "40s elapsed, 40s left"
+    single = EpochClock(1, now=lambda: now[0])
+    single.epoch_done(0)
+    assert single.timing() == "0s elapsed, 0s left"  # nothing left: nothing to estimate
     assert [duration(s) for s in (0.4, 59, 60, 185, 3599, 3600, 7620)] == ["0s", "59s", "1m00s", "3m05s", "59m59s",
                                                                          "1h00m", "2h07m"]

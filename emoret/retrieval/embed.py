@@ -108,15 +108,38 @@ def file_digest(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def load_embeddings(name: str | os.PathLike) -> Embeddings:
+MADE_BY = {"texts": "'emoret embed --texts'", "videos": "'emoret embed'"}
+
+
+def not_a_set(name: str | os.PathLike, kind: str | None = None) -> InputError:
+    """The one-line error for a NAME that is no embedding set; ``kind``: "texts" or "videos".
+
+    A file or directory given where a set's NAME belongs (captions, videos) is named as
+    what it is, with what the option wants, rather than as a missing NAME.npy.
+    """
+    npy, _, _ = embedding_paths(name)
+    wants = f"--{kind} wants" if kind else "give"
+    wanted = (f"{wants} the NAME of a set made by {MADE_BY.get(kind or '', MADE_BY['videos'])} "
+              "(NAME.npy + NAME.jsonl + NAME.meta.json)")
+    path = Path(name)
+    bare = path == npy.with_suffix("")  # NAME itself, not NAME.jsonl of a set short of its .npy
+    if bare and path.is_dir():
+        return InputError(str(name), f"a directory, not an embedding set: {wanted}")
+    if bare and path.exists():
+        return InputError(str(name), f"a file, not an embedding set: {wanted}")
+    return InputError(str(npy), f"no such file: {wanted}")
+
+
+def load_embeddings(name: str | os.PathLike, kind: str | None = None) -> Embeddings:
     """Read a set NAME.npy + NAME.jsonl + NAME.meta.json, checking the three belong together.
 
+    ``kind`` ("texts" or "videos") only words the error for a NAME that is no set.
     A set whose meta file predates the digests (an older emoret) is read with the
     row count as its only check.
     """
     npy, jsonl, meta_path = embedding_paths(name)
     if not npy.exists():
-        raise InputError(str(npy), "no such file (make it with 'emoret embed')")
+        raise not_a_set(name, kind)
     if not jsonl.exists():
         raise InputError(str(jsonl), "no such file (each .npy needs its .jsonl of records)")
     if not meta_path.exists():

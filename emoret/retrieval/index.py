@@ -9,8 +9,8 @@ Layout of ``DIR``::
 
 A new version is written to a temporary directory beside ``DIR`` and swapped into
 place in one step, so a reader sees the old index or the new one, never half of
-either. Writers take a lock file beside ``DIR`` (``.DIR.lock``): a second writer
-waits, or with ``wait=False`` fails with :class:`IndexBusy`.
+either. Writers take a lock file beside ``DIR`` (``.DIR.lock``, removed on release): a
+second writer waits, or with ``wait=False`` fails with :class:`IndexBusy`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from emoret import lockfile
 from emoret.atomic import default_mode, save_npy, write_bytes_atomic
 from emoret.errors import InputError
 from emoret.records import JsonlWriter
@@ -77,8 +78,10 @@ def resolve_target(target: str | os.PathLike) -> Path:
 
 
 def lock_path(target: str | os.PathLike) -> Path:
+    """``.NAME.lock`` beside the index; a hidden NAME (``~/.emoret-index``) gets ``NAME.lock``, not
+    ``..NAME.lock`` (``X`` and ``.X`` in one directory then share a lock: their writers take turns)."""
     target = resolve_target(target)
-    return target.parent / f".{target.name}.lock"
+    return target.parent / f".{target.name.removeprefix('.')}.lock"
 
 
 def sweep_stale_staging(target: str | os.PathLike) -> int:
@@ -98,25 +101,20 @@ def sweep_stale_staging(target: str | os.PathLike) -> int:
 
 @contextlib.contextmanager
 def writer_lock(target: str | os.PathLike, wait: bool = True, on_wait=None) -> Iterator[None]:
-    """Hold the index's writer lock for the duration of the block."""
-    import fcntl
+    """Hold the index's writer lock for the duration of the block.
 
+    The lock file exists only while held (:mod:`emoret.lockfile`), so none is left
+    beside the index, whether the write succeeded or failed.
+    """
     path = lock_path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not wait:
-                raise IndexBusy(f"{target}: another 'emoret index' is writing this index") from None
-            if on_wait is not None:
-                on_wait()
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            sweep_stale_staging(target)
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def busy() -> IndexBusy:
+        return IndexBusy(f"{target}: another 'emoret index' is writing this index")
+
+    with lockfile.held(path, wait=wait, on_wait=on_wait, busy=busy):
+        sweep_stale_staging(target)
+        yield
 
 
 def video_key(item: dict[str, Any]) -> str:

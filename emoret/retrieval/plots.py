@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from emoret.atomic import atomic_path
+from emoret.errors import InputError
 from emoret.records import video_id_of
 from emoret.text.emotions import EMOTIONS, emotion_vector
 
@@ -68,9 +70,27 @@ def emotion_flags(records: Sequence[dict[str, Any]], by_video: dict[str, np.ndar
     return flags
 
 
+# Image formats a figure is written in, by the output's suffix (matplotlib's own writers,
+# or Pillow's for the bitmaps); no suffix: PNG.
+FIGURE_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
+
+
+def figure_format(out_path: str | os.PathLike) -> str:
+    """The format ``out_path``'s suffix names; InputError for a suffix no figure is written as
+    (``t.txt`` would otherwise hold a PNG)."""
+    suffix = Path(out_path).suffix.lower().lstrip(".")
+    if not suffix:
+        return "png"
+    if suffix not in FIGURE_FORMATS:
+        known = ", ".join("." + name for name in FIGURE_FORMATS)
+        raise InputError(str(out_path), f"cannot write a figure as .{suffix}: name it with one of {known}")
+    return suffix
+
+
 def tsne_figure(points: np.ndarray, kinds: Sequence[str], flags: np.ndarray, emotions: Sequence[str],
                 out_path: str | os.PathLike, title: str = "") -> None:
-    """Write a PNG: one panel per emotion, points with it highlighted over the rest."""
+    """Write the figure (in the format ``out_path``'s suffix names): one panel per emotion,
+    points with it highlighted over the rest."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -101,5 +121,5 @@ def tsne_figure(points: np.ndarray, kinds: Sequence[str], flags: np.ndarray, emo
         figure.suptitle(title)
     figure.tight_layout()
     with atomic_path(out_path) as tmp:
-        figure.savefig(tmp, format="png", dpi=DPI)
+        figure.savefig(tmp, format=figure_format(out_path), dpi=DPI)
     plt.close(figure)

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from emoret.atomic import atomic_path
+from emoret.model.hub import offline as hub_offline
 from emoret.text.emotions import cache_dir
 
 DEFAULT_FACE_MODEL = "enet_b0_8_best_vgaf"
@@ -42,13 +43,16 @@ def face_model_path(local: str | os.PathLike | None = None, name: str = DEFAULT_
     if target.is_file():
         return target
     source = url or FACE_MODEL_URL.format(name=name)
+    if hub_offline():
+        raise FaceModelUnavailable(f"no face-expression model in {target.parent} and HF_HUB_OFFLINE is set: "
+                                   f"download {source} and pass --face-model PATH")
     try:
         download(source, target)
     except (urllib.error.URLError, OSError, ValueError) as err:
         reason = getattr(err, "reason", None) or err
         raise FaceModelUnavailable(
-            f"cannot fetch the face-expression model from {source} ({reason}); download it and pass "
-            "--face-model PATH, or use --no-faces"
+            f"cannot fetch the face-expression model from {source} ({reason}): download it and pass "
+            "--face-model PATH"
         ) from None
     return target
 
