@@ -60,10 +60,14 @@ def COMMAND(
     except ValueError as err:
         fail(str(err))
 
-    from emoret.retrieval.precision import PRECISIONS
+    from emoret.retrieval.precision import PRECISIONS, bf16_override
 
     if precision not in PRECISIONS:
         fail(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    try:
+        bf16_override()
+    except ValueError as err:
+        fail(str(err))
     model = load_model_or_fail(model_spec, device)
     precision = _say_precision(precision, model.device.type)
     meta = embed.model_meta(model, model_spec)
