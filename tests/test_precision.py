@@ -92,3 +92,14 @@ def test_an_invalid_override_is_refused_in_one_line(env, run_cli, tmp_path, monk
     assert result.code == 2 and result.stderr.count("\n") == 1, result.stderr
     assert f"{BF16_OVERRIDE} must be 0 or 1" in result.stderr and repr(value) in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_quickstart_embeds_in_fp32():
+    # Its figures (README) must not depend on whether the CPU has bf16: every embed names fp32.
+    from pathlib import Path
+
+    script = (Path(__file__).resolve().parents[1] / "examples" / "quickstart.sh").read_text()
+    embeds = [line for line in script.replace("\\\n", " ").splitlines() if line.strip().startswith("emoret embed ")]
+    assert len(embeds) == 2
+    for line in embeds:
+        assert "--precision fp32" in line, line
