@@ -9,7 +9,8 @@
 # It evaluates twice: on the synthetic videos the model was trained on (the plumbing works:
 # text→video R@1 100.0), and on a held-out test set (DIR/test: 60 other videos, whose
 # emotional captions use emotion words no training caption uses, so only the NRC lexicon
-# knows them): text→video R@1 29.3 on all its captions, 24.5 on those, the same every run.
+# knows them): text→video R@1 29.3 on all its captions, 24.5 on those, the same every run
+# on one CPU (another CPU's float kernels can move them a little: README, "The quickstart").
 set -euo pipefail
 
 DIR=${1:-emoret-demo}
