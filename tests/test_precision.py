@@ -62,7 +62,11 @@ def test_on_a_terminal_embed_says_what_auto_chose(monkeypatch, capsys, has_bf16,
     bf16_cpu(monkeypatch, has_bf16)
     monkeypatch.setattr(Console, "is_terminal", property(lambda self: True))
     assert embed_cli._say_precision("auto", "cpu") == chosen
-    assert f"precision {chosen} (auto:" in capsys.readouterr().err
+    assert f"precision {chosen} (auto: {BF16_OVERRIDE}={int(has_bf16)})" in capsys.readouterr().err
+    monkeypatch.delenv(BF16_OVERRIDE)  # detected: the line says what the CPU has
+    detected = "bf16" if precision.cpu_reports_bf16() else "fp32"
+    assert embed_cli._say_precision("auto", "cpu") == detected
+    assert f"precision {detected} (auto: " in capsys.readouterr().err
 
 
 def test_an_unknown_precision_is_refused(env, run_cli, tmp_path):
