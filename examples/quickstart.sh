@@ -4,8 +4,8 @@
 #
 #   examples/quickstart.sh [DIR]        (default DIR: ./emoret-demo)
 #
-# The base model is a tiny random CLIP, trained here from scratch (500 epochs: 1 to 1.5
-# minutes); the whole script takes about 3 minutes on 2 idle CPU cores (6 at load average 5-8).
+# The base model is a tiny random CLIP, trained here from scratch (500 epochs: about a minute,
+# 45-90 s measured); the whole script takes about 3 minutes on 2 idle CPU cores (6 at load 5-8).
 # It evaluates twice: on the synthetic videos the model was trained on (the plumbing works:
 # text→video R@1 100.0), and on a held-out test set (DIR/test: 60 other videos, whose
 # emotional captions use emotion words no training caption uses, so only the NRC lexicon
