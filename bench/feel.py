@@ -81,8 +81,9 @@ def _kind(scene) -> tuple:
 def feel_and_embed(model: Path, data: Path, tag: str) -> tuple[Path, Path, Path]:
     feel, videos, texts = data / f"feel-{tag}.jsonl", data / f"emb-{tag}" / "videos", data / f"emb-{tag}" / "texts"
     run(EMORET + ["feel", "--model", model, "--frames", data / "frames", "--no-faces", "-o", feel])
-    run(EMORET + ["embed", "--model", model, "--frames", data / "frames", "--out", videos])
-    run(EMORET + ["embed", "--model", model, "--texts", data / "flagged.jsonl", "--out", texts])
+    # fp32 as the quickstart embeds: auto would pick bf16 on some CPUs and move the figures.
+    run(EMORET + ["embed", "--model", model, "--frames", data / "frames", "--out", videos, "--precision", "fp32"])
+    run(EMORET + ["embed", "--model", model, "--texts", data / "flagged.jsonl", "--out", texts, "--precision", "fp32"])
     return feel, videos, texts
 
 

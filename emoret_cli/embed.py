@@ -60,10 +60,14 @@ def COMMAND(
     except ValueError as err:
         fail(str(err))
 
-    from emoret.retrieval.precision import PRECISIONS
+    from emoret.retrieval.precision import PRECISIONS, bf16_override
 
     if precision not in PRECISIONS:
         fail(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    try:
+        bf16_override()
+    except ValueError as err:
+        fail(str(err))
     model = load_model_or_fail(model_spec, device)
     precision = _say_precision(precision, model.device.type)
     meta = embed.model_meta(model, model_spec)
@@ -84,11 +88,15 @@ def COMMAND(
 def _say_precision(spec: str, device_type: str) -> str:
     """The precision ``spec`` means here; what auto chose goes to stderr on a terminal (logs
     and pipes keep stderr for errors; NAME.meta.json records the choice either way)."""
-    from emoret.retrieval.precision import cpu_has_bf16, resolve_precision
+    from emoret.retrieval.precision import BF16_OVERRIDE, bf16_override, cpu_has_bf16, resolve_precision
 
     chosen = resolve_precision(spec, device_type)
     if spec == "auto" and device_type == "cpu" and stderr_console().is_terminal:
-        why = "this CPU has bf16 instructions" if cpu_has_bf16() else "no AMX/AVX-512 BF16 on this CPU"
+        override = bf16_override()
+        if override is not None:
+            why = f"{BF16_OVERRIDE}={int(override)}"
+        else:
+            why = "this CPU has bf16 instructions" if cpu_has_bf16() else "no AMX/AVX-512 BF16 on this CPU"
         message(f"embed: precision {chosen} (auto: {why})")
     return chosen
 

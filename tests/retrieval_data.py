@@ -83,12 +83,14 @@ class Env:
         model = load_model(self.model_dir)
         self.fingerprint = model.fingerprint
         items, _ = embed.items_from_frames(self.frames)
-        vectors, records = embed.embed_videos(model, items)
+        # fp32 named, not left to a default: tests compare with these vectors at 1e-5.
+        vectors, records = embed.embed_videos(model, items, precision="fp32")
         meta = embed.model_meta(model, self.model_dir)
         self.videos = root / "videos"
         embed.save_embeddings(self.videos, vectors, records, {**meta, "kind": "videos"})
         texts = caption_records()
-        text_vectors = embed.embed_texts(model, [r["caption"] for r in texts], embed.text_emotions(texts))
+        text_vectors = embed.embed_texts(model, [r["caption"] for r in texts], embed.text_emotions(texts),
+                                         precision="fp32")
         self.texts = root / "texts"
         embed.save_embeddings(self.texts, text_vectors, texts, {**meta, "kind": "texts"})
         self.model = model

@@ -5,11 +5,12 @@ from retrieval_data import VIDEO_IDS, build_frames, caption_records
 
 from emoret.retrieval.embed import load_embeddings, parse_shard, shard_bounds
 
+# Tests that compare numbers run fp32: `--precision auto` picks bf16 on a CPU that has it.
+FP32 = ("--precision", "fp32")
+
 
 def test_embed_frames_writes_normalised_rows_in_manifest_order(env, run_cli, tmp_path):
-    # fp32: auto would pick bf16 on a CPU with AMX, and the comparison below is to fp32.
-    result = run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--out", tmp_path / "v",
-                     "--precision", "fp32")
+    result = run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--out", tmp_path / "v", *FP32)
     assert result.code == 0, result.stderr
     assert result.stdout == b""  # data goes to files; stdout stays clean
     loaded = load_embeddings(tmp_path / "v")
@@ -33,7 +34,8 @@ def test_shards_concatenate_to_the_whole(env, run_cli, tmp_path):
     parts = []
     for shard in ("0/3", "1/3", "2/3"):
         out = tmp_path / f"part{shard[0]}"
-        assert run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--out", out, "--shard", shard).code == 0
+        assert run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--out", out, "--shard", shard,
+                       *FP32).code == 0
         parts.append(load_embeddings(out))
     whole = load_embeddings(env.videos)
     assert np.allclose(np.concatenate([p.vectors for p in parts]), whole.vectors, atol=1e-5)
@@ -53,9 +55,9 @@ def test_shard_bounds_cover_every_item_once():
 
 
 def test_embed_texts_uses_emotions_unless_told_not_to(env, run_cli, tmp_path):
-    with_emotion = run_cli("embed", "--model", env.model_dir, "--texts", env.captions, "--out", tmp_path / "t")
+    with_emotion = run_cli("embed", "--model", env.model_dir, "--texts", env.captions, "--out", tmp_path / "t", *FP32)
     assert with_emotion.code == 0, with_emotion.stderr
-    plain = run_cli("embed", "--model", env.model_dir, "--texts", "-", "--no-emotion", "--out", tmp_path / "p",
+    plain = run_cli("embed", "--model", env.model_dir, "--texts", "-", "--no-emotion", "--out", tmp_path / "p", *FP32,
                     stdin=env.captions.read_bytes())
     assert plain.code == 0, plain.stderr
     a, b = load_embeddings(tmp_path / "t"), load_embeddings(tmp_path / "p")
@@ -116,18 +118,19 @@ def test_sampling_rule_picks_the_frames_and_is_recorded(env, run_cli, tmp_path):
     made = {}
     for rule in ("linspace", "middle"):
         args = ["--sampling", rule] if rule == "middle" else []
-        result = run_cli("embed", "--model", env.model_dir, videos, "--out", tmp_path / rule, *args)
+        result = run_cli("embed", "--model", env.model_dir, videos, "--out", tmp_path / rule, *args, *FP32)
         assert result.code == 0, result.stderr
         made[rule] = load_embeddings(tmp_path / rule)
         assert made[rule].meta["sampling"] == rule
-        expected, _ = embed.embed_videos(env.model, embed.items_from_files([videos], 4, 64, rule), rule=rule)
+        expected, _ = embed.embed_videos(env.model, embed.items_from_files([videos], 4, 64, rule), rule=rule,
+                                         precision="fp32")
         np.testing.assert_allclose(made[rule].vectors, expected, atol=1e-5)
     assert not np.allclose(made["linspace"].vectors, made["middle"].vectors, atol=1e-4)
 
     # From a frame store of 3 frames a video, the rule picks the model's 4 of them.
-    default = run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--out", tmp_path / "f1")
+    default = run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--out", tmp_path / "f1", *FP32)
     middle = run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--out", tmp_path / "f2",
-                     "--sampling", "middle")
+                     "--sampling", "middle", *FP32)
     assert default.code == middle.code == 0
     np.testing.assert_allclose(load_embeddings(tmp_path / "f1").vectors, load_embeddings(env.videos).vectors, atol=1e-5)
     assert not np.allclose(load_embeddings(tmp_path / "f1").vectors, load_embeddings(tmp_path / "f2").vectors, atol=1e-4)
@@ -147,12 +150,13 @@ def test_decode_workers_give_the_same_embeddings_and_failures_as_the_thread(env,
     runs = {}
     for workers in (0, 2):
         failures: list[str] = []
-        runs[workers] = embed.embed_videos(env.model, items, batch_size=2, decode_workers=workers,
+        runs[workers] = embed.embed_videos(env.model, items, batch_size=2, decode_workers=workers, precision="fp32",
                                            on_failure=lambda failure, seen=failures: seen.append(failure.record["video"]))
         assert failures == ["broken.mp4"]
     np.testing.assert_allclose(runs[2][0], runs[0][0], atol=1e-6)
     assert runs[2][1] == runs[0][1] and all(record["duration"] > 0 for record in runs[2][1])
     assert not multiprocessing.active_children()  # the pool's workers are gone
-    result = run_cli("embed", "--model", env.model_dir, videos, "--out", tmp_path / "v", "--decode-workers", "2")
+    result = run_cli("embed", "--model", env.model_dir, videos, "--out", tmp_path / "v", "--decode-workers", "2",
+                     *FP32)
     assert result.code == 1 and "broken.mp4" in result.stderr
     np.testing.assert_allclose(load_embeddings(tmp_path / "v").vectors, runs[0][0], atol=1e-6)

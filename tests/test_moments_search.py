@@ -122,7 +122,8 @@ def test_frame_store_moments_embed_one_row_each_and_search_writes_a_page(moments
     env = moments_env
     frames = tmp_path / "frames"
     assert run_cli("extract-frames", env.long_dir, "-o", frames, "--scenes", "-n", "4", "--size", "48").code == 0
-    embedded = run_cli("embed", "--model", env.model, "--frames", frames, "--out", tmp_path / "m")
+    # fp32 as the in-process query is: the ranking below must not depend on the CPU (auto may pick bf16).
+    embedded = run_cli("embed", "--model", env.model, "--frames", frames, "--out", tmp_path / "m", "--precision", "fp32")
     assert embedded.code == 0 and "9 moments" in embedded.stderr, embedded.stderr
     assert run_cli("index", tmp_path / "m", "--out", tmp_path / "idx").code == 0
     page = tmp_path / "page.html"

@@ -9,11 +9,18 @@ from retrieval_data import CAPTIONS
 from emoret.retrieval import embed, precision
 from emoret.retrieval.embed import load_embeddings
 
+BF16_OVERRIDE = "EMORET_CPU_BF16"  # spelled out: the name users set is the contract
+
+
+def bf16_cpu(monkeypatch, has_bf16: bool) -> None:
+    """This process's CPU, as the detection sees it: set through the override users have too."""
+    monkeypatch.setenv(BF16_OVERRIDE, "1" if has_bf16 else "0")
+
 
 @pytest.mark.parametrize("has_bf16, device, expected", [(True, "cpu", "bf16"), (False, "cpu", "fp32"),
                                                         (False, "cuda", "fp16"), (True, "cuda", "fp16")])
 def test_auto_picks_bf16_only_where_the_cpu_has_it(monkeypatch, has_bf16, device, expected):
-    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: has_bf16)
+    bf16_cpu(monkeypatch, has_bf16)
     assert precision.resolve_precision("auto", device) == expected
     assert precision.resolve_precision("fp32", device) == "fp32"
     with pytest.raises(ValueError, match="unknown precision"):
@@ -35,7 +42,7 @@ def test_bf16_embeddings_agree_with_fp32(env):
 
 @pytest.mark.parametrize("has_bf16, chosen", [(True, "bf16"), (False, "fp32")])
 def test_embed_says_what_auto_chose_and_falls_back(env, run_cli, tmp_path, monkeypatch, has_bf16, chosen):
-    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: has_bf16)
+    bf16_cpu(monkeypatch, has_bf16)
     out = tmp_path / "videos"
     result = run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--out", out, "--device", "cpu")
     assert result.code == 0, result.stderr
@@ -52,13 +59,51 @@ def test_on_a_terminal_embed_says_what_auto_chose(monkeypatch, capsys, has_bf16,
 
     from emoret_cli import embed as embed_cli
 
-    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: has_bf16)
+    bf16_cpu(monkeypatch, has_bf16)
     monkeypatch.setattr(Console, "is_terminal", property(lambda self: True))
     assert embed_cli._say_precision("auto", "cpu") == chosen
-    assert f"precision {chosen} (auto:" in capsys.readouterr().err
+    assert f"precision {chosen} (auto: {BF16_OVERRIDE}={int(has_bf16)})" in capsys.readouterr().err
+    monkeypatch.delenv(BF16_OVERRIDE)  # detected: the line says what the CPU has
+    detected = "bf16" if precision.cpu_reports_bf16() else "fp32"
+    assert embed_cli._say_precision("auto", "cpu") == detected
+    assert f"precision {detected} (auto: " in capsys.readouterr().err
 
 
 def test_an_unknown_precision_is_refused(env, run_cli, tmp_path):
     result = run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--out", tmp_path / "v",
                      "--precision", "fp8")
     assert result.code == 2 and "--precision must be one of" in result.stderr
+
+
+def test_the_override_beats_the_detection_and_is_read_on_every_call(monkeypatch):
+    detected = precision.cpu_reports_bf16()  # cached: the CPU does not change
+    for value, has_bf16 in (("1", True), ("0", False), (" 1 ", True), ("0", False)):
+        monkeypatch.setenv(BF16_OVERRIDE, value)
+        assert precision.cpu_has_bf16() is has_bf16
+        assert precision.resolve_precision("auto", "cpu") == ("bf16" if has_bf16 else "fp32")
+    monkeypatch.setenv(BF16_OVERRIDE, "")
+    assert precision.cpu_has_bf16() is detected
+    monkeypatch.delenv(BF16_OVERRIDE)
+    assert precision.cpu_has_bf16() is detected
+
+
+@pytest.mark.parametrize("value", ["yes", "2", "true"])
+def test_an_invalid_override_is_refused_in_one_line(env, run_cli, tmp_path, monkeypatch, value):
+    monkeypatch.setenv(BF16_OVERRIDE, value)
+    with pytest.raises(ValueError, match=f"{BF16_OVERRIDE} must be 0 or 1"):
+        precision.cpu_has_bf16()
+    result = run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--out", tmp_path / "v")
+    assert result.code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"{BF16_OVERRIDE} must be 0 or 1" in result.stderr and repr(value) in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_quickstart_embeds_in_fp32():
+    # Its figures (README) must not depend on whether the CPU has bf16: every embed names fp32.
+    from pathlib import Path
+
+    script = (Path(__file__).resolve().parents[1] / "examples" / "quickstart.sh").read_text()
+    embeds = [line for line in script.replace("\\\n", " ").splitlines() if line.strip().startswith("emoret embed ")]
+    assert len(embeds) == 2
+    for line in embeds:
+        assert "--precision fp32" in line, line

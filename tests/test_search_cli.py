@@ -15,7 +15,7 @@ def index_dir(env, run_cli, tmp_path):
 
 def exact_ids(env, text, emotions):
     videos = load_embeddings(env.videos)
-    query = embed_texts(env.model, [text], emotions)[0]
+    query = embed_texts(env.model, [text], emotions, precision="fp32")[0]
     order = np.argsort(-(videos.vectors @ query), kind="stable")
     return [videos.records[i]["video_id"] for i in order]
 

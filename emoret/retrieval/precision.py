@@ -3,22 +3,43 @@
 bf16 autocast pays on a CPU with bf16 instructions (AMX or AVX-512 BF16: about 3x
 fp32 for ViT-B/32, cosine to fp32 above 0.9999); without them torch emulates bf16 and
 it is slower than fp32, so ``auto`` picks fp32 there. On a GPU, ``auto`` is fp16 (as
-emoret always ran there).
+emoret always ran there). ``EMORET_CPU_BF16=1`` or ``0`` overrides the detection (a CPU
+that misreports, or a test of either choice on any machine).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from functools import lru_cache
 from typing import Any
 
 PRECISIONS = ("auto", "fp32", "bf16")
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+BF16_OVERRIDE = "EMORET_CPU_BF16"
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AMX or AVX-512 BF16), unless
+    ``EMORET_CPU_BF16`` says (read on every call: only the detection is cached)."""
+    override = bf16_override()
+    return cpu_reports_bf16() if override is None else override
+
+
+def bf16_override() -> bool | None:
+    """``EMORET_CPU_BF16``: True for 1, False for 0, None when unset or empty;
+    ValueError (one line) for anything else."""
+    value = os.environ.get(BF16_OVERRIDE, "").strip()
+    if not value:
+        return None
+    if value not in ("0", "1"):
+        raise ValueError(f"{BF16_OVERRIDE} must be 0 or 1 (or unset, to detect), not {value!r}")
+    return value == "1"
 
 
 @lru_cache(maxsize=1)
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AMX or AVX-512 BF16)."""
+def cpu_reports_bf16() -> bool:
+    """Whether torch or /proc/cpuinfo says this CPU has AMX or AVX-512 BF16."""
     try:
         import torch
 

@@ -94,6 +94,13 @@ _DIRECTION_WORDS = {  # appended to a mood verb
 
 WIDTH, HEIGHT = 320, 240
 
+# x264 settings that make its output a function of the frames alone. One thread: x264's
+# threads split the work by timing. cpu-independent: its SIMD code otherwise takes other
+# decisions than its C code, which differ by CPU and even from one encode to the next (on
+# an AVX-512 CPU, 8 encodes of the same frames gave 4 outputs); with it, the bytes equal
+# those of x264's plain-C path (asm=0), which stands in for any other CPU.
+X264_REPEATABLE = "threads=1:lookahead-threads=1:sliced-threads=0:cpu-independent=1"
+
 
 @dataclass(frozen=True)
 class Scene:
@@ -290,10 +297,10 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int, *, crf
                 preset: str = "veryfast", gop: int | None = None, x264_params: str | None = None) -> Path:
     """Encode RGB frames to an H.264 MP4 with PyAV, atomically (temp file, then rename).
 
-    Byte-for-byte repeatable: frames are converted to YUV in numpy (not by swscale, whose
-    rounding depends on the CPU path it takes), and the encoder and its converter run one
-    thread (x264's threads split the picture by timing); callers encode several videos
-    at once instead.
+    Byte-for-byte repeatable, on any CPU: frames are converted to YUV in numpy (not by
+    swscale, whose rounding depends on the CPU path it takes), and x264 runs one thread,
+    CPU-independent (``X264_REPEATABLE``); callers encode several videos at once instead.
+    ``x264_params`` are appended (a later setting wins).
     """
     import av
 
@@ -308,9 +315,8 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int, *, crf
             stream.codec_context.thread_count = 1
             options = {"threads": "1"}
             if stream.codec_context.name == "libx264":
-                params = "threads=1:lookahead-threads=1:sliced-threads=0"
-                options.update({"crf": str(crf), "preset": preset,
-                                "x264-params": f"{params}:{x264_params}" if x264_params else params})
+                params = f"{X264_REPEATABLE}:{x264_params}" if x264_params else X264_REPEATABLE
+                options.update({"crf": str(crf), "preset": preset, "x264-params": params})
             if gop:
                 stream.codec_context.gop_size = gop
             stream.codec_context.options = options
