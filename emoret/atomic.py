@@ -227,3 +227,39 @@ def atomic_paths(paths: list[Path], before_swap=None) -> Iterator[list[str]]:
         for tmp in temps:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+
+class Busy(Exception):
+    """Another process holds the writer lock (the message says whose output)."""
+
+
+def lock_beside(target: str | os.PathLike) -> Path:
+    """``.NAME.lock`` beside ``target``: the lock file of one output (a directory kept or swapped whole)."""
+    target = Path(target)
+    return target.parent / f".{target.name}.lock"
+
+
+@contextlib.contextmanager
+def writer_lock(lock_file: Path, busy: str, wait: bool = True, on_wait=None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_file`` for the block: one writer at a time.
+
+    A second writer waits (``on_wait()`` is called first) or, with ``wait=False``,
+    raises :class:`Busy` with the message ``busy``. The kernel drops the lock when
+    its holder dies, ``kill -9`` included; the lock file itself stays, empty.
+    """
+    import fcntl
+
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                raise Busy(busy) from None
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

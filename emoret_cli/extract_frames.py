@@ -10,7 +10,9 @@ import typer
 
 from emoret.devices import available_cpus
 from emoret.records import JsonlWriter
+from emoret.atomic import Busy
 from emoret.video import extract
+from emoret.video import frames as store
 from emoret.video.decode import Sampling, find_videos
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
 from emoret_cli.samplingopt import SAMPLING_HELP, Rule
@@ -50,9 +52,9 @@ def COMMAND(
         None, "--reencode", help="Also write each video here, re-encoded at --fps (else its own) with short side --size."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Processes (default: the machine's cores)."),
     force: bool = typer.Option(False, "--force", help="Redo videos that are already extracted."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for another run on this --out, or fail at once."),
 ) -> None:
     """Decode videos into a frame store: DIR/<video_id>.npy (uint8 [T,H,W,3] RGB) and DIR/manifest.jsonl."""
-    import contextlib
 
     if num_frames is not None and fps is not None:
         fail("give --num-frames or --fps, not both")
@@ -75,6 +77,20 @@ def COMMAND(
     sampling = Sampling(num_frames=None if fps else (num_frames or 12), fps=fps, size=size, resize=resize.value,
                         rule=rule, segment=segment, overlap=overlap, scenes=scenes)
     options = extract.Options(str(out), sampling, str(reencode) if reencode else None, fps)
+
+    def waiting() -> None:
+        message(f"extract-frames: waiting for another run on {out} to finish")
+
+    try:
+        with store.writer_lock(out, wait=wait, on_wait=waiting):
+            _extract(sources, options, out, force, workers)  # planned under the lock: from the manifest as it is now
+    except Busy as err:
+        fail(str(err), EXIT_FAILED)
+
+
+def _extract(sources, options, out: Path, force: bool, workers: Optional[int]) -> None:
+    import contextlib
+
     planned = extract.plan(sources, options, force=force)
     to_do = sum(isinstance(item, extract.Job) for item in planned)
 

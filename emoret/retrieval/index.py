@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from emoret import atomic
 from emoret.atomic import default_mode, save_npy, write_bytes_atomic
 from emoret.errors import InputError
 from emoret.records import JsonlWriter
@@ -77,8 +78,7 @@ def resolve_target(target: str | os.PathLike) -> Path:
 
 
 def lock_path(target: str | os.PathLike) -> Path:
-    target = resolve_target(target)
-    return target.parent / f".{target.name}.lock"
+    return atomic.lock_beside(resolve_target(target))
 
 
 def sweep_stale_staging(target: str | os.PathLike) -> int:
@@ -99,24 +99,13 @@ def sweep_stale_staging(target: str | os.PathLike) -> int:
 @contextlib.contextmanager
 def writer_lock(target: str | os.PathLike, wait: bool = True, on_wait=None) -> Iterator[None]:
     """Hold the index's writer lock for the duration of the block."""
-    import fcntl
-
-    path = lock_path(target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not wait:
-                raise IndexBusy(f"{target}: another 'emoret index' is writing this index") from None
-            if on_wait is not None:
-                on_wait()
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
+    try:
+        with atomic.writer_lock(lock_path(target), f"{target}: another 'emoret index' is writing this index",
+                                wait=wait, on_wait=on_wait):
             sweep_stale_staging(target)
             yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except atomic.Busy as err:
+        raise IndexBusy(str(err)) from None
 
 
 def video_key(item: dict[str, Any]) -> str:
