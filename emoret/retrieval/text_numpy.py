@@ -239,8 +239,16 @@ class Packing:
         return out[0] if len(self.lengths) == 1 else out[self.texts, self.positions]
 
 
-def for_index(directory: str | os.PathLike, fingerprint: str | None) -> NumpyTextEncoder | None:
-    """The export in an index directory when it is of the index's model, else None."""
+def for_index(directory: str | os.PathLike, fingerprint: str | None,
+              meta: dict[str, Any] | None = None) -> NumpyTextEncoder | None:
+    """The export in an index directory when it is of the index's model, else None.
+
+    With the index's ``meta`` (which lists its files' digests), the export's files are
+    checked first, the weights by their block sums: a damaged file raises
+    :class:`emoret.retrieval.index_check.IndexDamaged` instead of answering wrongly.
+    """
+    if meta is not None:
+        check_export(Path(directory), meta)
     config = read_config(directory)
     if config is None or not exported(directory) or not fingerprint or config.get("fingerprint") != fingerprint:
         return None
@@ -248,3 +256,17 @@ def for_index(directory: str | os.PathLike, fingerprint: str | None) -> NumpyTex
         return NumpyTextEncoder.load(directory)
     except Exception:  # noqa: BLE001 - a damaged export (tokenizers raises plain Exception): torch still answers
         return None
+
+
+def check_export(directory: Path, meta: dict[str, Any]) -> None:
+    """The export's files against the digests the index's meta.json lists (nothing where it lists none)."""
+    from emoret.retrieval import index_check
+
+    if not index_check.has_digests(meta):
+        return
+    for name in (CONFIG_FILE, TOKENIZER_FILE):
+        index_check.check_sha256(directory, meta, name)
+    if index_check.listed(meta, WEIGHTS_FILE) is not None:
+        index_check.check_block_sums(directory, meta, WEIGHTS_FILE)
+    else:
+        index_check.check_size(directory, meta, WEIGHTS_FILE)  # refuses one that is there but not listed
