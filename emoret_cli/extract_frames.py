@@ -8,9 +8,9 @@ from typing import List, Optional
 
 import typer
 
+from emoret.atomic import Busy
 from emoret.devices import available_cpus
 from emoret.records import JsonlWriter
-from emoret.atomic import Busy
 from emoret.video import extract
 from emoret.video import frames as store
 from emoret.video.decode import Sampling, find_videos

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import io
 import os
 import shutil
@@ -427,8 +428,7 @@ def open_index(path: str | os.PathLike, attempts: int = 5) -> Index:
         try:
             meta = read_meta(path)
             # A search parses only its hits, but reads the whole file: its sha256 costs little.
-            items = LazyItems.read(path / ITEMS_FILE, lambda data, meta=meta: index_check.check_sha256(
-                path, meta, ITEMS_FILE, data))
+            items = LazyItems.read(path / ITEMS_FILE, functools.partial(index_check.check_sha256, path, meta, ITEMS_FILE))
             raw, vectors = _map_vectors(path, meta)
             graph = None if vectors is not None else _load_hnsw(path, meta)
             if read_meta(path).get("build_id") == meta.get("build_id"):

@@ -17,9 +17,8 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from emoret.errors import InputError
-from emoret.retrieval import embed
+from emoret.retrieval import embed, index_check
 from emoret.retrieval import index as store
-from emoret.retrieval import index_check
 from emoret.retrieval.encoder import Encoder
 from emoret.video.decode import DEFAULT_RULE
 

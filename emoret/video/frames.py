@@ -56,7 +56,7 @@ def load_frames(frames_dir: str | os.PathLike, video_id: str, rows: tuple[int, i
                 raise InputError(str(path), f"rows {[first, last]} outside the {shape[0]} frames stored")
             frames = np.empty((last - first, *shape[1:]), dtype=np.uint8)
             handle.seek(offset + first * (frames.nbytes // max(last - first, 1)))
-            got = handle.readinto(memoryview(frames).cast("B")) if frames.nbytes else 0
+            got = handle.readinto(frames.reshape(-1).data) if frames.nbytes else 0
     except FileNotFoundError:
         raise InputError(str(path), f"no frames for video {video_id!r} (run emoret extract-frames)") from None
     except (ValueError, OSError) as err:
