@@ -24,7 +24,7 @@ def _relist(path):
 
     meta = json.loads((path / store.META_FILE).read_text())
     meta["files"] = index_check.digest_directory(path, store.BLOCK_SUMMED, skip=store.META_FILE)
-    (path / store.META_FILE).write_text(json.dumps(meta))
+    (path / store.META_FILE).write_text(json.dumps(index_check.seal_meta(meta)))
 
 
 def build(path, vectors, tag="a", records=None):

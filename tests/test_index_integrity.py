@@ -135,6 +135,7 @@ def test_a_damaged_query_tower_is_refused(run_cli, index_dir):
 @pytest.mark.parametrize("edit", [
     {"count": -1}, {"count": "x"}, {"dim": "a"}, {"dim": None}, {"ef": "x"}, {"count": 99}, {"dim": 0},
     {"files": []}, {"files": {"index.bin": {"size": "1"}}}, {"m": True},
+    {"ef": 64}, {"fingerprint": "0" * 16}, {"model": "/elsewhere/model"},  # well-typed, but not as written
 ])
 def test_an_edited_meta_json_is_one_line(run_cli, index_dir, edit):
     meta = _meta(index_dir)
@@ -144,8 +145,9 @@ def test_an_edited_meta_json_is_one_line(run_cli, index_dir, edit):
         else:
             meta[key] = value
     _write_meta(index_dir, meta)
-    _refused(_search(run_cli, index_dir, "--method", "graph"), str(index_dir))
-    _refused(run_cli("index", "--verify", index_dir), str(index_dir))
+    line = _refused(_search(run_cli, index_dir, "--method", "graph"), str(index_dir / "meta.json"))
+    assert next(iter(edit)) in line or "meta_sha256" in line, line  # names the field, or says it was edited
+    _refused(run_cli("index", "--verify", index_dir), str(index_dir / "meta.json"))
 
 
 def test_scores_a_unit_index_cannot_give_are_refused_even_with_matching_digests(tmp_path):
@@ -157,7 +159,7 @@ def test_scores_a_unit_index_cannot_give_are_refused_even_with_matching_digests(
     np.save(tmp_path / "idx" / "vectors.npy", stored)
     meta = _meta(tmp_path / "idx")
     meta["files"] = index_check.digest_directory(tmp_path / "idx", store.BLOCK_SUMMED, skip="meta.json")
-    _write_meta(tmp_path / "idx", meta)
+    _write_meta(tmp_path / "idx", index_check.seal_meta(meta))
     index = store.open_index(tmp_path / "idx")
     assert index.search(vectors[0], top=1)[0][0].item["video_id"] == "v0"
     with pytest.raises(index_check.IndexDamaged, match="vectors.npy.*cannot"):
@@ -166,7 +168,7 @@ def test_scores_a_unit_index_cannot_give_are_refused_even_with_matching_digests(
 
 def test_an_index_from_before_digests_is_searched_exactly_with_cheap_checks(run_cli, index_dir):
     meta = _meta(index_dir)
-    del meta["files"]
+    del meta["files"], meta["meta_sha256"]
     _write_meta(index_dir, meta)
     assert _search(run_cli, index_dir).code == 0
     result = run_cli("index", "--verify", index_dir)

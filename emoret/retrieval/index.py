@@ -214,6 +214,7 @@ def write_index(
             extras(staging)
         full_meta[index_check.FILES_KEY] = index_check.digest_directory(staging, BLOCK_SUMMED, skip=META_FILE)
         # meta.json last: a directory with meta.json is complete.
+        full_meta = index_check.seal_meta(full_meta)
         write_bytes_atomic(staging / META_FILE, orjson.dumps(full_meta, option=orjson.OPT_INDENT_2))
         os.chmod(staging, default_mode(directory=True))  # mkdtemp's mode is private (0700)
         _fsync_dir(staging)

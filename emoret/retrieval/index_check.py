@@ -89,6 +89,28 @@ def digest_directory(directory: Path, block_summed: Iterable[str], skip: str) ->
 
 # --- meta.json ----------------------------------------------------------------------------
 
+META_DIGEST_KEY = "meta_sha256"
+
+
+def meta_digest(meta: dict[str, Any]) -> str:
+    """sha256 of meta.json's fields but this one, keys sorted (orjson: the same bytes for the same values)."""
+    import orjson
+
+    return hashlib.sha256(orjson.dumps({k: v for k, v in meta.items() if k != META_DIGEST_KEY},
+                                       option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def seal_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` with its own digest, the last thing written: any later edit of meta.json shows."""
+    return {**meta, META_DIGEST_KEY: meta_digest(meta)}
+
+
+def check_meta_digest(meta: dict[str, Any], source: str) -> None:
+    recorded = meta.get(META_DIGEST_KEY)
+    if recorded is not None and recorded != meta_digest(meta):
+        raise InputError(source, "edited since the index was written (its meta_sha256 differs); "
+                                 "rebuild the index with 'emoret index'")
+
 def _int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -112,6 +134,7 @@ def validate_meta(meta: dict[str, Any], source: str) -> None:
         raise InputError(source, f"field 'metric' must be \"ip\", not {_shown(meta['metric'])}")
     if FILES_KEY in meta:
         _validate_files(meta[FILES_KEY], source)
+    check_meta_digest(meta, source)
 
 
 def _validate_files(files: Any, source: str) -> None:
@@ -144,7 +167,8 @@ def listed(meta: dict[str, Any], name: str) -> dict[str, Any] | None:
 
 
 def has_digests(meta: dict[str, Any]) -> bool:
-    return isinstance(meta.get(FILES_KEY), dict)
+    """Whether meta.json lists its files' digests (an index built before them does not)."""
+    return isinstance(meta.get(FILES_KEY), dict) or META_DIGEST_KEY in meta
 
 
 def check_size(directory: Path, meta: dict[str, Any], name: str, size: int | None = None) -> None:
