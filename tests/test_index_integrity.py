@@ -180,3 +180,18 @@ def test_an_index_from_before_digests_is_searched_exactly_with_cheap_checks(run_
         handle.write(np.float32(2.8e35).tobytes())
     _refused(_search(run_cli, index_dir), "vectors.npy")
     _refused(run_cli("index", "--verify", index_dir), "vectors.npy")
+
+
+def test_block_sums_see_a_flipped_bit_a_cut_and_any_two_words_swapped():
+    data = np.random.default_rng(2).integers(0, 256, 5000, dtype=np.uint8).tobytes()
+    pristine = index_check.block_sums(data)
+    changed = []
+    flipped = bytearray(data)
+    flipped[4999] ^= 0x80
+    changed.append(bytes(flipped))
+    changed.append(data[:-1])
+    for a, b in ((64, 128), (64, 64 + 512 * 3)):  # within one 512-byte block, and across blocks
+        swapped = bytearray(data)
+        swapped[a:a + 8], swapped[b:b + 8] = data[b:b + 8], data[a:a + 8]
+        changed.append(bytes(swapped))
+    assert all(index_check.block_sums(other) != pristine for other in changed)
