@@ -12,7 +12,7 @@ import pytest
 from fault_tools import cli_env
 
 from emoret.retrieval import index as store
-from emoret.retrieval import index_check, text_numpy
+from emoret.retrieval import text_numpy
 
 
 @pytest.fixture
@@ -49,6 +49,8 @@ def _vector_offset(index_dir) -> int:
 
 
 def test_every_file_is_listed_with_its_digest(index_dir):
+    from emoret.retrieval import index_check
+
     files = _meta(index_dir)["files"]
     on_disk = {p.name for p in index_dir.iterdir()} - {"meta.json"}
     assert set(files) == on_disk >= {"index.bin", "items.jsonl", "vectors.npy", "text_tower.safetensors",
@@ -151,6 +153,8 @@ def test_an_edited_meta_json_is_one_line(run_cli, index_dir, edit):
 
 
 def test_scores_a_unit_index_cannot_give_are_refused_even_with_matching_digests(tmp_path):
+    from emoret.retrieval import index_check
+
     vectors = np.eye(4, 8, dtype=np.float32)
     with store.writer_lock(tmp_path / "idx"):
         store.write_index(tmp_path / "idx", vectors, [{"video_id": f"v{i}"} for i in range(4)])
@@ -183,6 +187,8 @@ def test_an_index_from_before_digests_is_searched_exactly_with_cheap_checks(run_
 
 
 def test_block_sums_see_a_flipped_bit_a_cut_and_any_two_words_swapped():
+    from emoret.retrieval import index_check
+
     data = np.random.default_rng(2).integers(0, 256, 5000, dtype=np.uint8).tobytes()
     pristine = index_check.block_sums(data)
     changed = []
