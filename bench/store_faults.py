@@ -4,7 +4,8 @@ Kills (``--store-kills`` each, half of them in setting A, half in B):
 
 - ``extract-frames``, the issue's store: long videos extracted ``-n 2 --segment 3`` (A) or
   ``-n 4 --segment 2`` (B), the other setting's run (``--force``) killed with SIGKILL at a
-  moment drawn over its clean run time. Then the reader `embed` uses (every item of
+  moment drawn over its clean run time (half the kills) or up to 0.1 s after its first
+  frame file is rewritten (the other half, the issue's moment). Then the reader `embed` uses (every item of
   ``items_from_frames``, loaded): it must refuse (one line naming a file) or give, for each
   item, exactly the frames a clean run of that record's setting gives.
 - ``index`` from embeddings over an index of the other setting, killed likewise; then a
@@ -23,8 +24,10 @@ should be zero.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -33,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fault_tools import temp_files
-from faults import EMORET, ENV, ROOT, run, run_and_kill, timed
+from fault_tools import leaked_after, temp_files
+from faults import EMORET, ENV, ROOT, descendants, run, run_and_kill, timed
 
 STORE_SETTINGS = {"A": ["-n", "2", "--size", "16", "--segment", "3"], "B": ["-n", "4", "--size", "16", "--segment", "2"]}
 QUERY = "a frightened red circle"
@@ -136,7 +139,10 @@ def kill_extract(data: dict[str, Path], work: Path, kills: int, rng: random.Rand
     for number in range(kills):
         setting = "A" if number % 2 == 0 else "B"
         args = ["extract-frames", data["long"], "-o", out, *STORE_SETTINGS[setting], "-j", "2", "--force"]
-        killed, leaked = run_and_kill(args, rng.uniform(0, seconds[setting]))
+        if number % 4 < 2:  # at a random moment
+            killed, leaked = run_and_kill(args, rng.uniform(0, seconds[setting]))
+        else:  # the issue's moment: once a frame file has been rewritten (and up to 0.1 s later)
+            killed, leaked = kill_after_a_rewrite(args, out, rng.uniform(0, 0.1))
         counts["kills"] += killed
         counts["leaked"] += leaked
         _half_written_frames(out, counts)
@@ -147,6 +153,34 @@ def kill_extract(data: dict[str, Path], work: Path, kills: int, rng: random.Rand
             print(f"  extract-frames: the rerun failed or differs: {done.stderr.decode()[-300:]}", file=sys.stderr)
         counts["leaked"] += len(temp_files(out))
     return counts
+
+
+def kill_after_a_rewrite(args: list[str], out: Path, delay: float, limit: float = 60.0) -> tuple[bool, int]:
+    """Start, SIGKILL ``delay`` s after the first ``.npy`` in ``out`` is replaced; (killed, leaked processes)."""
+    before = {path.name: path.stat().st_mtime_ns for path in out.glob("*.npy")}
+    process = subprocess.Popen(EMORET + [str(a) for a in args], env=ENV, cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen: set[int] = set()
+    deadline = time.monotonic() + limit
+    while process.poll() is None and time.monotonic() < deadline:
+        seen |= descendants(process.pid)
+        if any(_mtime(path) != before.get(path.name) for path in out.glob("*.npy")):
+            time.sleep(delay)
+            break
+        time.sleep(0.002)
+    killed = process.poll() is None
+    seen |= descendants(process.pid)
+    if killed:
+        os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    return killed, len(leaked_after(seen, 5))
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
 
 
 def _same_store(found: Any, reference: Any) -> bool:
