@@ -231,7 +231,16 @@ def _exact_part(answer: str) -> str:
 # --- corruption ---------------------------------------------------------------------------
 
 def corrupt(path: Path, rng: random.Random) -> str:
-    data = bytearray(path.read_bytes())
+    """Damage the file (drawn again until its bytes differ: two equal lines swapped are no damage)."""
+    pristine = path.read_bytes()
+    while True:
+        kind, data = _damaged(bytearray(pristine), path, rng)
+        if bytes(data) != pristine:
+            path.write_bytes(bytes(data))
+            return kind
+
+
+def _damaged(data: bytearray, path: Path, rng: random.Random) -> tuple[str, bytearray]:
     kind = rng.choice(["bit flips", "truncation", "swap"])
     if kind == "bit flips" or len(data) < 130:
         for _ in range(rng.randint(1, 3)):
@@ -242,8 +251,7 @@ def corrupt(path: Path, rng: random.Random) -> str:
         del data[rng.randrange(len(data)):]
     else:
         data = _swapped(data, path, rng)
-    path.write_bytes(bytes(data))
-    return kind
+    return kind, data
 
 
 def _swapped(data: bytearray, path: Path, rng: random.Random) -> bytearray:
@@ -253,15 +261,14 @@ def _swapped(data: bytearray, path: Path, rng: random.Random) -> bytearray:
             a, b = rng.sample(range(len(lines)), 2)
             lines[a], lines[b] = lines[b], lines[a]
             return bytearray(b"".join(lines))
-    block = 64
-    if path.suffix == ".npy":  # rows of the array
-        shape = np.load(path, mmap_mode="r").shape
-        block = int(np.prod(shape[1:])) * (4 if path.name == "vectors.npy" else 1)
-    count = len(data) // block
+    block, start = 64, 0
+    if path.suffix == ".npy":  # rows of the array, after its header
+        array = np.load(path, mmap_mode="r")
+        block, start = int(array.strides[0]), int(array.offset)
+    count = (len(data) - start) // block
     if count < 2:
         return _flipped(data, rng)
     a, b = sorted(rng.sample(range(count), 2))
-    start = len(data) - count * block  # rows end at the file's end (after the header)
     row_a, row_b = bytes(data[start + a * block:start + (a + 1) * block]), bytes(data[start + b * block:start + (b + 1) * block])
     data[start + a * block:start + (a + 1) * block], data[start + b * block:start + (b + 1) * block] = row_b, row_a
     return data

@@ -100,3 +100,12 @@ def test_a_second_writer_fails_with_no_wait_or_waits(run_cli, long_videos, tmp_p
     assert waiting.wait(60) == 0
     assert b"waiting for another run" in (waiting.stderr.read() if waiting.stderr else b"")
     assert {r["video_id"] for r in store.read_manifest(out)} == {"long000", "long001"}
+
+
+def test_a_damaged_npy_header_is_refused_in_one_line(run_cli, env, long_videos, tmp_path):
+    out = tmp_path / "fr"
+    assert run_cli("extract-frames", long_videos, "-o", out, *LONG_A).code == 0
+    raw = (out / "long001.npy").read_bytes()
+    assert b"), }" in raw[:128]
+    (out / "long001.npy").write_bytes(raw.replace(b"), }", b"),  ", 1))
+    _refused(run_cli("embed", "--model", env.model_dir, "--frames", out, "--out", tmp_path / "emb"), out / "long001.npy")

@@ -201,3 +201,11 @@ def test_block_sums_see_a_flipped_bit_a_cut_and_any_two_words_swapped():
         swapped[a:a + 8], swapped[b:b + 8] = data[b:b + 8], data[a:a + 8]
         changed.append(bytes(swapped))
     assert all(index_check.block_sums(other) != pristine for other in changed)
+
+
+def test_a_damaged_npy_header_is_one_line(run_cli, index_dir):
+    raw = (index_dir / "vectors.npy").read_bytes()
+    assert b"), }" in raw[:128]
+    (index_dir / "vectors.npy").write_bytes(raw.replace(b"), }", b"),  ", 1))  # numpy's parser: a TokenError
+    _refused(_search(run_cli, index_dir), "vectors.npy")
+    _refused(run_cli("index", "--verify", index_dir), "vectors.npy")

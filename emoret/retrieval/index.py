@@ -38,6 +38,7 @@ import orjson
 from emoret import atomic
 from emoret.atomic import default_mode, save_npy, write_bytes_atomic
 from emoret.errors import InputError
+from emoret.npy_header import read_npy_header
 from emoret.records import JsonlWriter
 from emoret.retrieval import exact, index_check
 from emoret.retrieval.lazy_items import LazyItems
@@ -467,12 +468,8 @@ def _map_vectors(directory: Path, meta: dict[str, Any]) -> tuple[np.ndarray | No
     try:
         index_check.check_size(directory, meta, VECTORS_FILE)
         raw = index_check.map_file(path)
-        header = io.BytesIO(bytes(raw[:4096]))
-        version = np.lib.format.read_magic(header)
-        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = read(header)
-        offset = header.tell()
-        if fortran or dtype != np.float32 or tuple(shape) != expected or len(raw) != offset + expected[0] * expected[1] * 4:
+        shape, dtype, offset = read_npy_header(io.BytesIO(bytes(raw[:65536])))
+        if dtype != np.float32 or tuple(shape) != expected or len(raw) != offset + expected[0] * expected[1] * 4:
             raise ValueError(f"{dtype} {list(shape)} in {len(raw)} bytes, not float32 {list(expected)}")
     except (OSError, ValueError) as err:
         if index_check.listed(meta, VECTORS_FILE) is not None:

@@ -21,6 +21,7 @@ import numpy as np
 from emoret import atomic
 from emoret.atomic import atomic_path, save_npy
 from emoret.errors import InputError
+from emoret.npy_header import read_npy_header
 from emoret.records import read_jsonl, write_jsonl_atomic
 
 MANIFEST_NAME = "manifest.jsonl"
@@ -46,7 +47,7 @@ def load_frames(frames_dir: str | os.PathLike, video_id: str, rows: tuple[int, i
     path = frames_path(frames_dir, video_id)
     try:
         with open(path, "rb") as handle:
-            shape, dtype, offset = _read_header(handle)
+            shape, dtype, offset = read_npy_header(handle)
             if record is not None:
                 _refuse_mismatch(path, _mismatch(os.fstat(handle.fileno()), shape, dtype, record))
             if dtype != np.uint8 or len(shape) != 4 or shape[-1] != 3:
@@ -64,16 +65,6 @@ def load_frames(frames_dir: str | os.PathLike, video_id: str, rows: tuple[int, i
     if got != frames.nbytes:
         raise InputError(str(path), f"cut short: {got} of {frames.nbytes} bytes of frames; re-run emoret extract-frames")
     return frames
-
-
-def _read_header(handle) -> tuple[tuple[int, ...], np.dtype, int]:
-    """(shape, dtype, data offset) of an open ``.npy`` file; ValueError if it is not one (or Fortran-ordered)."""
-    version = np.lib.format.read_magic(handle)
-    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    shape, fortran, dtype = read(handle)
-    if fortran:
-        raise ValueError("Fortran-ordered array")
-    return tuple(shape), dtype, handle.tell()
 
 
 def read_manifest(frames_dir: str | os.PathLike) -> list[dict[str, Any]]:
@@ -127,7 +118,7 @@ def frames_mismatch(frames_dir: str | os.PathLike, video_id: str, record: dict[s
     try:
         with open(path, "rb") as handle:
             stat = os.fstat(handle.fileno())
-            shape, dtype, _ = _read_header(handle)
+            shape, dtype, _ = read_npy_header(handle)
     except FileNotFoundError:
         return "missing"
     except (OSError, ValueError) as err:
