@@ -296,7 +296,10 @@ def corrupt_index(data: dict[str, Path], work: Path, trials: int, rng: random.Ra
         counts[f"{name}: {kind}"] += 1
         counts["corruptions"] += 1
         status, answer = read_search(target)
+        same = counts["same"]
         judge(status, answer.replace(str(target), str(pristine)), [expected], counts, f"{name} ({kind})")
+        if counts["same"] > same:
+            print(f"  {name} ({kind}): answered as the clean index", file=sys.stderr)
     return counts
 
 
