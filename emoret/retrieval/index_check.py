@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +225,27 @@ def check_scores(scores: np.ndarray, directory: Path, name: str) -> None:
     if scores.size and not (np.isfinite(scores).all() and np.abs(scores).max() <= 1.0 + SCORE_SLACK):
         worst = scores[~np.isfinite(scores)] if not np.isfinite(scores).all() else scores.flat[np.abs(scores).argmax()]
         raise IndexDamaged(directory, name, f"gave the score {np.asarray(worst).flat[0]:.4g}, which unit vectors cannot")
+
+
+class Background:
+    """A check run on another thread while the caller goes on (numpy's sums and hashlib
+    release the GIL, so on two cores it costs no wall time); :meth:`join` waits for it and
+    raises its error. Call ``join`` before using what it checks."""
+
+    def __init__(self, check: Callable[..., None], *args: Any):
+        import threading
+
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(check, args), daemon=True)
+        self._thread.start()
+
+    def _run(self, check: Callable[..., None], args: tuple) -> None:
+        try:
+            check(*args)
+        except BaseException as err:  # noqa: BLE001 - raised again in the caller's thread by join()
+            self._error = err
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
