@@ -209,3 +209,23 @@ def test_a_damaged_npy_header_is_one_line(run_cli, index_dir):
     (index_dir / "vectors.npy").write_bytes(raw.replace(b"), }", b"),  ", 1))  # numpy's parser: a TokenError
     _refused(_search(run_cli, index_dir), "vectors.npy")
     _refused(run_cli("index", "--verify", index_dir), "vectors.npy")
+
+
+def test_a_refresh_embeds_again_what_a_damaged_index_holds(env, run_cli, tmp_path):
+    from emoret.video.synthetic import make_scenes, make_video
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for scene in make_scenes(2, seed=0):
+        make_video(videos / f"{scene.video_id}.mp4", scene, width=64, height=48, fps=8, duration=0.5)
+    target = tmp_path / "idx"
+    args = ("index", "--model", env.model_dir, videos, "--out", target)
+    assert run_cli(*args).code == 0
+    clean = np.load(target / "vectors.npy")
+    damaged = clean.copy()
+    damaged[0, 0] = -damaged[0, 0]  # a sign flipped: finite, in range, wrong
+    np.save(target / "vectors.npy", damaged)
+    again = run_cli(*args)
+    assert again.code == 0 and "embedded 2" in again.stderr, again.stderr  # not kept as it was
+    np.testing.assert_allclose(np.load(target / "vectors.npy"), clean, atol=1e-5)
+    assert store.verify_index(target)["digests"]
