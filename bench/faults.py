@@ -20,6 +20,7 @@ Every count should be zero. The baseline is a clean, unkilled run of each comman
 (its output is the reference and its time spans the kill moments).
 
     python bench/faults.py                 # 20 kills of extract-frames and of index, 6 of embed and of train: 52
+    python bench/faults.py --stores        # frame stores and indexes: 2 x 50 kills, 120 corruptions (store_faults.py)
 """
 
 from __future__ import annotations
@@ -296,7 +297,14 @@ def main() -> None:
     parser.add_argument("--commands", default="extract-frames,embed,index,train", help="Which commands to kill.")
     parser.add_argument("--videos", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stores", action="store_true",
+                        help="Instead: the frame-store and index classes (bench/store_faults.py): kills, then a reader, "
+                             "and corruptions (bit flips, truncations, swapped lines or rows) of every file.")
+    parser.add_argument("--store-kills", type=int, default=50, help="With --stores: kills of extract-frames and of index.")
+    parser.add_argument("--corruptions", type=int, default=120, help="With --stores: corruptions in all.")
     args = parser.parse_args()
+    if args.stores:
+        stores(args)
     rng = random.Random(args.seed)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="emoret-faults-") as tmp:
@@ -342,6 +350,18 @@ def main() -> None:
     print(f"\n{sum(c['kills'] for c in totals.values())} kills in {time.monotonic() - started:.0f} s; "
           f"load {open('/proc/loadavg').read().split()[0]}")
     bad = overall["half-written or unreadable"] + overall["wrong"] + overall["leaked temps"] + overall["leaked processes"]
+    sys.exit(1 if bad else 0)
+
+
+def stores(args) -> None:
+    from store_faults import print_store_table, run_store_classes
+
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="emoret-store-faults-") as tmp:
+        data = prepare(Path(tmp) / "data", 3)
+        totals = run_store_classes(data, Path(tmp), args.store_kills, args.corruptions, args.seed)
+    bad = print_store_table(totals)
+    print(f"\n{time.monotonic() - started:.0f} s; load {open('/proc/loadavg').read().split()[0]}")
     sys.exit(1 if bad else 0)
 
 

@@ -220,6 +220,9 @@ def main() -> None:
     parser.add_argument("--warm-queries", type=int, default=2000)
     parser.add_argument("--no-cold", action="store_true")
     parser.add_argument("--work", type=Path, help="keep the indexes and model here (default: a temporary directory)")
+    parser.add_argument("--baseline-src", type=Path,
+                        help="instead of the query path: the cost of each integrity check, and cold searches from "
+                             "this tree against this source tree (e.g. a worktree of the commit before), interleaved")
     parser.add_argument("--query-path-only", action="store_true",
                         help="only the query path, on the --cold-size index and model an earlier run left in --work")
     args = parser.parse_args()
@@ -266,7 +269,70 @@ def main() -> None:
         report_query_path(built[args.cold_size], args)
 
 
+def check_costs(index_dir: Path, repeats: int = 7) -> dict[str, list[float]]:
+    """In process, seconds of each integrity check a search makes (the page cache warm)."""
+    from emoret.retrieval import index_check
+    from emoret.retrieval.text_numpy import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE
+
+    meta = store.read_meta(index_dir)
+    items = (index_dir / store.ITEMS_FILE).read_bytes()
+    checks = {
+        "meta.json fields": lambda: index_check.validate_meta(meta, "meta.json"),
+        f"items.jsonl sha256 ({len(items) / 1e6:.1f} MB, read anyway)": lambda: index_check.check_sha256(
+            index_dir, meta, store.ITEMS_FILE, items),
+        "vectors.npy size + header": lambda: store._map_vectors(index_dir, meta),
+        "vectors.npy block sums (exact search)": lambda: index_check.check_block_sums(index_dir, meta, store.VECTORS_FILE),
+        "tower: text_tower.json + tokenizer.json sha256": lambda: [index_check.check_sha256(index_dir, meta, name)
+                                                                    for name in (CONFIG_FILE, TOKENIZER_FILE)],
+        "tower: text_tower.safetensors block sums": lambda: index_check.check_block_sums(index_dir, meta, WEIGHTS_FILE),
+        "index.bin sha256 (graph search only)": lambda: index_check.check_sha256(index_dir, meta, store.INDEX_FILE),
+        "for comparison: vectors.npy full sha256 (--verify)": lambda: index_check.check_sha256(
+            index_dir, meta, store.VECTORS_FILE),
+        "for comparison: text_tower.safetensors full sha256 (--verify)": lambda: index_check.check_sha256(
+            index_dir, meta, WEIGHTS_FILE),
+    }
+    times: dict[str, list[float]] = {label: [] for label in checks}
+    for _ in range(repeats):
+        for label, check in checks.items():
+            start = time.perf_counter()
+            check()
+            times[label].append(time.perf_counter() - start)
+    return times
+
+
+def before_after(index_dir: Path, baseline: Path, repeats: int, query: str) -> dict[str, list[float]]:
+    """Cold `emoret search` from this tree and from ``baseline`` (the code before the checks), interleaved."""
+    trees = {"before (baseline tree)": baseline, "after (this tree)": ROOT}
+    methods = {"exact (default)": [], "--method graph": ["--method", "graph"]}
+    times: dict[str, list[float]] = {}
+    for _ in range(repeats):
+        for method, extra in methods.items():
+            for tree_label, tree in trees.items():
+                command = [sys.executable, "-m", "emoret_cli", "search", query, "--index", str(index_dir), "--json", *extra]
+                start = time.perf_counter()
+                subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "PYTHONPATH": str(tree)})
+                times.setdefault(f"{method}, {tree_label}", []).append(time.perf_counter() - start)
+    return times
+
+
+def report_before_after(index_dir: Path, args) -> None:
+    query = "my daughter laughing at her birthday party"
+    print(f"\n## integrity checks on the {args.cold_size:,}-item index; load {loadavg()}")
+    print("in process, median (min-max) of 7, ms:")
+    for label, times in check_costs(index_dir).items():
+        print(f"  {label}: {1000 * statistics.median(times):.1f} ({1000 * min(times):.1f}-{1000 * max(times):.1f})")
+    print(f"cold `python -m emoret_cli search` before/after, {args.cold_repeats} runs each, interleaved: "
+          "median (min-max)")
+    for label, times in before_after(index_dir, args.baseline_src, args.cold_repeats, query).items():
+        print(f"  {label}: {statistics.median(times):.3f} s ({min(times):.3f}-{max(times):.3f})")
+    print(f"load {loadavg()}")
+
+
 def report_query_path(index_dir: Path, args) -> None:
+    if args.baseline_src is not None:
+        report_before_after(index_dir, args)
+        return
     query = "my daughter laughing at her birthday party"
     print(f"\n## query path on the {args.cold_size:,}-item index (ViT-B/32-shaped random model); load {loadavg()}")
     result = cold_start(index_dir, args.model_dir, args.cold_repeats, query)

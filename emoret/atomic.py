@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from emoret import lockfile
+
 TEMP_SUFFIX = ".tmp"
 # Room in a 255-byte file name for ".", ".PID.", the random part and ".tmp".
 _NAME_BYTES = 255
@@ -227,3 +229,30 @@ def atomic_paths(paths: list[Path], before_swap=None) -> Iterator[list[str]]:
         for tmp in temps:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+
+class Busy(Exception):
+    """Another process holds the writer lock (the message says whose output)."""
+
+
+def lock_beside(target: str | os.PathLike) -> Path:
+    """``.NAME.lock`` beside ``target``: the lock file of one output (a directory kept or swapped whole).
+
+    A hidden NAME (``~/.emoret-index``) gets ``.NAME.lock``, not ``..NAME.lock`` (``X`` and ``.X``
+    in one directory then share a lock: their writers take turns)."""
+    target = Path(target)
+    return target.parent / f".{target.name.removeprefix('.')}.lock"
+
+
+@contextlib.contextmanager
+def writer_lock(lock_file: Path, busy: str, wait: bool = True, on_wait=None) -> Iterator[None]:
+    """Hold the lock at ``lock_file`` for the block: one writer at a time.
+
+    A second writer waits (``on_wait()`` is called first) or, with ``wait=False``,
+    raises :class:`Busy` with the message ``busy``. The kernel drops the lock when
+    its holder dies, ``kill -9`` included; the lock file exists only while held
+    (:mod:`emoret.lockfile`), so none is left behind.
+    """
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lockfile.held(lock_file, wait=wait, on_wait=on_wait, busy=lambda: Busy(busy)):
+        yield

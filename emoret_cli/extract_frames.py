@@ -9,10 +9,12 @@ from typing import List, Optional
 
 import typer
 
+from emoret.atomic import Busy
 from emoret.devices import available_cpus
 from emoret.errors import OutputClosed
 from emoret.records import JsonlWriter
 from emoret.video import extract
+from emoret.video import frames as store
 from emoret.video.decode import Sampling, find_videos
 from emoret_cli.common import (
     EXIT_FAILED,
@@ -60,6 +62,7 @@ def COMMAND(
         None, "--reencode", help="Also write each video here, re-encoded at --fps (else its own) with short side --size."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Processes (default: the machine's cores)."),
     force: bool = typer.Option(False, "--force", help="Redo videos that are already extracted."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for another run on this --out, or fail at once."),
 ) -> None:
     """Decode videos into a frame store: DIR/<video_id>.npy (uint8 [T,H,W,3] RGB) and DIR/manifest.jsonl."""
     if num_frames is not None and fps is not None:
@@ -84,10 +87,22 @@ def COMMAND(
     sampling = Sampling(num_frames=None if fps else (num_frames or 12), fps=fps, size=size, resize=resize.value,
                         rule=rule, segment=segment, overlap=overlap, scenes=scenes)
     options = extract.Options(str(out), sampling, str(reencode) if reencode else None, fps)
+
+    def waiting() -> None:
+        message(f"extract-frames: waiting for another run on {out} to finish")
+
+    try:
+        with store.writer_lock(out, wait=wait, on_wait=waiting):
+            _plan_and_extract(sources, options, out, force, workers)  # planned under the lock: from the manifest as it is now
+    except Busy as err:
+        fail(str(err), EXIT_FAILED)
+
+
+def _plan_and_extract(sources, options, out: Path, force: bool, workers: Optional[int]) -> None:
     planned = extract.plan(sources, options, force=force)
     to_do = sum(isinstance(item, extract.Job) for item in planned)
 
-    failed, reader_gone = _extract(planned, options, workers or available_cpus(), to_do)
+    failed, reader_gone = _run_jobs(planned, options, workers or available_cpus(), to_do)
     extracted = to_do - failed
     summary = f"extract-frames: extracted {extracted}, up to date {len(planned) - to_do}, failed {failed} → {out}"
     if failed:
@@ -99,7 +114,7 @@ def COMMAND(
         exit_with(EXIT_FAILED)
 
 
-def _extract(planned: list, options, workers: int, to_do: int) -> tuple[int, bool]:
+def _run_jobs(planned: list, options, workers: int, to_do: int) -> tuple[int, bool]:
     """Run the jobs, a record a video on stdout; (failures, whether stdout's reader left).
 
     The frames are the job and the records a by-product: a reader that goes away

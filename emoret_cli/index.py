@@ -20,12 +20,13 @@ EPILOG = (
     "From videos, for cron: emoret index --model model/ ~/Videos --out my-index   "
     "(embeds only new or changed videos, drops deleted ones)\n\n"
     "Long videos as moments: emoret index --model model/ ~/Videos --segment 10   (or --scenes: one moment a shot)\n\n"
-    "The index goes to --out, else $EMORET_INDEX, else ./emoret-index."
+    "The index goes to --out, else $EMORET_INDEX, else ./emoret-index.\n\n"
+    "Check one (every file's digest): emoret index --verify my-index"
 )
 
 
 def COMMAND(
-    sources: List[str] = typer.Argument(..., help="Embeddings (NAME or NAME.npy), or video files/directories with --model."),
+    sources: Optional[List[str]] = typer.Argument(None, help="Embeddings (NAME or NAME.npy), or video files/directories with --model."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Index directory (default $EMORET_INDEX, then ./emoret-index)."),
     model_spec: Optional[str] = typer.Option(None, "--model", "-m", help="Model for video sources (and to check embeddings)."),
     m: Optional[int] = typer.Option(None, "--m", min=2, help="hnswlib M: links a node (default 16; more: better recall, more memory)."),
@@ -40,8 +41,16 @@ def COMMAND(
     sampling: Optional[Rule] = typer.Option(None, "--sampling", help=SAMPLING_HELP + " Videos only."),
     emotions_file: Optional[Path] = typer.Option(None, "--emotions", help="'emoret feel' output: keep each video's video_emotions (joined by video_id)."),
     feel: bool = typer.Option(False, "--feel", help="Read scene emotions for videos without them, from their embeddings (needs the model)."),
+    verify: Optional[Path] = typer.Option(None, "--verify", help="Check this index directory in full (every file's digest, its meta.json, its vectors) and build nothing."),
 ) -> None:
     """Build an index from embeddings, or keep one in step with folders of videos."""
+    if verify is not None:
+        if sources:
+            fail("--verify checks an index; give no sources with it")
+        _verify(verify)
+        return
+    if not sources:
+        fail("give embeddings, or video files/directories with --model (or --verify DIR)")
 
     target = store.resolve_target(out or store.default_index_dir())
     params = {
@@ -85,6 +94,17 @@ def COMMAND(
                     exit_with(EXIT_FAILED)
     except store.IndexBusy as err:
         fail(str(err), EXIT_FAILED)
+
+
+def _verify(path: Path) -> None:
+    """One line on stderr: what was checked, or (exit 2, from the error) the first fault found."""
+    checked = store.verify_index(path)
+    what = f"{checked['count']} items, dimension {checked['dim']}, {checked['files']} files"
+    if checked["digests"]:
+        message(f"index: {path}: verified ({what}: every digest matches meta.json, vectors finite and of unit length)")
+    else:
+        message(f"index: {path}: built before indexes carried digests: {what}; meta.json, items and vectors checked, "
+                "the graph and the query tower cannot be; rebuild it with 'emoret index' to have them checked")
 
 
 def _is_embeddings(source: str) -> bool:

@@ -104,7 +104,7 @@ def _query_encoder(index, model_spec: Optional[str], device: str):
     if model_spec is None and device in ("cpu", "auto"):
         from emoret.retrieval.text_numpy import for_index
 
-        encoder = for_index(index.path, index.meta.get("fingerprint"))
+        encoder = for_index(index.path, index.meta.get("fingerprint"), index.meta)
         if encoder is not None:
             _check(index, encoder)
             return encoder

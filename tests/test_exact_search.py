@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,15 @@ from emoret.retrieval import search as searching
 def unit(n, dim, seed=0):
     x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _relist(path):
+    """meta.json's file digests made again for the files as they are now."""
+    from emoret.retrieval import index_check
+
+    meta = json.loads((path / store.META_FILE).read_text())
+    meta["files"] = index_check.digest_directory(path, store.BLOCK_SUMMED, skip=store.META_FILE)
+    (path / store.META_FILE).write_text(json.dumps(index_check.seal_meta(meta)))
 
 
 def build(path, vectors, tag="a", records=None):
@@ -82,6 +93,7 @@ def test_an_index_without_its_vectors_file_is_searched_through_the_graph(tmp_pat
     vectors = unit(30, 8)
     build(tmp_path / "idx", vectors)
     (tmp_path / "idx" / store.VECTORS_FILE).unlink()
+    _relist(tmp_path / "idx")  # built without it (a file listed in meta.json and missing is refused)
     index = store.open_index(tmp_path / "idx")
     assert not index.uses_exact()
     assert index.search(vectors[7], top=1, ef=64)[0][0].item["video_id"] == "a7"
@@ -96,6 +108,7 @@ def test_a_search_parses_only_the_records_of_its_hits(tmp_path):
     lines = items.read_bytes().splitlines(keepends=True)
     lines[30] = b'{"video_id": \n'  # damaged, far from the query's neighbours
     items.write_bytes(b"".join(lines))
+    _relist(tmp_path / "idx")  # as written (its digest would refuse it otherwise)
     index = store.open_index(tmp_path / "idx")
     query = vectors[2] + 0.01 * vectors[3]
     away = [int(i) for i in np.argsort(-(vectors @ query))[:3]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -61,15 +62,23 @@ def test_index_exports_and_search_matches_the_torch_path(env, run_cli, index_dir
     np.testing.assert_allclose([h["score"] for h in ours], [h["score"] for h in theirs], atol=1e-4)
 
 
+def _written_before_digests(index_dir) -> None:
+    meta = json.loads((index_dir / "meta.json").read_text())
+    del meta["files"], meta["meta_sha256"]
+    (index_dir / "meta.json").write_text(json.dumps(meta))
+
+
 @pytest.mark.parametrize("damage", ["missing", "other model"])
 def test_search_falls_back_to_torch_without_a_usable_export(env, run_cli, index_dir, monkeypatch, damage):
+    """In an index from before digests; in one that has them the same edits are refused (test_index_integrity.py)."""
     expected = run_cli("search", "a happy dog", "--index", index_dir, "--top", "6").records
+    _written_before_digests(index_dir)
     if damage == "missing":
         (index_dir / text_numpy.CONFIG_FILE).unlink()
     else:
         config = text_numpy.read_config(index_dir)
         config["fingerprint"] = "0" * 16
-        (index_dir / text_numpy.CONFIG_FILE).write_text(__import__("json").dumps(config))
+        (index_dir / text_numpy.CONFIG_FILE).write_text(json.dumps(config))
 
     def no_numpy(self, *args, **kwargs):
         raise AssertionError("the numpy encoder answered")

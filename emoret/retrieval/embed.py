@@ -29,7 +29,7 @@ from emoret.records import dumps, iter_records
 from emoret.retrieval.encoder import Encoder
 from emoret.text.emotions import record_emotion_vector
 from emoret.video.decode import DEFAULT_RULE, Sampling, VideoError, extract, find_videos, pick_frames
-from emoret.video.frames import load_frames, read_manifest
+from emoret.video.frames import check_frames, load_frames, read_manifest
 
 META_SUFFIX = ".meta.json"
 
@@ -315,6 +315,8 @@ def items_from_frames(frames_dir: str | os.PathLike) -> tuple[list[VideoItem], l
             failed.append(record)
             continue
         video_id = str(record["video_id"])
+        check_frames(frames_dir, video_id, record)  # all refused before any is embedded
+        stored = record
         record = dict(record)
         source = record.get("source")
         if "path" not in record and source and Path(source).exists():
@@ -322,19 +324,20 @@ def items_from_frames(frames_dir: str | os.PathLike) -> tuple[list[VideoItem], l
             record["path"] = str(Path(source).resolve())
         moments = record.pop("moments", None)
         if moments is None:
-            items.append(VideoItem(record, functools.partial(_stored_rows, frames_dir, video_id, record, None)))
+            items.append(VideoItem(record, functools.partial(_stored_rows, frames_dir, video_id, record, None, stored)))
             continue
         for moment in moments:
             whole = moment_record(record, moment["start"], moment["end"])
             rows = (int(moment["rows"][0]), int(moment["rows"][1]))
-            items.append(VideoItem(whole, functools.partial(_stored_rows, frames_dir, video_id, whole, rows)))
+            items.append(VideoItem(whole, functools.partial(_stored_rows, frames_dir, video_id, whole, rows, stored)))
     return items, failed
 
 
 def _stored_rows(frames_dir: str | os.PathLike, video_id: str, record: dict[str, Any],
-                 rows: tuple[int, int] | None) -> Rows:
-    """The one (record, frames) pair of a stored video, or of one moment's rows of it."""
-    return [(record, load_frames(frames_dir, video_id, rows))]
+                 rows: tuple[int, int] | None, stored: dict[str, Any]) -> Rows:
+    """The one (record, frames) pair of a stored video, or of one moment's rows of it,
+    checked against the manifest record ``stored`` as it is read."""
+    return [(record, load_frames(frames_dir, video_id, rows, record=stored))]
 
 
 def items_from_files(paths: Iterable[str | os.PathLike], num_frames: int, size: int, rule: str = DEFAULT_RULE,

@@ -98,7 +98,7 @@ class FrameSource:
         if record.get("moments") and isinstance(hit.get("start"), (int, float)):
             moment = min(record["moments"], key=lambda m: abs(m["start"] - hit["start"]) + abs(m["end"] - hit.get("end", m["end"])))
             rows = (int(moment["rows"][0]), int(moment["rows"][1]))
-        return load_frames(self.frames_dir, str(hit.get("video_id")), rows)
+        return load_frames(self.frames_dir, str(hit.get("video_id")), rows, record=record)
 
     def _decoded(self, hit: dict[str, Any]) -> np.ndarray:
         from emoret.video.decode import Sampling, VideoError, extract
@@ -115,9 +115,12 @@ def thumbnails(hit: dict[str, Any], source: FrameSource) -> tuple[list[str], str
     """The hit's thumbnails as data URIs, and why there are none (None when there are)."""
     from emoret.errors import InputError
     from emoret.video.decode import VideoError
+    from emoret.video.frames import FramesMismatch
 
     try:
         return [data_uri(jpeg(frame)) for frame in source.frames(hit)], None
+    except FramesMismatch:
+        raise  # a stale store: refused, not shown as a missing thumbnail
     except (VideoError, InputError) as err:
         return [], str(err)
 

@@ -5,7 +5,9 @@ Layout of ``DIR``::
     index.bin     hnswlib index (inner product; label = row)
     items.jsonl   one record a row (the video record the vector came from)
     vectors.npy   the vectors, so an update can reuse them and rebuild
-    meta.json     format, dimension, metric, count, model and its fingerprint, parameters
+    meta.json     format, dimension, metric, count, model and its fingerprint, parameters,
+                  and (written last) ``files``: the size and digests of every other file,
+                  which readers check (see index_check.py; ``verify_index`` checks all)
 
 A new version is written to a temporary directory beside ``DIR`` and swapped into
 place in one step, so a reader sees the old index or the new one, never half of
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
+import io
 import os
 import shutil
 import tempfile
@@ -31,11 +35,12 @@ from typing import Any
 import numpy as np
 import orjson
 
-from emoret import lockfile
+from emoret import atomic
 from emoret.atomic import default_mode, save_npy, write_bytes_atomic
 from emoret.errors import InputError
+from emoret.npy_header import read_npy_header
 from emoret.records import JsonlWriter
-from emoret.retrieval import exact
+from emoret.retrieval import exact, index_check
 from emoret.retrieval.lazy_items import LazyItems
 
 FORMAT = "emoret-index"
@@ -56,6 +61,8 @@ DEFAULT_INDEX_DIR = "emoret-index"
 # 20.8 at 1M, the graph (ef 512) 2.4 and 4.1; here exact costs at most about the graph's 1M figure.
 EXACT_MAX_ITEMS = 200_000
 SEARCH_METHODS = ("auto", "exact", "graph")
+# Files a search reads without reading them whole: checked by their block sums (index_check.py).
+BLOCK_SUMMED = (VECTORS_FILE, "text_tower.safetensors")
 
 
 class IndexBusy(Exception):
@@ -78,10 +85,7 @@ def resolve_target(target: str | os.PathLike) -> Path:
 
 
 def lock_path(target: str | os.PathLike) -> Path:
-    """``.NAME.lock`` beside the index; a hidden NAME (``~/.emoret-index``) gets ``NAME.lock``, not
-    ``..NAME.lock`` (``X`` and ``.X`` in one directory then share a lock: their writers take turns)."""
-    target = resolve_target(target)
-    return target.parent / f".{target.name.removeprefix('.')}.lock"
+    return atomic.lock_beside(resolve_target(target))
 
 
 def sweep_stale_staging(target: str | os.PathLike) -> int:
@@ -101,20 +105,14 @@ def sweep_stale_staging(target: str | os.PathLike) -> int:
 
 @contextlib.contextmanager
 def writer_lock(target: str | os.PathLike, wait: bool = True, on_wait=None) -> Iterator[None]:
-    """Hold the index's writer lock for the duration of the block.
-
-    The lock file exists only while held (:mod:`emoret.lockfile`), so none is left
-    beside the index, whether the write succeeded or failed.
-    """
-    path = lock_path(target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-
-    def busy() -> IndexBusy:
-        return IndexBusy(f"{target}: another 'emoret index' is writing this index")
-
-    with lockfile.held(path, wait=wait, on_wait=on_wait, busy=busy):
-        sweep_stale_staging(target)
-        yield
+    """Hold the index's writer lock for the duration of the block."""
+    try:
+        with atomic.writer_lock(lock_path(target), f"{target}: another 'emoret index' is writing this index",
+                                wait=wait, on_wait=on_wait):
+            sweep_stale_staging(target)
+            yield
+    except atomic.Busy as err:
+        raise IndexBusy(str(err)) from None
 
 
 def video_key(item: dict[str, Any]) -> str:
@@ -215,7 +213,9 @@ def write_index(
             writer.write_all(records)
         if extras is not None:
             extras(staging)
+        full_meta[index_check.FILES_KEY] = index_check.digest_directory(staging, BLOCK_SUMMED, skip=META_FILE)
         # meta.json last: a directory with meta.json is complete.
+        full_meta = index_check.seal_meta(full_meta)
         write_bytes_atomic(staging / META_FILE, orjson.dumps(full_meta, option=orjson.OPT_INDENT_2))
         os.chmod(staging, default_mode(directory=True))  # mkdtemp's mode is private (0700)
         _fsync_dir(staging)
@@ -320,6 +320,9 @@ class Index:
     items: Sequence[dict[str, Any]]
     stored_vectors: np.ndarray | None = None
     _graph: Any = None
+    vectors_file: np.ndarray | None = None  # the whole of vectors.npy, mapped with stored_vectors
+    _vectors_checked: bool = False
+    _vectors_check: index_check.Background | None = None
 
     @property
     def dim(self) -> int:
@@ -332,11 +335,32 @@ class Index:
     def hnsw(self) -> Any:
         """The hnswlib graph, loaded on first use (checked to be of this version)."""
         if self._graph is None:
-            graph = _load_hnsw(self.path / INDEX_FILE, self.dim, int(self.meta["count"]))
-            if read_meta(self.path).get("build_id") != self.meta.get("build_id"):
-                raise InputError(str(self.path), "the index was rebuilt while being read; try again")
+            try:
+                graph = _load_hnsw(self.path, self.meta)
+            finally:  # a digest that fails because a writer swapped in a new version: say so
+                if read_meta(self.path).get("build_id") != self.meta.get("build_id"):
+                    raise InputError(str(self.path), "the index was rebuilt while being read; try again")
             self._graph = graph
         return self._graph
+
+    @property
+    def checked(self) -> bool:
+        """Whether its meta.json lists its files' digests (False: built before they existed)."""
+        return index_check.has_digests(self.meta)
+
+    def start_vectors_check(self) -> None:
+        """Begin checking vectors.npy on another thread (an exact search waits for it)."""
+        if self._vectors_check is None and self.vectors_file is not None and self.checked:
+            self._vectors_check = index_check.Background(
+                index_check.check_block_sums, self.path, self.meta, VECTORS_FILE, self.vectors_file)
+
+    def _check_vectors(self) -> None:
+        """vectors.npy's block sums against meta.json's, once (15-50 ms at 100,000 x 512)."""
+        if not self._vectors_checked:
+            self.start_vectors_check()
+            if self._vectors_check is not None:
+                self._vectors_check.join()
+        self._vectors_checked = True
 
     def uses_exact(self, ef: int | None = None, method: str = "auto") -> bool:
         """Whether :meth:`search` scores every vector (see ``method`` there)."""
@@ -360,11 +384,16 @@ class Index:
         if self.uses_exact(ef, method):
             if self.stored_vectors is None:
                 raise InputError(str(self.path), f"no {VECTORS_FILE} to search exactly")
+            self._check_vectors()
             rows, scores = exact.top_k(self.stored_vectors, queries, k)
+            index_check.check_scores(scores, self.path, VECTORS_FILE)
         else:
             self.hnsw.set_ef(max(ef or int(self.meta.get("ef") or DEFAULT_EF), k))
             rows, distances = self.hnsw.knn_query(queries, k=k)
             scores = 1.0 - distances
+            index_check.check_scores(scores, self.path, INDEX_FILE)
+            if rows.size and not 0 <= int(rows.min()) <= int(rows.max()) < len(self):
+                raise index_check.IndexDamaged(self.path, INDEX_FILE, "gave a label outside its items")
             order = np.argsort(-scores, axis=1, kind="stable")
             rows, scores = np.take_along_axis(rows, order, axis=1), np.take_along_axis(scores, order, axis=1)
         return [
@@ -373,9 +402,11 @@ class Index:
         ]
 
     def vectors(self) -> np.ndarray:
-        if self.stored_vectors is not None:
-            return self.stored_vectors
-        return np.load(self.path / VECTORS_FILE, mmap_mode="r")
+        if self.stored_vectors is None:
+            raise index_check.IndexDamaged(self.path, VECTORS_FILE, "missing, or not the [count, dim] float32 array "
+                                           "meta.json describes")
+        self._check_vectors()
+        return self.stored_vectors
 
 
 def read_meta(path: str | os.PathLike) -> dict[str, Any]:
@@ -392,6 +423,7 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
         raise InputError(str(path / META_FILE), "malformed JSON") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise InputError(str(path / META_FILE), "not an emoret index")
+    index_check.validate_meta(meta, str(path / META_FILE))
     return meta
 
 
@@ -402,21 +434,34 @@ def open_index(path: str | os.PathLike, attempts: int = 5) -> Index:
     changed (or a file vanished mid-read) the load starts again.
     """
     path = Path(path)
+    meta: dict[str, Any] = {}
     for attempt in range(attempts):
         try:
             meta = read_meta(path)
-            items = LazyItems.read(path / ITEMS_FILE)  # a search parses only its hits
-            vectors = _map_vectors(path / VECTORS_FILE, int(meta["dim"]), int(meta["count"]))
-            graph = None if vectors is not None else _load_hnsw(path / INDEX_FILE, int(meta["dim"]), int(meta["count"]))
+            # A search parses only its hits, but reads the whole file: its sha256 costs little.
+            items = LazyItems.read(path / ITEMS_FILE, functools.partial(index_check.check_sha256, path, meta, ITEMS_FILE))
+            raw, vectors = _map_vectors(path, meta)
+            graph = None if vectors is not None else _load_hnsw(path, meta)
             if read_meta(path).get("build_id") == meta.get("build_id"):
                 if len(items) != int(meta["count"]):
                     raise InputError(str(path), f"meta.json says {meta['count']} items, items.jsonl has {len(items)}")
-                return Index(path, meta, items, vectors, graph)
+                index = Index(path, meta, items, vectors, graph, vectors_file=raw)
+                if index.uses_exact():
+                    index.start_vectors_check()  # while the caller loads its query encoder
+                return index
         except (FileNotFoundError, InputError, RuntimeError):
-            if attempt == attempts - 1 or not _may_be_swapping(path):
+            # A file that fails its digest because a new version landed mid-read: read again.
+            if attempt == attempts - 1 or not (_may_be_swapping(path) or _rebuilt_since(path, meta)):
                 raise
         time.sleep(0.05 * (attempt + 1))
     raise InputError(str(path), "the index kept changing while being read; try again")
+
+
+def _rebuilt_since(path: Path, meta: dict[str, Any]) -> bool:
+    try:
+        return bool(meta) and read_meta(path).get("build_id") != meta.get("build_id")
+    except InputError:
+        return False
 
 
 def _may_be_swapping(path: Path) -> bool:
@@ -426,26 +471,86 @@ def _may_be_swapping(path: Path) -> bool:
     )
 
 
-def _map_vectors(path: Path, dim: int, count: int) -> np.ndarray | None:
-    """``vectors.npy`` memory-mapped, or None where it is missing or not [count, dim] float32."""
+def _map_vectors(directory: Path, meta: dict[str, Any]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(the whole file, its [count, dim] float32 rows), both views of one memory map of
+    ``vectors.npy``; (None, None) where an index without digests has none of that shape.
+    Listed in meta.json, a file of another size or shape is refused."""
+    path = directory / VECTORS_FILE
+    expected = (int(meta["count"]), int(meta["dim"]))
     try:
-        vectors = np.load(path, mmap_mode="r")
-    except (OSError, ValueError):
-        return None
-    if vectors.dtype != np.float32 or vectors.shape != (count, dim):
-        return None
-    return vectors
+        index_check.check_size(directory, meta, VECTORS_FILE)
+        raw = index_check.map_file(path)
+        shape, dtype, offset = read_npy_header(io.BytesIO(bytes(raw[:65536])))
+        if dtype != np.float32 or tuple(shape) != expected or len(raw) != offset + expected[0] * expected[1] * 4:
+            raise ValueError(f"{dtype} {list(shape)} in {len(raw)} bytes, not float32 {list(expected)}")
+    except (OSError, ValueError) as err:
+        if index_check.listed(meta, VECTORS_FILE) is not None:
+            raise index_check.IndexDamaged(directory, VECTORS_FILE, f"not the array meta.json describes ({err})") from None
+        return None, None
+    return raw, raw[offset:].view(np.float32).reshape(expected)
 
 
-def _load_hnsw(path: Path, dim: int, count: int):
+def _load_hnsw(directory: Path, meta: dict[str, Any]):
+    """The hnswlib graph, read only once its sha256 matches meta.json's (a damaged graph can
+    crash hnswlib: no digest, no load)."""
     import hnswlib
 
+    path = directory / INDEX_FILE
     if not path.exists():
         raise FileNotFoundError(str(path))
+    if not index_check.has_digests(meta):
+        raise InputError(str(path), "this index was built before indexes carried digests, so its graph cannot be "
+                                    "checked before hnswlib reads it; rebuild it with 'emoret index'")
+    index_check.check_sha256(directory, meta, INDEX_FILE)
+    dim, count = int(meta["dim"]), int(meta["count"])
     index = hnswlib.Index(space="ip", dim=dim)
     try:
         index.load_index(str(path), max_elements=count)
     except RuntimeError as err:
         raise InputError(str(path), f"cannot read the hnswlib index ({err})") from None
+    if index.get_current_count() != count:
+        raise index_check.IndexDamaged(directory, INDEX_FILE, f"holds {index.get_current_count()} items, not {count}")
     index.set_num_threads(os.cpu_count() or 1)  # a batch of piped queries splits across cores
     return index
+
+
+def verify_index(path: str | os.PathLike) -> dict[str, Any]:
+    """Check an index directory in full (``emoret index --verify``): meta.json's fields, every
+    file against its listed size and sha256 (and block sums), no file it does not list,
+    every item record, and vectors that are finite and of unit length; the graph is then
+    loaded. Raises :class:`InputError` (:class:`index_check.IndexDamaged`) at the first
+    fault; returns what was checked. An index from before digests gets every check but
+    the digests (``digests`` False in the result) and its graph is not loaded.
+    """
+    path = Path(path)
+    meta = read_meta(path)
+    names = sorted(entry.name for entry in path.iterdir() if entry.name != META_FILE)
+    if index_check.has_digests(meta):
+        for name in meta[index_check.FILES_KEY]:
+            if (index_check.listed(meta, name) or {}).get("block_sums"):
+                index_check.check_block_sums(path, meta, name)
+            index_check.check_sha256(path, meta, name)
+        for name in names:
+            index_check.check_size(path, meta, name)  # refuses a file meta.json does not list
+    items = LazyItems.read(path / ITEMS_FILE)
+    for _ in items:  # every record parses as a JSON object
+        pass
+    if len(items) != int(meta["count"]):
+        raise InputError(str(path / ITEMS_FILE), f"{len(items)} records, meta.json says {meta['count']}")
+    _, vectors = _map_vectors(path, meta)
+    if vectors is not None:
+        _check_unit_rows(path, vectors)
+    if index_check.has_digests(meta) and (path / INDEX_FILE).exists():
+        _load_hnsw(path, meta)
+    return {"path": str(path), "count": int(meta["count"]), "dim": int(meta["dim"]), "files": len(names),
+            "digests": index_check.has_digests(meta), "vectors": vectors is not None}
+
+
+def _check_unit_rows(path: Path, vectors: np.ndarray, tolerance: float = 1e-3) -> None:
+    for start in range(0, len(vectors), exact.BLOCK_ROWS):
+        block = np.asarray(vectors[start : start + exact.BLOCK_ROWS], dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            bad = ~(np.abs(np.linalg.norm(block.astype(np.float64), axis=1) - 1.0) <= tolerance)  # NaN: bad
+        if bad.any():
+            row = start + int(np.argmax(bad))
+            raise index_check.IndexDamaged(path, VECTORS_FILE, f"row {row} is not a finite unit vector")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, overload
 
 import orjson
@@ -29,10 +29,13 @@ class LazyItems(Sequence[dict[str, Any]]):
         self._source = source
 
     @classmethod
-    def read(cls, path: str | os.PathLike) -> LazyItems | list[dict[str, Any]]:
+    def read(cls, path: str | os.PathLike, check: Callable[[bytes], None] | None = None) -> LazyItems | list[dict[str, Any]]:
         """The lazy view of a JSON-lines file; a plain list where the file is not plain
-        one-object-a-line JSON lines (blank lines, a JSON array): iter_records reads those."""
+        one-object-a-line JSON lines (blank lines, a JSON array): iter_records reads those.
+        ``check(data)`` sees the file's bytes first (its digest) and may raise."""
         data = open(path, "rb").read()  # noqa: SIM115 - closed at once by CPython
+        if check is not None:
+            check(data)
         lines = data.split(b"\n")
         if lines and lines[-1] == b"":
             lines.pop()

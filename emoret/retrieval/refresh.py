@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from emoret.errors import InputError
-from emoret.retrieval import embed
+from emoret.retrieval import embed, index_check
 from emoret.retrieval import index as store
 from emoret.retrieval.encoder import Encoder
 from emoret.video.decode import DEFAULT_RULE
@@ -145,10 +145,18 @@ def _previous(target: Path, fingerprint: str, rule: str, moments: dict[str, Any]
     (else everything is re-embedded). Indexes from before the rule was recorded used ``middle``."""
     if not (target / store.META_FILE).exists():
         return None
-    index = store.open_index(target)
-    if (index.meta.get("fingerprint") != fingerprint or index.meta.get("sampling", "middle") != rule
-            or index.meta.get("moments") != moments):
-        return None
-    if not (target / store.VECTORS_FILE).exists():
+    try:
+        index = store.open_index(target)
+        if (index.meta.get("fingerprint") != fingerprint or index.meta.get("sampling", "middle") != rule
+                or index.meta.get("moments") != moments):
+            return None
+        if not (target / store.VECTORS_FILE).exists():
+            return None
+        # Its vectors and records are carried into the new index: checked in full first, so
+        # that a damaged file is embedded again, never given fresh digests.
+        for name in (store.ITEMS_FILE, store.VECTORS_FILE):
+            index_check.check_sha256(target, index.meta, name)
+        index.vectors()
+    except index_check.IndexDamaged:
         return None
     return index

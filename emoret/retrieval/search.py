@@ -6,6 +6,8 @@ import os
 from collections import Counter
 from typing import Any, Sequence
 
+import numpy as np
+
 from emoret.errors import InputError
 from emoret.retrieval import index as store
 from emoret.retrieval import rerank
@@ -93,6 +95,11 @@ def search(index: store.Index, model: Any, queries: Sequence[str], top: int = 10
     emotion_vectors = query_emotion_vectors(queries, emotions, lowercase)
     if hasattr(model, "encode_queries"):  # the numpy text encoder (no torch)
         vectors = model.encode_queries(list(queries), emotion_vectors)
+        if not np.isfinite(vectors).all():
+            from emoret.retrieval.index_check import IndexDamaged
+            from emoret.retrieval.text_numpy import WEIGHTS_FILE
+
+            raise IndexDamaged(index.path, WEIGHTS_FILE, "the query tower gave a non-finite query vector")
     else:
         from emoret.retrieval.embed import embed_texts  # the torch path: frames, decoders, torch
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +133,9 @@ class NumpyTextEncoder:
         activation(self.act, np.zeros(1, np.float32))  # an unknown activation fails at load, not at a query
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> NumpyTextEncoder:
+    def load(cls, directory: str | os.PathLike, before_weights: Callable[[], None] | None = None) -> NumpyTextEncoder:
+        """The encoder of an export; ``before_weights()`` runs after the tokenizer is loaded,
+        before the weights are mapped (the wait for their check)."""
         from tokenizers import Tokenizer
 
         path = Path(directory)
@@ -143,6 +145,8 @@ class NumpyTextEncoder:
         tokenizer = Tokenizer.from_file(str(path / TOKENIZER_FILE))
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=int(config["max_position_embeddings"]))
+        if before_weights is not None:
+            before_weights()
         return cls(map_safetensors(path / WEIGHTS_FILE), config, tokenizer)
 
     # --- encoding ------------------------------------------------------------------------
@@ -239,12 +243,42 @@ class Packing:
         return out[0] if len(self.lengths) == 1 else out[self.texts, self.positions]
 
 
-def for_index(directory: str | os.PathLike, fingerprint: str | None) -> NumpyTextEncoder | None:
-    """The export in an index directory when it is of the index's model, else None."""
+def for_index(directory: str | os.PathLike, fingerprint: str | None,
+              meta: dict[str, Any] | None = None) -> NumpyTextEncoder | None:
+    """The export in an index directory when it is of the index's model, else None.
+
+    With the index's ``meta`` (which lists its files' digests), the export's files are
+    checked first, the weights by their block sums: a damaged file raises
+    :class:`emoret.retrieval.index_check.IndexDamaged` instead of answering wrongly.
+    """
+    weights_check = None if meta is None else check_export(Path(directory), meta)
     config = read_config(directory)
     if config is None or not exported(directory) or not fingerprint or config.get("fingerprint") != fingerprint:
+        if weights_check is not None:
+            weights_check.join()
         return None
     try:
-        return NumpyTextEncoder.load(directory)
-    except Exception:  # noqa: BLE001 - a damaged export (tokenizers raises plain Exception): torch still answers
+        encoder = NumpyTextEncoder.load(directory, None if weights_check is None else weights_check.join)
+    except Exception as err:  # noqa: BLE001 - a damaged export (tokenizers raises plain Exception): torch still answers
+        from emoret.retrieval.index_check import IndexDamaged
+
+        if isinstance(err, IndexDamaged):
+            raise
         return None
+    return encoder
+
+
+def check_export(directory: Path, meta: dict[str, Any]):
+    """The export's files against the digests the index's meta.json lists (nothing where it lists
+    none): the small ones now, the weights on another thread, returned (``join()`` it before
+    mapping them; None when there is nothing to wait for)."""
+    from emoret.retrieval import index_check
+
+    if not index_check.has_digests(meta):
+        return None
+    for name in (CONFIG_FILE, TOKENIZER_FILE):
+        index_check.check_sha256(directory, meta, name)
+    if index_check.listed(meta, WEIGHTS_FILE) is None:
+        index_check.check_size(directory, meta, WEIGHTS_FILE)  # refuses one that is there but not listed
+        return None
+    return index_check.Background(index_check.check_block_sums, directory, meta, WEIGHTS_FILE)

@@ -14,7 +14,7 @@ from emoret.errors import InputError
 from emoret.records import check_file_name, iter_numbered, require_caption, require_video_id, source_name
 from emoret.text.emotions import record_emotion_vector
 from emoret.video.decode import DEFAULT_RULE, pick_frames
-from emoret.video.frames import frames_path, load_frames
+from emoret.video.frames import check_frames, frames_path, load_frames, read_manifest_if_any
 
 
 @dataclass
@@ -45,7 +45,18 @@ def load_video_captions(captions_path: str, frames_dir: str) -> list[VideoCaptio
         vid = missing[0]
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise InputError(source, f"video {vid!r} has no frames in {frames_dir}{more}", first_line[vid])
+    records = manifest_records(frames_dir)
+    for vid in by_video:
+        if vid in records:
+            check_frames(frames_dir, vid, records[vid])
     return list(by_video.values())
+
+
+def manifest_records(frames_dir: str) -> dict[str, dict[str, Any]]:
+    """The store's manifest records by video id (none for a store without a manifest:
+    frames saved by hand, checked for their shape only)."""
+    return {str(record.get("video_id")): record for record in read_manifest_if_any(frames_dir)
+            if isinstance(record, dict) and "error" not in record}
 
 
 class FrameCache:
@@ -61,12 +72,14 @@ class FrameCache:
         self.budget = budget_bytes
         self.used = 0
         self.cache: dict[str, Any] = {}
+        self.records = manifest_records(frames_dir)
 
     def get(self, video_id: str):
         hit = self.cache.get(video_id)
         if hit is not None:
             return hit
-        tensor = self.model.preprocess_frames(pick_frames(load_frames(self.frames_dir, video_id), self.num_frames, self.rule))
+        tensor = self.model.preprocess_frames(pick_frames(
+            load_frames(self.frames_dir, video_id, record=self.records.get(video_id)), self.num_frames, self.rule))
         size = tensor.numel() * tensor.element_size()
         if self.used + size <= self.budget:
             self.cache[video_id] = tensor
