@@ -160,8 +160,13 @@ def default_mode(directory: bool = False) -> int:
 
 
 def temp_beside(path: Path) -> str:
-    """A new empty temporary file in ``path``'s directory (created if need be), mode as ``open``'s."""
+    """A new empty temporary file in ``path``'s directory (created if need be), mode as ``open``'s.
+
+    First removes the temp files of ``path`` left by writers that were killed: every
+    atomic writer comes here, so the next run of any command cleans up after the last.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale_temps(path.parent, path.name)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         # mkstemp makes 0600 files; give the result the mode a plain open() would.
@@ -195,11 +200,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Replace a file atomically; a device, FIFO or ``/dev/stdout`` is written straight
+    (no fsync: a pipe or terminal refuses it, and there is nothing to make durable)."""
+    direct = resolve_output(path).direct
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if not direct:
+                os.fsync(handle.fileno())
 
 
 @contextlib.contextmanager
@@ -212,8 +221,6 @@ def atomic_paths(paths: list[Path], before_swap=None) -> Iterator[list[str]]:
     be able to tell, on reading, that a kill came between two of them.
     """
     targets = [resolve_output(path).path for path in paths]
-    for target in targets:
-        sweep_stale_temps(target.parent, target.name)  # left by a writer that was killed
     temps: list[str] = []
     try:
         temps = [temp_beside(target) for target in targets]
