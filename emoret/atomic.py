@@ -234,3 +234,60 @@ def atomic_paths(paths: list[Path], before_swap=None) -> Iterator[list[str]]:
         for tmp in temps:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+
+class LockBusy(Exception):
+    """Another process holds the lock (and the caller asked not to wait)."""
+
+
+def lock_beside(target: str | os.PathLike) -> Path:
+    """``.NAME.lock`` beside ``target``: through a symlink, beside the link's target, so
+    writers through the link and through the target take one lock."""
+    path = _through_links(Path(target))
+    return path.parent / f".{path.name}.lock"
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike, wait: bool = True, on_wait=None) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` for the block (``flock``: a killed
+    holder's lock goes with it). ``wait=False`` raises LockBusy instead of waiting;
+    ``on_wait`` is called once before waiting.
+
+    The lock file is removed on release, so none stays behind. A waiter that then
+    holds a lock on the removed file sees that the name now names another file (or
+    none) and locks again.
+    """
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        handle = open(path, "a+b")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not wait:
+                    raise LockBusy(str(path)) from None
+                if on_wait is not None:
+                    on_wait()
+                    on_wait = None
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            if _same_file(handle, path):
+                try:
+                    yield
+                finally:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)  # still locked: a waiter on it retries, above
+                return
+        finally:
+            handle.close()  # releases the lock
+
+
+def _same_file(handle, path: Path) -> bool:
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(handle.fileno())
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)

@@ -88,3 +88,32 @@ def test_a_bad_line_inside_metrics_is_still_an_error(run_cli, data, tmp_path):
     metrics.write_bytes(b"".join(lines[:1] + [b"{broken\n"] + lines[1:]))
     result = run_cli(*train_args(data, out, "--epochs", "2", "--resume"))
     assert result.code == 2 and "metrics.jsonl:2" in result.stderr
+
+
+def test_a_second_train_on_one_out_is_refused_while_the_first_runs(run_cli, data, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from fault_tools import cli_env
+
+    out = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, "-m", "emoret_cli", *map(str, train_args(data, out, "--epochs", "500"))],
+                             env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "metrics.jsonl").exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first.poll() is None, first.stderr.read().decode()
+        second = run_cli(*train_args(data, out, "--epochs", "1", "--resume"))
+        assert second.code == 2, second.stderr
+        assert second.stderr.count("\n") == 1 and "another 'emoret train'" in second.stderr, second.stderr
+        assert first.poll() is None  # the first run goes on, alone
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(30)
+    steps = [r["step"] for r in read_jsonl(out / "metrics.jsonl") if "loss" in r and "train_loss" not in r]
+    assert steps == sorted(steps) and len(steps) == len(set(steps))  # one writer's log
+    again = run_cli(*train_args(data, out, "--epochs", "1", "--resume"))  # a killed holder's lock is gone
+    assert "another 'emoret train'" not in again.stderr, again.stderr

@@ -24,7 +24,7 @@ def save_checkpoint(out: Path, model, train_state: dict[str, Any], is_best: bool
     folder = out / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
     name = f"step-{train_state['step']:07d}"
-    tmp = folder / f".{name}.tmp"
+    tmp = folder / f".{name}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         model.save(tmp)

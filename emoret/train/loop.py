@@ -46,33 +46,54 @@ def train(
     if config.threads:
         torch.set_num_threads(config.threads)
     try:
-        # Every input is checked (OUT, captions, frames, the model) before anything is written.
-        config, state, settings_due = check_out(config, resume)
-        videos, val = _load_data(config, runtime)
-        trainer = _Trainer(config, runtime, videos, val, state)
-        if settings_due:
-            write_settings(config, runtime)
-        if resume and runtime.main:
-            sweep_partial_checkpoints(Path(config.out))  # a killed run's; --resume runs alone on OUT
-        # A resumed run drops what the killed one logged after its checkpoint (all of it if none).
-        keep = trainer.progress.step if resume else None
-        try:
-            with MetricsLog(Path(config.out) / METRICS_FILE, runtime.main, keep_until_step=keep) as metrics:
-
-                def log(record: Record) -> None:
-                    metrics.write(record)
-                    if on_record is not None:
-                        on_record(record)
-
-                trainer.run(log)
-        except BaseException:
-            if state is None:  # a fresh run that fails before its first step leaves nothing behind
-                discard_unstarted(Path(config.out), runtime)
-            raise
-        return Path(config.out)
+        with _out_lock(config, runtime):
+            return _train_locked(config, resume, runtime, on_record)
     finally:
         torch.set_num_threads(threads_before)
         stop_runtime(runtime)
+
+
+@contextlib.contextmanager
+def _out_lock(config: TrainConfig, runtime: Runtime):
+    """One run a time on an output directory (the main process holds it for all)."""
+    from emoret.atomic import LockBusy, file_lock, lock_beside
+
+    if not runtime.main:
+        yield
+        return
+    try:
+        with file_lock(lock_beside(config.out), wait=False):
+            yield
+    except LockBusy:
+        raise InputError(str(config.out), "another 'emoret train' is writing this directory") from None
+
+
+def _train_locked(config: TrainConfig, resume: bool, runtime: Runtime, on_record) -> Path:
+    """Train, holding the lock on OUT."""
+    # Every input is checked (OUT, captions, frames, the model) before anything is written.
+    config, state, settings_due = check_out(config, resume)
+    videos, val = _load_data(config, runtime)
+    trainer = _Trainer(config, runtime, videos, val, state)
+    if settings_due:
+        write_settings(config, runtime)
+    if resume and runtime.main:
+        sweep_partial_checkpoints(Path(config.out))  # a killed run's; --resume runs alone on OUT
+    # A resumed run drops what the killed one logged after its checkpoint (all of it if none).
+    keep = trainer.progress.step if resume else None
+    try:
+        with MetricsLog(Path(config.out) / METRICS_FILE, runtime.main, keep_until_step=keep) as metrics:
+
+            def log(record: Record) -> None:
+                metrics.write(record)
+                if on_record is not None:
+                    on_record(record)
+
+            trainer.run(log)
+    except BaseException:
+        if state is None:  # a fresh run that fails before its first step leaves nothing behind
+            discard_unstarted(Path(config.out), runtime)
+        raise
+    return Path(config.out)
 
 
 def _load_data(config: TrainConfig, runtime: Runtime) -> tuple[list[VideoCaptions], list[VideoCaptions] | None]:
