@@ -42,7 +42,7 @@ def test_a_killed_writers_temp_is_removed_by_the_next_run(run_cli, tmp_path, com
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     left = _kill_once_a_temp_is_written([*command[:1], source, "-o", out_dir / "o.jsonl", *command[1:]], out_dir)
-    assert len(left) == 1 and f".o.jsonl." in left[0], left  # the kill left it: the case to clean up
+    assert len(left) == 1 and ".o.jsonl." in left[0], left  # the kill left it: the case to clean up
     small = tmp_path / "small.jsonl"
     small.write_text(json.dumps({"video_id": "v", "caption": "a dog"}) + "\n")
     result = run_cli(command[0], small, "-o", out_dir / "o.jsonl", *command[1:])
