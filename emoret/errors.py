@@ -16,6 +16,17 @@ class InputError(Exception):
         super().__init__(f"{where}: {message}")
 
 
+class ModelError(Exception):
+    """A model that cannot be used, or that gives NaN or infinity: bad input (exit 2, one
+    line naming its file). Not an InputError on purpose: where a video's frames are read,
+    an InputError skips that video, while a broken model must stop the run."""
+
+    def __init__(self, source: str, message: str):
+        self.source = source
+        self.message = message
+        super().__init__(f"{source}: {message}")
+
+
 class OutputClosed(Exception):
     """The reader of stdout went away (``| head``): stop quietly, not an error.
 

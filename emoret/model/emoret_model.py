@@ -56,6 +56,7 @@ class EmoretModel(nn.Module):
         super().__init__()
         # Tensors of the loaded checkpoint that no part of the model took (already logged).
         self.unused_keys: tuple[str, ...] = tuple(unused_keys)
+        self.source = config.base or "the model"  # where it was loaded from (load_model sets it)
         self.clip: CLIPModel = clip
         self.tokenizer = tokenizer
         self.config = config
@@ -339,6 +340,7 @@ def load_model(
                                 num_frames, tokenizer, generator)
     else:
         raise InputError(source, "no such file or directory")
+    model.source = source  # named in errors about what the model gives
     return model.to(device).eval()
 
 
