@@ -20,6 +20,7 @@ import orjson
 
 from emoret.atomic import resolve_output, temp_beside
 from emoret.errors import InputError, OutputClosed
+from emoret.fields import FieldError, check_fields
 
 STDIN_NAME = "<stdin>"
 STDOUT_NAME = "<stdout>"
@@ -63,7 +64,11 @@ def iter_records(path: str | os.PathLike | None = "-") -> Iterator[dict[str, Any
 
 
 def iter_numbered(path: str | os.PathLike | None = "-") -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line, object)`` pairs: the line each object starts on."""
+    """Yield ``(line, object)`` pairs: the line each object starts on.
+
+    Each object's known fields are checked against the record schema
+    (:mod:`emoret.fields`): a wrong type is an InputError naming file, line and field.
+    """
     source = source_name(path)
     with open_binary(path) as handle:
         first = _peek_first_byte(handle)
@@ -71,9 +76,15 @@ def iter_numbered(path: str | os.PathLike | None = "-") -> Iterator[tuple[int, d
             return
         head, line_no = first
         if head.lstrip()[:1] == b"[":
-            yield from _iter_json_array(handle, head, line_no, source)
+            numbered = _iter_json_array(handle, head, line_no, source)
         else:
-            yield from _iter_json_lines(handle, head, line_no, source)
+            numbered = _iter_json_lines(handle, head, line_no, source)
+        for line, record in numbered:
+            try:
+                check_fields(record)
+            except FieldError as err:
+                raise InputError(source, str(err), line) from None
+            yield line, record
 
 
 def _peek_first_byte(handle: IO[bytes]) -> tuple[bytes, int] | None:

@@ -231,7 +231,7 @@ def _finish(features, model: Encoder) -> np.ndarray:
     array = features.detach().float().cpu().numpy()
     if not np.isfinite(array).all():
         raise ModelError(str(getattr(model, "source", "the model")),
-                         "the model gave NaN or infinity (are its weights damaged?)")
+                         "the model gave NaN or infinity (damaged weights?); nothing written")
     norms = np.linalg.norm(array, axis=1, keepdims=True)
     return (array / np.maximum(norms, 1e-12)).astype(np.float32)
 
