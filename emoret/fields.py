@@ -132,4 +132,6 @@ def describe(value: Any) -> str:
         return f"{value:g}" if isinstance(value, float) else str(value)[:24]
     if isinstance(value, str):
         return f"the string {value[:24]!r}" + ("..." if len(value) > 24 else "")
-    return {list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+    if isinstance(value, list):
+        return "an array"
+    return "an object" if isinstance(value, dict) else type(value).__name__

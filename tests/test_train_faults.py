@@ -117,3 +117,39 @@ def test_a_second_train_on_one_out_is_refused_while_the_first_runs(run_cli, data
     assert steps == sorted(steps) and len(steps) == len(set(steps))  # one writer's log
     again = run_cli(*train_args(data, out, "--epochs", "1", "--resume"))  # a killed holder's lock is gone
     assert "another 'emoret train'" not in again.stderr, again.stderr
+
+
+class _Payload:
+    """Unpickled, it would make a directory: proof that code in a train state ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def test_resume_over_a_malicious_train_state_runs_nothing_and_is_one_line(run_cli, data, tmp_path):
+    import torch
+
+    out = tmp_path / "run"
+    assert run_cli(*train_args(data, out, "--epochs", "1")).code == 0
+    marker = tmp_path / "pwned"
+    torch.save({"step": 1, "payload": _Payload(marker)}, out / "last" / "train_state.pt")
+    result = run_cli(*train_args(data, out, "--epochs", "2", "--resume"))
+    assert result.code == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "train_state.pt: holds Python objects beyond tensors" in result.stderr
+    assert "weights_only" not in result.stderr and "will likely succeed" not in result.stderr
+    assert not marker.exists()
+
+
+def test_resume_over_a_train_state_of_the_wrong_shape_is_one_line(run_cli, data, tmp_path):
+    import torch
+
+    out = tmp_path / "run"
+    assert run_cli(*train_args(data, out, "--epochs", "1")).code == 0
+    torch.save({"step": torch.ones(1)}, out / "last" / "train_state.pt")
+    result = run_cli(*train_args(data, out, "--epochs", "2", "--resume"))
+    assert result.code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "train_state.pt: not a train state" in result.stderr
