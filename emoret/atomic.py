@@ -125,6 +125,16 @@ def sweep_stale_temps(directory: str | os.PathLike, name: str | None = None) -> 
     return removed
 
 
+_SWEPT: set[str] = set()
+
+
+def _sweep_once(directory: Path) -> None:
+    key = os.path.realpath(directory)
+    if key not in _SWEPT:
+        sweep_stale_temps(directory)
+        _SWEPT.add(key)
+
+
 def is_disk_error(err: BaseException) -> bool:
     """A full disk, a quota, a read-only or failing file system."""
     return isinstance(err, OSError) and err.errno in DISK_ERRNOS
@@ -162,11 +172,13 @@ def default_mode(directory: bool = False) -> int:
 def temp_beside(path: Path) -> str:
     """A new empty temporary file in ``path``'s directory (created if need be), mode as ``open``'s.
 
-    First removes the temp files of ``path`` left by writers that were killed: every
-    atomic writer comes here, so the next run of any command cleans up after the last.
+    The first time a process writes into a directory, it removes the temp files that
+    killed writers left there: every atomic writer comes here, so the next run of any
+    command cleans up after the last. Once a directory: a frame store of 100k files
+    written one by one must not be listed 100k times.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    sweep_stale_temps(path.parent, path.name)
+    _sweep_once(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         # mkstemp makes 0600 files; give the result the mode a plain open() would.

@@ -123,3 +123,18 @@ def test_a_lock_file_goes_with_its_holder_and_a_waiter_still_excludes_others(tmp
     release.set()
     assert done.wait(10)
     assert not path.exists()
+
+
+def test_a_directory_is_swept_once_a_process_not_once_a_file(tmp_path, monkeypatch):
+    from emoret import atomic
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".other.npy.{dead.pid}.abcd1234.tmp"
+    stale.write_text("x")
+    calls = []
+    sweep = atomic.sweep_stale_temps
+    monkeypatch.setattr(atomic, "sweep_stale_temps", lambda *a: calls.append(a) or sweep(*a))
+    for i in range(20):
+        atomic.write_bytes_atomic(tmp_path / f"f{i}.bin", b"data")
+    assert len(calls) == 1 and not stale.exists()
