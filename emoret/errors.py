@@ -26,6 +26,9 @@ class ModelError(Exception):
         self.message = message
         super().__init__(f"{source}: {message}")
 
+    def __reduce__(self):  # whole across a decode worker's pipe
+        return (type(self), (self.source, self.message))
+
 
 class OutputClosed(Exception):
     """The reader of stdout went away (``| head``): stop quietly, not an error.

@@ -68,3 +68,20 @@ def test_feel_refuses_nan_scene_scores_from_a_damaged_model(run_cli, env, tmp_pa
     result = run_cli("feel", "--frames", env.frames, "--model", model, "--no-faces")
     one_line(result, "nan-model", "NaN or infinity")
     assert result.stdout == b""
+
+
+def test_a_model_error_crosses_a_worker_pipe_whole():
+    import pickle
+
+    from emoret.errors import ModelError
+    from emoret.retrieval.feel.expression import ExpressionModelError
+
+    for error in (ModelError("m.onnx", "gave NaN"), ExpressionModelError("m.onnx", "gave NaN")):
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error) and str(again) == "m.onnx: gave NaN"
+
+
+def test_a_nan_face_model_with_the_scene_is_one_line_too(run_cli, env, tmp_path):  # noqa: F811
+    model = tiny_expression_model(tmp_path / "nan.onnx", shift=float("nan"))
+    result = run_cli("feel", "--frames", face_store(tmp_path), "--model", env.model_dir, "--face-model", model)
+    one_line(result, "nan.onnx", "NaN or infinite")
