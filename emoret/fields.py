@@ -37,8 +37,8 @@ def _string(value: Any) -> str | None:
 
 
 def _video_id(value: Any) -> str | None:
-    ok = isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
-    return None if ok else "a string"
+    ok = value is None or isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+    return None if ok else "a string"  # null: absent, as video_id_of reads it
 
 
 def _seconds(value: Any) -> str | None:
@@ -92,7 +92,7 @@ def _names(value: Any) -> str | None:
 SCHEMA: dict[str, Callable[[Any], str | None]] = {
     "caption": lambda v: None if v is None else _string(v),  # absent or null: require_caption words it
     "video_id": _video_id,
-    "video": _string,
+    "video": lambda v: None if v is None else _string(v),  # null: absent, as video_id_of reads it
     "path": _string,
     "moment_id": _string,
     "query": _string,

@@ -15,7 +15,7 @@ NOT_SECONDS = ["x", -1, 1e308, None, [0], True]
 WRONG: dict[str, list] = {
     "caption": [5, ["a dog"], {"a": 1}],
     "video_id": [1.5, ["clip0"], {"a": 1}, True],
-    "video": [5, ["clip0.mp4"], None],
+    "video": [5, ["clip0.mp4"], {"a": 1}],
     "path": [5, ["/videos/clip0.mp4"], {"a": 1}, None],
     "start": NOT_SECONDS,
     "end": NOT_SECONDS,
@@ -158,3 +158,16 @@ def test_good_records_still_pass_and_odd_but_valid_ones_too(run_cli, env, tmp_pa
     result = run_cli("gallery", path, "-o", tmp_path / "page.html")
     assert result.code == 0, result.stderr
     assert "clip0" in (tmp_path / "page.html").read_text()
+
+
+def test_the_schema_accepts_what_emoret_and_the_seed_write(tmp_path):
+    from emoret.errors import InputError
+    from emoret.records import iter_records
+
+    fine = [{"video_id": None, "video": "a.mp4", "caption": "c", "duration": None, "emotion": True, "joy": 2.0},
+            {"video_id": 7, "video": None, "caption": "c", "emotion": 1.0, "score": 1.7, "sen_id": "anything"},
+            {"video_id": "v", "caption": "c", "start": 0, "end": 0, "video_emotions": {"joy": 1}}]
+    assert list(iter_records(write_lines(tmp_path / "fine.jsonl", fine))) == fine
+    with pytest.raises(InputError, match=r"bad.jsonl:2: field 'joy' must be a count \(a whole number, 0 or more\), "
+                                         r"not 1.5"):
+        list(iter_records(write_lines(tmp_path / "bad.jsonl", [fine[0], {**fine[1], "joy": 1.5}])))
