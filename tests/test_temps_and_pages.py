@@ -99,32 +99,6 @@ def test_search_html_onto_dev_null(run_cli, env, tmp_path):
     assert len(result.records) == 2
 
 
-def test_a_lock_file_goes_with_its_holder_and_a_waiter_still_excludes_others(tmp_path):
-    from emoret.atomic import LockBusy, file_lock
-
-    path = tmp_path / ".out.lock"
-    holding, release, done = threading.Event(), threading.Event(), threading.Event()
-
-    def waiter():
-        with file_lock(path):
-            holding.set()
-            release.wait(10)
-        done.set()
-
-    with file_lock(path):
-        thread = threading.Thread(target=waiter, daemon=True)
-        thread.start()
-        time.sleep(0.2)
-        assert not holding.is_set()
-    assert holding.wait(10)  # the first holder removed the file; the waiter locked the new one
-    with pytest.raises(LockBusy):
-        with file_lock(path, wait=False):
-            pass
-    release.set()
-    assert done.wait(10)
-    assert not path.exists()
-
-
 def test_a_directory_is_swept_once_a_process_not_once_a_file(tmp_path, monkeypatch):
     from emoret import atomic
 

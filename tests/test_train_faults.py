@@ -117,6 +117,7 @@ def test_a_second_train_on_one_out_is_refused_while_the_first_runs(run_cli, data
     assert steps == sorted(steps) and len(steps) == len(set(steps))  # one writer's log
     again = run_cli(*train_args(data, out, "--epochs", "1", "--resume"))  # a killed holder's lock is gone
     assert "another 'emoret train'" not in again.stderr, again.stderr
+    assert not (tmp_path / ".run.lock").exists()  # the lock file goes with its holder
 
 
 class _Payload:

@@ -99,14 +99,24 @@ def sweep_stale_staging(target: str | os.PathLike) -> int:
 @contextlib.contextmanager
 def writer_lock(target: str | os.PathLike, wait: bool = True, on_wait=None) -> Iterator[None]:
     """Hold the index's writer lock for the duration of the block."""
-    from emoret.atomic import LockBusy, file_lock
+    import fcntl
 
-    try:
-        with file_lock(lock_path(target), wait=wait, on_wait=on_wait):
+    path = lock_path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                raise IndexBusy(f"{target}: another 'emoret index' is writing this index") from None
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
             sweep_stale_staging(target)
             yield
-    except LockBusy:
-        raise IndexBusy(f"{target}: another 'emoret index' is writing this index") from None
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def video_key(item: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,17 +56,27 @@ def train(
 
 @contextlib.contextmanager
 def _out_lock(config: TrainConfig, runtime: Runtime):
-    """One run a time on an output directory (the main process holds it for all)."""
-    from emoret.atomic import LockBusy, file_lock, lock_beside
+    """One run a time on an output directory (the main process holds it for all), by a
+    lock file beside it that exists only while held (``.OUT.lock``, as an index's)."""
+    from emoret import lockfile
 
     if not runtime.main:
         yield
         return
+    out = Path(os.path.realpath(config.out))  # through a link: the directory written
+
+    def busy() -> InputError:
+        return InputError(str(config.out), "another 'emoret train' is writing this directory")
+
+    made_parent = not out.parent.exists()
+    out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with file_lock(lock_beside(config.out), wait=False):
+        with lockfile.held(out.parent / f".{out.name.removeprefix('.')}.lock", wait=False, busy=busy):
             yield
-    except LockBusy:
-        raise InputError(str(config.out), "another 'emoret train' is writing this directory") from None
+    finally:
+        if made_parent:  # a run that failed before writing leaves no directory made for its lock
+            with contextlib.suppress(OSError):
+                out.parent.rmdir()
 
 
 def _train_locked(config: TrainConfig, resume: bool, runtime: Runtime, on_record) -> Path:
