@@ -127,6 +127,16 @@ def sweep_stale_temps(directory: str | os.PathLike, name: str | None = None) -> 
     return removed
 
 
+_SWEPT: set[str] = set()
+
+
+def _sweep_once(directory: Path) -> None:
+    key = os.path.realpath(directory)
+    if key not in _SWEPT:
+        sweep_stale_temps(directory)
+        _SWEPT.add(key)
+
+
 def is_disk_error(err: BaseException) -> bool:
     """A full disk, a quota, a read-only or failing file system."""
     return isinstance(err, OSError) and err.errno in DISK_ERRNOS
@@ -162,8 +172,15 @@ def default_mode(directory: bool = False) -> int:
 
 
 def temp_beside(path: Path) -> str:
-    """A new empty temporary file in ``path``'s directory (created if need be), mode as ``open``'s."""
+    """A new empty temporary file in ``path``'s directory (created if need be), mode as ``open``'s.
+
+    The first time a process writes into a directory, it removes the temp files that
+    killed writers left there: every atomic writer comes here, so the next run of any
+    command cleans up after the last. Once a directory: a frame store of 100k files
+    written one by one must not be listed 100k times.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_once(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         # mkstemp makes 0600 files; give the result the mode a plain open() would.
@@ -197,11 +214,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Replace a file atomically; a device, FIFO or ``/dev/stdout`` is written straight
+    (no fsync: a pipe or terminal refuses it, and there is nothing to make durable)."""
+    direct = resolve_output(path).direct
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if not direct:
+                os.fsync(handle.fileno())
 
 
 @contextlib.contextmanager
@@ -214,8 +235,6 @@ def atomic_paths(paths: list[Path], before_swap=None) -> Iterator[list[str]]:
     be able to tell, on reading, that a kill came between two of them.
     """
     targets = [resolve_output(path).path for path in paths]
-    for target in targets:
-        sweep_stale_temps(target.parent, target.name)  # left by a writer that was killed
     temps: list[str] = []
     try:
         temps = [temp_beside(target) for target in targets]

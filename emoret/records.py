@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ import orjson
 
 from emoret.atomic import resolve_output, temp_beside
 from emoret.errors import InputError, OutputClosed
+from emoret.fields import FieldError, check_fields
 
 STDIN_NAME = "<stdin>"
 STDOUT_NAME = "<stdout>"
@@ -62,7 +64,11 @@ def iter_records(path: str | os.PathLike | None = "-") -> Iterator[dict[str, Any
 
 
 def iter_numbered(path: str | os.PathLike | None = "-") -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line, object)`` pairs: the line each object starts on."""
+    """Yield ``(line, object)`` pairs: the line each object starts on.
+
+    Each object's known fields are checked against the record schema
+    (:mod:`emoret.fields`): a wrong type is an InputError naming file, line and field.
+    """
     source = source_name(path)
     with open_binary(path) as handle:
         first = _peek_first_byte(handle)
@@ -70,9 +76,15 @@ def iter_numbered(path: str | os.PathLike | None = "-") -> Iterator[tuple[int, d
             return
         head, line_no = first
         if head.lstrip()[:1] == b"[":
-            yield from _iter_json_array(handle, head, line_no, source)
+            numbered = _iter_json_array(handle, head, line_no, source)
         else:
-            yield from _iter_json_lines(handle, head, line_no, source)
+            numbered = _iter_json_lines(handle, head, line_no, source)
+        for line, record in numbered:
+            try:
+                check_fields(record)
+            except FieldError as err:
+                raise InputError(source, str(err), line) from None
+            yield line, record
 
 
 def _peek_first_byte(handle: IO[bytes]) -> tuple[bytes, int] | None:
@@ -113,7 +125,7 @@ def _iter_json_lines(handle: IO[bytes], first: bytes, first_no: int, source: str
 
 def _iter_json_array(handle: IO[bytes], first: bytes, first_no: int, source: str):
     """Decode a JSON array element by element with ``raw_decode`` over a sliding buffer."""
-    decoder = json.JSONDecoder(parse_constant=_refuse_constant)  # NaN: refused here as in JSON lines
+    decoder = _DECODER
     text = _decode_utf8(first, source, first_no)
     line_no = first_no  # line of text[0]
     counted_to = counted = 0  # newlines in text[:counted_to], counted incrementally
@@ -226,11 +238,35 @@ def loads_escaped_surrogates(raw: bytes) -> Any:
     """What orjson refuses and :func:`dumps` writes: ``\\udcXX`` escapes of a non-UTF-8 name."""
     if b"\\ud" not in raw.lower():
         raise ValueError("no surrogate escapes")
-    return json.loads(raw, parse_constant=_refuse_constant)
+    return _DECODER.decode(raw.decode("utf-8"))
+
+
+# One policy for JSON arrays (read with the json module) and JSON lines (orjson): NaN,
+# Infinity and numbers that overflow a double (1e400) are refused; integers beyond 64
+# bits become floats, as orjson reads them.
+_INT64_MIN, _UINT64_MAX = -(1 << 63), (1 << 64) - 1
 
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text[:40]} is too large for a double")
+    return value
+
+
+def _bounded_int(text: str) -> int | float:
+    if len(text) <= 20:
+        value = int(text)
+        if _INT64_MIN <= value <= _UINT64_MAX:
+            return value
+    return _finite_float(text)
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int)
 
 
 class JsonlWriter:

@@ -25,8 +25,11 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def message(text: str) -> None:
-    """A plain line on stderr (never stdout, which carries data only)."""
-    print(text, file=sys.stderr, flush=True)
+    """A plain line on stderr (never stdout, which carries data only); control characters
+    from the data it names (a file called ESC[2J) are shown escaped, never sent raw."""
+    from emoret.errors import printable
+
+    print(printable(text), file=sys.stderr, flush=True)
 
 
 def hint_reading_stdin(source: str | None, command: str, what: str, instead: str) -> None:

@@ -115,7 +115,6 @@ def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, o
             on_batch=lambda n: bar.advance(task, n), precision=precision,
         )
     meta.update(kind="texts", emotion=use_emotion)
-    _refuse_non_finite(vectors, meta)
     path = embed.save_embeddings(out, vectors, records, meta)
     message(f"embed: {len(records)} captions → {path}")
 
@@ -148,18 +147,8 @@ def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, met
         )
     meta.update(kind="videos")
     if len(records):
-        _refuse_non_finite(vectors, meta)
         path = embed.save_embeddings(out, vectors, records, meta)
         what = "moments" if any("moment_id" in record for record in records) else "videos"
         message(f"embed: {len(records)} {what} → {path}" + (f"; {len(failures)} failed" if failures else ""))
     return len(failures)
 
-
-def _refuse_non_finite(vectors, meta: dict) -> None:
-    """A model that outputs NaN (broken weights) must not leave a set that ranks anywhere."""
-    import numpy as np
-
-    bad = ~np.isfinite(vectors).all(axis=1)
-    if bad.any():
-        fail(f"{meta.get('model')}: the model produced NaN or infinite embeddings ({int(bad.sum())} of {len(vectors)} rows); "
-             "nothing written", EXIT_FAILED)

@@ -91,8 +91,6 @@ def _embed(model_spec: str, captions: str, frames: Path, use_emotion: bool, devi
             model, items, on_item=lambda: bar.advance(task),
             on_failure=lambda f: message(f"emoret: {f.record.get('video_id')}: {f.reason}"),
         )
-    embed.check_finite(text_vectors, f"{model_spec} (caption embeddings)")
-    embed.check_finite(video_vectors, f"{model_spec} (video embeddings)")
     return text_vectors, records, video_vectors, video_records
 
 

@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from emoret.errors import InputError, OutputClosed
+from emoret.errors import InputError, ModelError, OutputClosed
 from emoret_cli import common
 from emoret_cli.typer_compat import click_exceptions, plain_help_types
 
@@ -48,7 +48,7 @@ def _guarded(command):
     def run(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except InputError as err:
+        except (InputError, ModelError) as err:
             _flush_stdout()
             common.message(f"emoret: {err}")
             raise typer.Exit(common.EXIT_USAGE) from None

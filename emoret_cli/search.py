@@ -199,7 +199,10 @@ def _print_table(query: str, query_emotions: list[str], hits) -> None:
     moments = any(isinstance(hit.item.get("start"), (int, float)) for hit in hits)
     feels = any(hit.item.get("video_emotions") for hit in hits)  # an index without video emotions: no column
     read = ", ".join(query_emotions) or "none"
-    table = Table(title=query, title_justify="left", caption=f"query emotions: {read}", caption_justify="left")
+    # Every text from the data is a Text, never markup ("[/]" is a query, not a closing
+    # tag), its control characters escaped.
+    table = Table(title=_text(query), title_justify="left", caption=_text(f"query emotions: {read}"),
+                  caption_justify="left")
     table.add_column("rank", justify="right")
     table.add_column("score", justify="right")
     table.add_column("video")
@@ -228,17 +231,19 @@ def _print_table(query: str, query_emotions: list[str], hits) -> None:
     Console().print(table)
 
 
-def _text(value: str, link: str | None):
+def _text(value: str, link: str | None = None):
     from rich.style import Style
     from rich.text import Text
 
+    from emoret.errors import printable
+
     # A Text, not markup: a path with [brackets] must print as it is.
-    return Text(value, style=Style(link=link) if link else "")
+    return Text(printable(value), style=Style(link=link) if link else "")
 
 
-def _feels(video_emotions) -> str:
+def _feels(video_emotions):
     """The video's strongest emotion and its score, e.g. 'joy 0.82'."""
     if not isinstance(video_emotions, dict) or not video_emotions:
         return ""
     name, score = max(video_emotions.items(), key=lambda kv: float(kv[1] or 0))
-    return f"{name} {float(score or 0):.2f}"
+    return _text(f"{name} {float(score or 0):.2f}")

@@ -12,18 +12,20 @@ WARM = (255, 200, 120)
 BLUE = (110, 150, 255)
 
 
-def tiny_expression_model(path: Path, size: int = 32) -> Path:
+def tiny_expression_model(path: Path, size: int = 32, channels: int = 3, shift: float = 0.0) -> Path:
     """[N, 3, S, S] → [N, 8] logits: a crop redder than blue (mean normalised channels) reads
-    'happiness', bluer 'sadness'; a bias makes a flat crop of ImageNet's mean colour 'neutral'."""
+    'happiness', bluer 'sadness'; a bias makes a flat crop of ImageNet's mean colour 'neutral'.
+    Hostile variants: ``channels`` other than 3, ``shift`` NaN or infinity added to the logits."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    weights = np.zeros((3, len(AFFECTNET_CLASSES)), dtype=np.float32)
+    weights = np.zeros((channels, len(AFFECTNET_CLASSES)), dtype=np.float32)
     happy, sad = AFFECTNET_CLASSES.index("happiness"), AFFECTNET_CLASSES.index("sadness")
-    weights[0, happy], weights[2, happy] = 3.0, -3.0
-    weights[2, sad], weights[0, sad] = 3.0, -3.0
-    bias = np.zeros(len(AFFECTNET_CLASSES), dtype=np.float32)
-    bias[AFFECTNET_CLASSES.index("neutral")] = 1.0
+    if channels == 3:
+        weights[0, happy], weights[2, happy] = 3.0, -3.0
+        weights[2, sad], weights[0, sad] = 3.0, -3.0
+    bias = np.full(len(AFFECTNET_CLASSES), shift, dtype=np.float32)
+    bias[AFFECTNET_CLASSES.index("neutral")] += 1.0
     graph = helper.make_graph(
         [
             helper.make_node("GlobalAveragePool", ["input"], ["pooled"]),
@@ -32,7 +34,7 @@ def tiny_expression_model(path: Path, size: int = 32) -> Path:
             helper.make_node("Add", ["scores", "B"], ["logits"]),
         ],
         "tiny_expression",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, size, size])],
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", channels, size, size])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", len(AFFECTNET_CLASSES)])],
         initializer=[numpy_helper.from_array(weights, "W"), numpy_helper.from_array(bias, "B")],
     )

@@ -95,7 +95,7 @@ def test_capitalised_words_count_only_with_lowercase(run_cli, workers):
         ('{"caption": "broken"\n', "<stdin>:601: malformed JSON"),
         ("[1, 2]\n", "<stdin>:601: expected a JSON object, got an array"),
         ('{"video": "x.mp4"}\n', "<stdin>:601: record has no 'caption'"),
-        ('{"caption": 5}\n', "<stdin>:601: record has a 'caption' that is not a string"),
+        ('{"caption": 5}\n', "<stdin>:601: field 'caption' must be a string, not 5"),
     ],
 )
 def test_bad_input_keeps_what_came_before(run_cli, workers, tail, message):

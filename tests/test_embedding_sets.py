@@ -110,5 +110,5 @@ def test_embed_refuses_to_write_nan_from_a_broken_model(run_cli, env, tmp_path):
     state["text_projection.weight"][:] = float("nan")
     save_file(state, str(broken / "model.safetensors"), metadata={"format": "pt"})
     result = run_cli("embed", "--model", broken, "--texts", env.captions, "--out", tmp_path / "t")
-    assert result.code == 1 and "NaN" in result.stderr and result.stderr.count("\n") == 1
+    assert result.code == 2 and "NaN" in result.stderr and result.stderr.count("\n") == 1
     assert not any(tmp_path.glob("t.*"))

@@ -71,3 +71,47 @@ def test_lying_safetensors_headers_are_one_line(env, run_cli, tmp_path, damage):
     result = run_cli("embed", "--model", copy, "--texts", env.captions, "--out", tmp_path / "t")
     assert result.code == 2, result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def damaged_copy(model_dir, tmp_path, damage):
+    """The model directory with one foreign change: an extra emotion row, int64 weights, or a
+    config whose text hidden size is -5."""
+    import torch
+
+    copy = tmp_path / damage.replace(" ", "-")
+    shutil.copytree(model_dir, copy)
+    if damage == "hidden size -5":
+        config = json.loads((copy / "config.json").read_text())
+        config["text_config"]["hidden_size"] = -5
+        (copy / "config.json").write_text(json.dumps(config))
+        return copy
+    state = load_file(str(copy / "model.safetensors"))
+    if damage == "extra emotion row":
+        table = state["text_model.embeddings.emotion_embedding.weight"]
+        state["text_model.embeddings.emotion_embedding.weight"] = torch.cat([table, table[:1]])
+    else:
+        state = {name: (tensor * 100).to(torch.int64) for name, tensor in state.items()}
+    save_file(state, str(copy / "model.safetensors"), metadata={"format": "pt"})
+    return copy
+
+
+@pytest.mark.parametrize(("damage", "said"), [("extra emotion row", "is 9x32, the model needs 8x32"),
+                                              ("int64 weights", "model weights are floating point"),
+                                              ("hidden size -5", "hidden size (-5)")])
+def test_foreign_weights_and_configs_are_one_line(env, run_cli, tmp_path, damage, said):  # noqa: F811
+    copy = damaged_copy(env.model_dir, tmp_path, damage)
+    result = run_cli("embed", "--model", copy, "--texts", env.captions, "--out", tmp_path / "t")
+    assert result.code == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert str(copy) in result.stderr and said in result.stderr
+    assert not list(tmp_path.glob("t.*"))
+
+
+def test_a_csv_as_the_model_is_one_short_honest_line(env, run_cli, tmp_path):  # noqa: F811
+    caps = tmp_path / "caps.csv"
+    caps.write_text("video,caption\nclip0.mp4,a happy dog\n")
+    result = run_cli("train", "--model", caps, "--captions", env.captions, "--frames", env.frames,
+                     "--out", tmp_path / "run", "--batch-size", "2", "--num-frames", "2")
+    assert result.code == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and len(result.stderr.replace(str(caps), "caps.csv")) < 130, result.stderr
+    assert "caps.csv: not a CLIP-ViP checkpoint" in result.stderr and "weights_only" not in result.stderr

@@ -133,7 +133,7 @@ def test_read_captions_checks_every_record_and_names_the_line(tmp_path):
     good = write(tmp_path, "good.jsonl", b'{"caption": "a dog", "video_id": "v1"}\n{"caption": "a cat"}\n')
     assert [r["caption"] for r in records.read_captions(str(good))] == ["a dog", "a cat"]
     bad = write(tmp_path, "bad.jsonl", b'{"caption": "a dog"}\n{"caption": 7}\n')
-    with pytest.raises(InputError, match=r"bad.jsonl:2: record has a 'caption' that is not a string"):
+    with pytest.raises(InputError, match=r"bad.jsonl:2: field 'caption' must be a string, not 7"):
         records.read_captions(str(bad))
 
 

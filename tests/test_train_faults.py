@@ -88,3 +88,69 @@ def test_a_bad_line_inside_metrics_is_still_an_error(run_cli, data, tmp_path):
     metrics.write_bytes(b"".join(lines[:1] + [b"{broken\n"] + lines[1:]))
     result = run_cli(*train_args(data, out, "--epochs", "2", "--resume"))
     assert result.code == 2 and "metrics.jsonl:2" in result.stderr
+
+
+def test_a_second_train_on_one_out_is_refused_while_the_first_runs(run_cli, data, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from fault_tools import cli_env
+
+    out = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, "-m", "emoret_cli", *map(str, train_args(data, out, "--epochs", "500"))],
+                             env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "metrics.jsonl").exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first.poll() is None, first.stderr.read().decode()
+        second = run_cli(*train_args(data, out, "--epochs", "1", "--resume"))
+        assert second.code == 2, second.stderr
+        assert second.stderr.count("\n") == 1 and "another 'emoret train'" in second.stderr, second.stderr
+        assert first.poll() is None  # the first run goes on, alone
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(30)
+    steps = [r["step"] for r in read_jsonl(out / "metrics.jsonl") if "loss" in r and "train_loss" not in r]
+    assert steps == sorted(steps) and len(steps) == len(set(steps))  # one writer's log
+    again = run_cli(*train_args(data, out, "--epochs", "1", "--resume"))  # a killed holder's lock is gone
+    assert "another 'emoret train'" not in again.stderr, again.stderr
+    assert not (tmp_path / ".run.lock").exists()  # the lock file goes with its holder
+
+
+class _Payload:
+    """Unpickled, it would make a directory: proof that code in a train state ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def test_resume_over_a_malicious_train_state_runs_nothing_and_is_one_line(run_cli, data, tmp_path):
+    import torch
+
+    out = tmp_path / "run"
+    assert run_cli(*train_args(data, out, "--epochs", "1")).code == 0
+    marker = tmp_path / "pwned"
+    torch.save({"step": 1, "payload": _Payload(marker)}, out / "last" / "train_state.pt")
+    result = run_cli(*train_args(data, out, "--epochs", "2", "--resume"))
+    assert result.code == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "train_state.pt: holds Python objects beyond tensors" in result.stderr
+    assert "weights_only" not in result.stderr and "will likely succeed" not in result.stderr
+    assert not marker.exists()
+
+
+def test_resume_over_a_train_state_of_the_wrong_shape_is_one_line(run_cli, data, tmp_path):
+    import torch
+
+    out = tmp_path / "run"
+    assert run_cli(*train_args(data, out, "--epochs", "1")).code == 0
+    torch.save({"step": torch.ones(1)}, out / "last" / "train_state.pt")
+    result = run_cli(*train_args(data, out, "--epochs", "2", "--resume"))
+    assert result.code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "train_state.pt: not a train state" in result.stderr

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from emoret.errors import InputError, first_line
+from emoret.errors import InputError
 
 CLIPVIP_PREFIX = "clipmodel."
 HEAD_DIM = 64  # every released CLIP: 768 / 12 heads, 512 / 8 heads
@@ -30,13 +30,10 @@ SEED_EMOTION_ORDER = ("joy", "trust", "surprise", "anticipation", "fear", "sadne
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The tensors of a ``.pt`` file (unwrapping a ``model`` / ``state_dict`` entry)."""
+    from emoret.model.tensor_file import load_tensors
+
     source = str(path)
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise InputError(source, "no such file") from None
-    except Exception as err:  # the unpickler's errors have no common base
-        raise InputError(source, f"not a readable tensor checkpoint ({first_line(err)})") from None
+    raw = load_tensors(path, "CLIP-ViP checkpoint", "; a model is a hub id, a CLIP or emoret directory, or a .pt file")
     for wrapper in ("model", "state_dict", "module"):
         if isinstance(raw, dict) and isinstance(raw.get(wrapper), dict):
             raw = raw[wrapper]

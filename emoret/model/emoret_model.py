@@ -35,6 +35,8 @@ from emoret.model.vision import (
     meanpool_features,
     vip_features,
 )
+from emoret.model.weight_checks import check_extra_shape, check_float_weights, loading_reason
+from emoret.text.emotions import EMOTIONS
 
 log = logging.getLogger("emoret")
 
@@ -56,6 +58,7 @@ class EmoretModel(nn.Module):
         super().__init__()
         # Tensors of the loaded checkpoint that no part of the model took (already logged).
         self.unused_keys: tuple[str, ...] = tuple(unused_keys)
+        self.source = config.base or "the model"  # where it was loaded from (load_model sets it)
         self.clip: CLIPModel = clip
         self.tokenizer = tokenizer
         self.config = config
@@ -231,16 +234,19 @@ def _load_clip(spec: str, source: str):
 
     Returns (clip, names of extra tensors in the file that CLIP itself does not use).
     """
+    from huggingface_hub.errors import StrictDataclassError
     from safetensors import SafetensorError
     from transformers import CLIPModel
 
+    check_float_weights(Path(spec) / WEIGHTS_FILE, source)
     try:
         # With output_loading_info the result is a pair, which transformers' annotation does not say.
         clip, info = cast(
             "tuple[CLIPModel, dict[str, list[str]]]", CLIPModel.from_pretrained(spec, output_loading_info=True)
         )
-    except (OSError, ValueError, SafetensorError) as err:
-        raise InputError(source, f"cannot load a CLIP model ({first_line(err)})") from None
+    except (OSError, ValueError, RuntimeError, SafetensorError, StrictDataclassError) as err:
+        # A config that contradicts itself (hidden size -5) or weights that do not fit it.
+        raise InputError(source, f"cannot load a CLIP model ({loading_reason(err)})") from None
     _own_memory(clip)
     missing = [k for k in info.get("missing_keys", ()) if not k.endswith("position_ids")]
     if missing:
@@ -276,12 +282,17 @@ def _attach_saved_extras(clip: CLIPModel, directory: Path, names: list[str]) -> 
         raise InputError(str(directory / WEIGHTS_FILE), f"cannot read the weights ({first_line(err)})") from None
     embeddings_v = clip.vision_model.embeddings
     embeddings_t = clip.text_model.embeddings
+    width_v, width_t = clip.vision_model.config.hidden_size, clip.text_model.config.hidden_size
+    source = str(directory / WEIGHTS_FILE)
     for name, tensor in tensors.items():
         if name == "vision_model.embeddings.added_cls":
+            check_extra_shape(name, tensor, (None, width_v), source)
             embeddings_v.added_cls = nn.Parameter(tensor)
         elif name == "vision_model.embeddings.temporal_embedding":
+            check_extra_shape(name, tensor, (1, None, width_v), source)
             embeddings_v.temporal_embedding = nn.Parameter(tensor)
         elif name == "text_model.embeddings.emotion_embedding.weight":
+            check_extra_shape(name, tensor, (len(EMOTIONS), width_t), source)
             embeddings_t.emotion_embedding = nn.Embedding.from_pretrained(tensor, freeze=False)
         else:
             log.warning("emoret: %s: unused tensor %s", directory, name)
@@ -339,6 +350,7 @@ def load_model(
                                 num_frames, tokenizer, generator)
     else:
         raise InputError(source, "no such file or directory")
+    model.source = source  # named in errors about what the model gives
     return model.to(device).eval()
 
 
@@ -389,11 +401,16 @@ def _load_clipvip(path: Path, video_encoder, emotion, emotion_init, num_frames, 
     if tokenizer is None:
         tokenizer = str(folder) if (folder / "tokenizer_config.json").exists() else "openai/clip-vit-base-patch32"
     tok = _load_tokenizer(tokenizer, source)
-    if (folder / "config.json").exists():
-        clip_config = CLIPConfig.from_pretrained(str(folder))
-    else:
-        clip_config = convert.infer_clip_config(clip_state, tok, source)
-    clip = CLIPModel(clip_config)
+    from huggingface_hub.errors import StrictDataclassError
+
+    try:
+        if (folder / "config.json").exists():
+            clip_config = CLIPConfig.from_pretrained(str(folder))
+        else:
+            clip_config = convert.infer_clip_config(clip_state, tok, source)
+        clip = CLIPModel(clip_config)
+    except (OSError, ValueError, RuntimeError, StrictDataclassError) as err:
+        raise InputError(source, f"cannot build its CLIP model ({loading_reason(err)})") from None
     temporal = clip_state.get("vision_model.embeddings.temporal_embedding")
     proxies = clip_state.get("vision_model.embeddings.added_cls")
     if temporal is not None and proxies is not None:

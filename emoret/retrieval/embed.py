@@ -24,7 +24,7 @@ import numpy as np
 import orjson
 
 from emoret.atomic import atomic_paths, save_npy
-from emoret.errors import InputError
+from emoret.errors import InputError, ModelError
 from emoret.records import dumps, iter_records
 from emoret.retrieval.encoder import Encoder
 from emoret.text.emotions import record_emotion_vector
@@ -248,9 +248,13 @@ def _autocast(model: Encoder, precision: str | None = None):
     return autocast(precision, device_type)
 
 
-def _finish(features) -> np.ndarray:
-    """float32 and unit length again (half precision rounds the norms)."""
+def _finish(features, model: Encoder) -> np.ndarray:
+    """float32 and unit length again (half precision rounds the norms); NaN or infinity
+    out of the model (damaged weights) stops the run, never reaches a file."""
     array = features.detach().float().cpu().numpy()
+    if not np.isfinite(array).all():
+        raise ModelError(str(getattr(model, "source", "the model")),
+                         "the model gave NaN or infinity (damaged weights?); nothing written")
     norms = np.linalg.norm(array, axis=1, keepdims=True)
     return (array / np.maximum(norms, 1e-12)).astype(np.float32)
 
@@ -276,7 +280,7 @@ def embed_texts(model: Encoder, texts: Sequence[str], emotions: Sequence[Sequenc
             batch_emotions = None
             if emotions is not None:
                 batch_emotions = torch.as_tensor(np.asarray(emotions[start:stop], dtype=np.float32))
-            out[start:stop] = _finish(model.encode_text(list(texts[start:stop]), batch_emotions))
+            out[start:stop] = _finish(model.encode_text(list(texts[start:stop]), batch_emotions), model)
             if on_batch:
                 on_batch(stop - start)
     return out
@@ -436,7 +440,7 @@ def embed_items(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
                 chunk = good[first : first + batch_size]
                 with torch.inference_mode(), _autocast(model, precision):
                     batch = torch.stack([frames for _, _, frames in chunk]).to(model.device)
-                    vectors.append(_finish(model.encode_video(batch)))
+                    vectors.append(_finish(model.encode_video(batch), model))
                 records.extend(record for _, record, _ in chunk)
                 owners.extend(position for position, _, _ in chunk)
             if on_item:

@@ -14,7 +14,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from emoret.errors import InputError
+
 STATE_FILE = "train_state.pt"
+STATE_KEYS = ("step", "epoch", "batch", "best", "epoch_losses", "optimizer", "scaler", "rng")
 
 
 def save_checkpoint(out: Path, model, train_state: dict[str, Any], is_best: bool) -> Path:
@@ -24,7 +27,7 @@ def save_checkpoint(out: Path, model, train_state: dict[str, Any], is_best: bool
     folder = out / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
     name = f"step-{train_state['step']:07d}"
-    tmp = folder / f".{name}.tmp"
+    tmp = folder / f".{name}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         model.save(tmp)
@@ -56,12 +59,15 @@ def sweep_partial_checkpoints(out: Path) -> None:
 
 def read_train_state(out: Path) -> dict[str, Any] | None:
     """The state saved with ``OUT/last``, or None when there is none."""
-    import torch
+    from emoret.model.tensor_file import load_tensors
 
     path = out / "last" / STATE_FILE
     if not path.exists():
         return None
-    return torch.load(path, map_location="cpu", weights_only=True)
+    state = load_tensors(path, "train state")
+    if not isinstance(state, dict) or not all(key in state for key in STATE_KEYS):
+        raise InputError(str(path), f"not a train state (needs {', '.join(STATE_KEYS)})")
+    return state
 
 
 def rng_state() -> dict[str, Any]:

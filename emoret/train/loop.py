@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,33 +47,64 @@ def train(
     if config.threads:
         torch.set_num_threads(config.threads)
     try:
-        # Every input is checked (OUT, captions, frames, the model) before anything is written.
-        config, state, settings_due = check_out(config, resume)
-        videos, val = _load_data(config, runtime)
-        trainer = _Trainer(config, runtime, videos, val, state)
-        if settings_due:
-            write_settings(config, runtime)
-        if resume and runtime.main:
-            sweep_partial_checkpoints(Path(config.out))  # a killed run's; --resume runs alone on OUT
-        # A resumed run drops what the killed one logged after its checkpoint (all of it if none).
-        keep = trainer.progress.step if resume else None
-        try:
-            with MetricsLog(Path(config.out) / METRICS_FILE, runtime.main, keep_until_step=keep) as metrics:
-
-                def log(record: Record) -> None:
-                    metrics.write(record)
-                    if on_record is not None:
-                        on_record(record)
-
-                trainer.run(log)
-        except BaseException:
-            if state is None:  # a fresh run that fails before its first step leaves nothing behind
-                discard_unstarted(Path(config.out), runtime)
-            raise
-        return Path(config.out)
+        with _out_lock(config, runtime):
+            return _train_locked(config, resume, runtime, on_record)
     finally:
         torch.set_num_threads(threads_before)
         stop_runtime(runtime)
+
+
+@contextlib.contextmanager
+def _out_lock(config: TrainConfig, runtime: Runtime):
+    """One run a time on an output directory (the main process holds it for all), by a
+    lock file beside it that exists only while held (``.OUT.lock``, as an index's)."""
+    from emoret import lockfile
+
+    if not runtime.main:
+        yield
+        return
+    out = Path(os.path.realpath(config.out))  # through a link: the directory written
+
+    def busy() -> InputError:
+        return InputError(str(config.out), "another 'emoret train' is writing this directory")
+
+    made_parent = not out.parent.exists()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with lockfile.held(out.parent / f".{out.name.removeprefix('.')}.lock", wait=False, busy=busy):
+            yield
+    finally:
+        if made_parent:  # a run that failed before writing leaves no directory made for its lock
+            with contextlib.suppress(OSError):
+                out.parent.rmdir()
+
+
+def _train_locked(config: TrainConfig, resume: bool, runtime: Runtime, on_record) -> Path:
+    """Train, holding the lock on OUT."""
+    # Every input is checked (OUT, captions, frames, the model) before anything is written.
+    config, state, settings_due = check_out(config, resume)
+    videos, val = _load_data(config, runtime)
+    trainer = _Trainer(config, runtime, videos, val, state)
+    if settings_due:
+        write_settings(config, runtime)
+    if resume and runtime.main:
+        sweep_partial_checkpoints(Path(config.out))  # a killed run's; --resume runs alone on OUT
+    # A resumed run drops what the killed one logged after its checkpoint (all of it if none).
+    keep = trainer.progress.step if resume else None
+    try:
+        with MetricsLog(Path(config.out) / METRICS_FILE, runtime.main, keep_until_step=keep) as metrics:
+
+            def log(record: Record) -> None:
+                metrics.write(record)
+                if on_record is not None:
+                    on_record(record)
+
+            trainer.run(log)
+    except BaseException:
+        if state is None:  # a fresh run that fails before its first step leaves nothing behind
+            discard_unstarted(Path(config.out), runtime)
+        raise
+    return Path(config.out)
 
 
 def _load_data(config: TrainConfig, runtime: Runtime) -> tuple[list[VideoCaptions], list[VideoCaptions] | None]:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from emoret.errors import ModelError, first_line
 from emoret.retrieval.feel import VIDEO_EMOTIONS
 
 AFFECTNET_CLASSES: tuple[str, ...] = (
@@ -28,8 +29,14 @@ STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 DEFAULT_INPUT_SIZE = 224
 
 
-class ExpressionModelError(Exception):
-    """The ONNX file cannot be loaded or does not follow the 8-class contract."""
+# HSEmotion's models take 224 or 260; a model declaring far more would make each face
+# crop a huge tensor (60000 x 60000 x 3 floats: 40 GB) before anything could fail.
+MAX_INPUT_SIZE = 1024
+
+
+class ExpressionModelError(ModelError):
+    """The ONNX file cannot be loaded, does not follow the 8-class contract, or gives
+    logits that are not numbers: bad input (the ``--face-model``), one line."""
 
 
 def mapping_matrix() -> np.ndarray:
@@ -58,14 +65,14 @@ class ExpressionClassifier:
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime raises its own exception types for bad files
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ExpressionModelError(f"{path}: not a usable ONNX model ({first})") from None
+            raise ExpressionModelError(str(path), f"not a usable ONNX model ({first_line(err)})") from None
+        self.source = str(path)
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
-        self.size = _square_size(model_input.shape)
+        self.size = _square_size(model_input.shape, self.source)
         outputs = self.session.get_outputs()[0].shape
         if len(outputs) != 2 or (isinstance(outputs[1], int) and outputs[1] != len(AFFECTNET_CLASSES)):
-            raise ExpressionModelError(f"{path}: expected [N, 8] AffectNet logits, the model gives {outputs}")
+            raise ExpressionModelError(self.source, f"expected [N, 8] AffectNet logits, the model gives {outputs}")
         self._mapping = mapping_matrix()
 
     def preprocess(self, crops: Sequence[np.ndarray]) -> np.ndarray:
@@ -81,17 +88,30 @@ class ExpressionClassifier:
         """[N, 8] probabilities in AFFECTNET_CLASSES order."""
         if not crops:
             return np.zeros((0, len(AFFECTNET_CLASSES)))
-        logits = np.asarray(self.session.run(None, {self.input_name: self.preprocess(crops)})[0], dtype=np.float64)
+        try:
+            raw = self.session.run(None, {self.input_name: self.preprocess(crops)})[0]
+            logits = np.asarray(raw, dtype=np.float64)
+        except Exception as err:  # onnxruntime's own types: a model that cannot run on a face crop
+            raise ExpressionModelError(self.source, f"cannot run on a face crop ({first_line(err)})") from None
         if logits.ndim != 2 or logits.shape[1] != len(AFFECTNET_CLASSES):
-            raise ExpressionModelError(f"expected [N, 8] logits, the model gave {list(logits.shape)}")
+            raise ExpressionModelError(self.source, f"expected [N, 8] logits, the model gave {list(logits.shape)}")
+        if not np.isfinite(logits).all():
+            raise ExpressionModelError(self.source, "the model gave NaN or infinite logits for a face")
         return softmax(logits)
 
     def __call__(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         return self.affectnet_probabilities(crops) @ self._mapping
 
 
-def _square_size(shape: Sequence) -> int:
+def _square_size(shape: Sequence, source: str) -> int:
     """The model's input side from [N, 3, S, S]; HSEmotion's B0 size where it is dynamic."""
-    if len(shape) == 4 and isinstance(shape[2], int) and shape[2] > 0:
-        return int(shape[2])
-    return DEFAULT_INPUT_SIZE
+    if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):
+        raise ExpressionModelError(source, f"expected an RGB input [N, 3, S, S], the model takes {list(shape)}")
+    if not (isinstance(shape[2], int) and shape[2] > 0):
+        return DEFAULT_INPUT_SIZE
+    sides = [side for side in shape[2:] if isinstance(side, int)]
+    if max(sides) > MAX_INPUT_SIZE:
+        raise ExpressionModelError(source, f"input of {shape[2]}x{shape[3]}: face models take at most "
+                                           f"{MAX_INPUT_SIZE}x{MAX_INPUT_SIZE}")
+    return int(shape[2])
+

@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
+from emoret.errors import ModelError
 from emoret.retrieval.embed import Rows, VideoFailure, VideoItem, embed_videos
 from emoret.retrieval.feel.aggregate import DEFAULT_FACE_SHARE, as_dict, combine
 from emoret.retrieval.feel.faces import FaceReader, FaceSummary
@@ -46,7 +49,10 @@ def feel(items: Sequence[VideoItem], model: Any | None = None, faces: FaceReader
     for record, scene in zip(records, scenes, strict=False):
         summary = seen.get(id(record))
         result = dict(record)
-        result["video_emotions"] = as_dict(combine(scene, summary, face_share))
+        scores = combine(scene, summary, face_share)
+        if not np.isfinite(scores).all():  # each source checks its own; this is the contract
+            raise ModelError(str(getattr(model, "source", "the face model")), "gave NaN or infinite emotion scores")
+        result["video_emotions"] = as_dict(scores)
         if faces is not None:
             result["faces"] = (summary or FaceSummary(None, 0, 0, 0)).as_record()
         out.append(result)

@@ -59,8 +59,12 @@ class SceneReader:
     """Class embeddings built once for a model; then scores for any video embeddings."""
 
     def __init__(self, model: Any, templates: Sequence[str] = TEMPLATES):
-        self.classes = class_embeddings(model, templates)
+        self.classes = class_embeddings(model, templates)  # NaN from the model stops in embed_texts
         self.scale = logit_scale(model)
+        if not np.isfinite(self.scale):
+            from emoret.errors import ModelError
+
+            raise ModelError(str(getattr(model, "source", "the model")), "its logit_scale is not a number")
 
     def __call__(self, video_vectors: np.ndarray) -> np.ndarray:
         return scene_scores(video_vectors, self.classes, self.scale)
