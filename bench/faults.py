@@ -75,15 +75,23 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
-def run_and_kill(args: list[str], delay: float) -> tuple[bool, int]:
-    """Start, SIGKILL the main process after ``delay`` s; (killed before it ended, leaked processes)."""
+def run_and_kill(args: list[str], delay: float, ready: Callable[[], bool] | None = None,
+                 limit: float = 60.0) -> tuple[bool, int]:
+    """Start, SIGKILL the main process after ``delay`` s; (killed before it ended, leaked processes).
+
+    With ``ready``: ``delay`` s after ``ready()`` first holds (a moment of the run's own, such
+    as a file just rewritten), or at ``limit`` s if it never does.
+    """
     process = subprocess.Popen(EMORET + [str(a) for a in args], env=ENV, cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seen: set[int] = set()
-    deadline = time.monotonic() + delay
+    deadline = time.monotonic() + (delay if ready is None else limit)
     while time.monotonic() < deadline and process.poll() is None:
         seen |= descendants(process.pid)
-        time.sleep(0.005)
+        if ready is not None and ready():
+            time.sleep(delay)
+            break
+        time.sleep(0.002)
     killed = process.poll() is None
     seen |= descendants(process.pid)
     if killed:

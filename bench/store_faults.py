@@ -24,10 +24,8 @@ should be zero.
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -36,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fault_tools import leaked_after, temp_files
-from faults import EMORET, ENV, ROOT, descendants, run, run_and_kill, timed
+from fault_tools import temp_files
+from faults import EMORET, ENV, ROOT, run, run_and_kill, timed
 
 STORE_SETTINGS = {"A": ["-n", "2", "--size", "16", "--segment", "3"], "B": ["-n", "4", "--size", "16", "--segment", "2"]}
 QUERY = "a frightened red circle"
@@ -158,22 +156,11 @@ def kill_extract(data: dict[str, Path], work: Path, kills: int, rng: random.Rand
 def kill_after_a_rewrite(args: list[str], out: Path, delay: float, limit: float = 60.0) -> tuple[bool, int]:
     """Start, SIGKILL ``delay`` s after the first ``.npy`` in ``out`` is replaced; (killed, leaked processes)."""
     before = {path.name: path.stat().st_mtime_ns for path in out.glob("*.npy")}
-    process = subprocess.Popen(EMORET + [str(a) for a in args], env=ENV, cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    seen: set[int] = set()
-    deadline = time.monotonic() + limit
-    while process.poll() is None and time.monotonic() < deadline:
-        seen |= descendants(process.pid)
-        if any(_mtime(path) != before.get(path.name) for path in out.glob("*.npy")):
-            time.sleep(delay)
-            break
-        time.sleep(0.002)
-    killed = process.poll() is None
-    seen |= descendants(process.pid)
-    if killed:
-        os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    return killed, len(leaked_after(seen, 5))
+
+    def rewritten() -> bool:
+        return any(_mtime(path) != before.get(path.name) for path in out.glob("*.npy"))
+
+    return run_and_kill(args, delay, ready=rewritten, limit=limit)
 
 
 def _mtime(path: Path) -> int | None:

@@ -57,6 +57,15 @@ def env(tmp_path_factory) -> Env:
 
 
 @pytest.fixture
+def index_dir(env, run_cli, tmp_path):
+    """An index of the shared test videos (``env.videos``), built for the test."""
+    path = tmp_path / "idx"
+    result = run_cli("index", env.videos, "--out", path)
+    assert result.code == 0, result.stderr
+    return path
+
+
+@pytest.fixture
 def small_disk(tmp_path):
     """A directory on a 3 MB tmpfs (a disk that fills up); skipped where mounting is not allowed."""
     import os

@@ -15,14 +15,6 @@ from emoret.retrieval import index as store
 from emoret.retrieval import text_numpy
 
 
-@pytest.fixture
-def index_dir(env, run_cli, tmp_path):
-    path = tmp_path / "idx"
-    result = run_cli("index", env.videos, "--out", path)
-    assert result.code == 0, result.stderr
-    return path
-
-
 def _refused(result, name: str) -> str:
     assert result.code == 2, (result.code, result.stderr)
     lines = result.stderr.strip().splitlines()

@@ -20,14 +20,6 @@ TEXTS = ["a happy dog plays in the park", "a sad man sits alone", "Children laug
 EMOTIONS = [[1, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 2, 0, 0, 0], [1, 1, 0, 0, 0, 0, 0, 3], [0] * 8, [0, 0, 1, 0, 0, 0, 1, 0]]
 
 
-@pytest.fixture
-def index_dir(env, run_cli, tmp_path):
-    path = tmp_path / "idx"
-    result = run_cli("index", env.videos, "--out", path)
-    assert result.code == 0, result.stderr
-    return path
-
-
 def test_numpy_tower_embeds_like_torch(env, tmp_path):
     worst = query_export.export_text_tower(env.model, tmp_path)
     assert worst >= query_export.MIN_COSINE

@@ -6,13 +6,6 @@ from emoret.retrieval.embed import embed_texts, load_embeddings
 from emoret.text.emotions import EMOTIONS, query_emotions
 
 
-@pytest.fixture
-def index_dir(env, run_cli, tmp_path):
-    path = tmp_path / "idx"
-    assert run_cli("index", env.videos, "--out", path).code == 0
-    return path
-
-
 def exact_ids(env, text, emotions):
     videos = load_embeddings(env.videos)
     query = embed_texts(env.model, [text], emotions, precision="fp32")[0]
