@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import _thread
 import functools
 import os
+import signal
 import sys
+import threading
 
 import typer
 
@@ -107,8 +110,32 @@ def _register() -> None:
         app.command(name, epilog=module.EPILOG, help=module.COMMAND.__doc__)(_guarded(module.COMMAND))
 
 
+def redeliver_swallowed_interrupts() -> None:
+    """Send a Ctrl-C again when Python swallowed it.
+
+    A KeyboardInterrupt raised while a finaliser (``__del__``) runs is only printed
+    ("Exception ignored in …"), so a Ctrl-C landing there was lost and the command ran on
+    to exit 0. Sent again, it arrives where the command can stop and report it (exit 130).
+    """
+    if getattr(sys.unraisablehook, "redelivers_interrupts", False):
+        return
+    previous = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        if unraisable.exc_type is KeyboardInterrupt:
+            # From another thread, a moment later: sent from here it would be raised
+            # inside this hook, and swallowed again.
+            threading.Timer(0.05, _thread.interrupt_main, (signal.SIGINT,)).start()
+        else:
+            previous(unraisable)
+
+    hook.redelivers_interrupts = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
+
+
 def main(argv: list[str] | None = None) -> None:
     common.silence_hf()
+    redeliver_swallowed_interrupts()
     _fast_search(sys.argv[1:] if argv is None else list(argv))
     _register()
     command = typer.main.get_command(app)

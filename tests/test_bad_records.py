@@ -114,3 +114,26 @@ def test_ctrl_c_in_a_parallel_annotate_is_one_line(tmp_path):
     stderr = run.stderr.read().decode()
     assert run.returncode == 130, stderr
     assert stderr.strip().splitlines() == ["emoret: interrupted"], stderr
+
+
+def test_a_ctrl_c_swallowed_by_a_finaliser_is_sent_again(tmp_path):
+    # Python only prints a KeyboardInterrupt raised in __del__ ("Exception ignored in"):
+    # a Ctrl-C landing there let annotate run on to exit 0 (seen once in CI).
+    script = tmp_path / "swallowed.py"
+    script.write_text(
+        "import time\n"
+        "from emoret_cli.main import redeliver_swallowed_interrupts\n"
+        "redeliver_swallowed_interrupts()\n"
+        "class Finaliser:\n"
+        "    def __del__(self):\n"
+        "        raise KeyboardInterrupt\n"
+        "try:\n"
+        "    Finaliser()\n"
+        "    time.sleep(10)\n"
+        "    print('ran on')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted')\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], env=cli_env(), capture_output=True, text=True, timeout=30)
+    assert done.stdout.strip() == "interrupted", (done.stdout, done.stderr)
+    assert "Exception ignored" not in done.stderr
