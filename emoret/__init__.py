@@ -16,9 +16,11 @@ Each is loaded on first use: ``import emoret`` stays cheap and never imports tor
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # not typing's: importing typing would double what `import emoret` costs
 if TYPE_CHECKING:
+    from typing import Any
+
     from emoret.api import (
         Answer,
         Cutting,
