@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -68,3 +69,36 @@ def test_the_api_names_load_on_first_use(name):
     import emoret
 
     assert getattr(emoret, name).__doc__
+
+
+def test_evaluate_gives_the_figures_of_emoret_eval(env, run_cli):
+    import emoret
+
+    cli = run_cli("eval", "--texts", env.texts, "--videos", env.videos, "--json")
+    assert cli.code == 0, cli.stderr
+    reports = emoret.evaluate(env.texts, env.videos)
+    assert {name: report.as_dict() for name, report in reports.items()} == json.loads(cli.stdout)
+
+
+@pytest.mark.parametrize("what", ["captions", "frames"])
+def test_embed_writes_the_set_emoret_embed_writes(env, run_cli, tmp_path, what):
+    import numpy as np
+
+    import emoret
+    from emoret.records import read_captions
+
+    model = emoret.create_model(str(env.model_dir), emoret.ModelOptions(device="cpu"))
+    if what == "captions":
+        written = emoret.embed_captions(model, str(env.model_dir), read_captions(env.captions), tmp_path / "api")
+        cli = run_cli("embed", "--model", env.model_dir, "--texts", env.captions, "--out", tmp_path / "cli",
+                      "--device", "cpu")
+    else:
+        written = emoret.embed_videos(model, str(env.model_dir), frames=env.frames, out=tmp_path / "api")
+        cli = run_cli("embed", "--model", env.model_dir, "--frames", env.frames, "--out", tmp_path / "cli",
+                      "--device", "cpu")
+    assert cli.code == 0, cli.stderr
+    assert written.path == tmp_path / "api.npy" and written.count > 0
+    np.testing.assert_allclose(np.load(tmp_path / "api.npy"), np.load(tmp_path / "cli.npy"), atol=1e-6)
+    assert (tmp_path / "api.jsonl").read_text() == (tmp_path / "cli.jsonl").read_text()
+    ours, theirs = (json.loads((tmp_path / f"{name}.meta.json").read_text()) for name in ("api", "cli"))
+    assert {k: v for k, v in ours.items() if k != "created"} == {k: v for k, v in theirs.items() if k != "created"}
