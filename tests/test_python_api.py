@@ -102,3 +102,27 @@ def test_embed_writes_the_set_emoret_embed_writes(env, run_cli, tmp_path, what):
     assert (tmp_path / "api.jsonl").read_text() == (tmp_path / "cli.jsonl").read_text()
     ours, theirs = (json.loads((tmp_path / f"{name}.meta.json").read_text()) for name in ("api", "cli"))
     assert {k: v for k, v in ours.items() if k != "created"} == {k: v for k, v in theirs.items() if k != "created"}
+
+
+def test_refresh_index_keeps_an_index_in_step_like_emoret_index(env, run_cli, tmp_path):
+    import numpy as np
+
+    import emoret
+    from emoret.video.synthetic import make_scenes, make_video
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for scene in make_scenes(3, seed=0):
+        make_video(videos / f"{scene.video_id}.mp4", scene, width=64, height=48, fps=8, duration=0.5)
+    model = emoret.create_model(str(env.model_dir), emoret.ModelOptions(device="cpu"))
+    first = emoret.refresh_index(tmp_path / "api", [videos], model, str(env.model_dir))
+    assert (first.kept, first.embedded, first.removed, first.written) == (0, 3, 0, True)
+    again = emoret.refresh_index(tmp_path / "api", [videos], model, str(env.model_dir))
+    assert (again.kept, again.embedded, again.written) == (3, 0, False)
+    cli = run_cli("index", "--model", env.model_dir, videos, "--out", tmp_path / "cli", "--device", "cpu")
+    assert cli.code == 0, cli.stderr
+    ours, theirs = emoret.open_index(tmp_path / "api"), emoret.open_index(tmp_path / "cli")
+    assert ours.items == theirs.items
+    np.testing.assert_allclose(ours.vectors(), theirs.vectors(), atol=1e-6)
+    query = emoret.search(ours, ["a happy dog"])[0].records()
+    assert query == emoret.search(theirs, ["a happy dog"])[0].records()
