@@ -126,3 +126,15 @@ def test_refresh_index_keeps_an_index_in_step_like_emoret_index(env, run_cli, tm
     np.testing.assert_allclose(ours.vectors(), theirs.vectors(), atol=1e-6)
     query = emoret.search(ours, ["a happy dog"])[0].records()
     assert query == emoret.search(theirs, ["a happy dog"])[0].records()
+
+
+def test_feel_and_annotate_give_the_records_of_their_commands(env, run_cli):
+    import emoret
+
+    model = emoret.create_model(str(env.model_dir), emoret.ModelOptions(device="cpu"))
+    cli = run_cli("feel", "--model", env.model_dir, "--frames", env.frames, "--no-faces", "--device", "cpu")
+    assert cli.code == 0, cli.stderr
+    assert emoret.feel(frames=env.frames, model=model, faces=False) == cli.records
+    annotated = run_cli("annotate", env.captions)
+    assert annotated.code == 0, annotated.stderr
+    assert list(emoret.annotate(env.captions)) == annotated.records
