@@ -5,7 +5,7 @@ Import it as ``import emoret`` (these names are re-exported there, loaded on fir
 the matching command makes; the command only parses options and prints.
 
     model = emoret.create_model("openai/clip-vit-base-patch32", emoret.ModelOptions(device="cpu"))
-    emoret.embed_videos(model, "openai/clip-vit-base-patch32", ["~/Videos"], out="videos")
+    emoret.embed_videos(model, "openai/clip-vit-base-patch32", ["my-videos/"], out="videos")
     emoret.build_index("my-index", ["videos"])
     index = emoret.open_index("my-index")
     for answer in emoret.search(index, ["a happy dog"]):
