@@ -1,8 +1,9 @@
 """The public Python API: what the commands do, for a script, a Ray worker or a server.
 
 Import it as ``import emoret`` (these names are re-exported there, loaded on first use, so
-``import emoret`` stays cheap and never imports torch). Each function is the library call
-the matching command makes; the command only parses options and prints.
+``import emoret`` stays cheap and never imports torch). Each function runs the library code
+the matching command runs (the command parses options, calls it and prints); ``search``
+is the very call ``emoret search`` makes.
 
     model = emoret.create_model("openai/clip-vit-base-patch32", emoret.ModelOptions(device="cpu"))
     emoret.embed_videos(model, "openai/clip-vit-base-patch32", ["my-videos/"], out="videos")
