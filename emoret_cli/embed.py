@@ -9,9 +9,11 @@ import typer
 
 from emoret.records import read_captions
 from emoret.retrieval import embed
+from emoret.retrieval import embed_sets as sets
+from emoret.retrieval.build import Cutting
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, hint_reading_stdin, message, progress, stderr_console
 from emoret_cli.modelopt import load_model_or_fail
-from emoret_cli.samplingopt import SAMPLING_HELP, Rule
+from emoret_cli.samplingopt import SAMPLING_HELP, Rule, check_cutting
 
 EPILOG = (
     "Examples: emoret embed --model model/ --frames frames/ --out videos\n\n"
@@ -48,10 +50,7 @@ def COMMAND(
         fail("--no-emotion applies to --texts only")
     if (segment is not None or scenes) and not videos:
         fail("--segment and --scenes apply to video files (a frame store is cut by extract-frames)")
-    if overlap and segment is None:
-        fail("--overlap needs --segment")
-    if segment is not None and overlap >= segment:
-        fail("--overlap must be less than --segment")
+    check_cutting(segment, overlap)
     if sampling is not None and texts is not None:
         fail("--sampling applies to videos only")
     rule = (sampling or Rule.linspace).value
@@ -78,7 +77,7 @@ def COMMAND(
         _embed_texts(model, texts, not no_emotion, batch_size or 64, part, out, meta, precision)
         return
     meta["sampling"] = rule
-    cutting = dict(segment=segment, overlap=overlap, scenes=scenes)
+    cutting = Cutting(segment, overlap, scenes)
     failed = _embed_videos(model, videos or [], frames, batch_size or 8, part, out, meta, rule, cutting, precision,
                            decode_workers)
     if failed:
@@ -106,49 +105,30 @@ def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, o
     hint_reading_stdin(source, "embed", "caption records", "a file: --texts captions.jsonl")
     captions = read_captions(source)
     start, stop = embed.shard_bounds(len(captions), part)
-    records = captions[start:stop]
-    emotions = embed.text_emotions(records) if use_emotion else None
     with progress() as bar:
-        task = bar.add_task("embedding captions", total=len(records))
-        vectors = embed.embed_texts(
-            model, [record["caption"] for record in records], emotions, batch_size,
-            on_batch=lambda n: bar.advance(task, n), precision=precision,
-        )
-    meta.update(kind="texts", emotion=use_emotion)
-    path = embed.save_embeddings(out, vectors, records, meta)
-    message(f"embed: {len(records)} captions → {path}")
+        task = bar.add_task("embedding captions", total=stop - start)
+        written = sets.caption_set(model, captions, out, meta, use_emotion, batch_size, part, precision,
+                                   on_batch=lambda n: bar.advance(task, n))
+    message(f"embed: {written.count} captions → {written.path}")
 
 
 def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, meta: dict, rule: str,
-                  cutting: dict, precision: str | None = None, decode_workers: int | None = None) -> int:
-    failures: list = []
-    if frames_dir is not None:
-        items, broken = embed.items_from_frames(frames_dir)
-        # extract-frames already failed for these; say so, but this run is not a failure.
-        for record in broken:
-            message(f"embed: skipping {record.get('source') or record.get('video_id')} ({record['error']})")
-    else:
-        items = embed.items_from_files(paths, int(model.num_frames), int(model.image_size), rule=rule, **cutting)
-    start, stop = embed.shard_bounds(len(items), part)
-    items = items[start:stop]
+                  cutting: Cutting, precision: str | None = None, decode_workers: int | None = None) -> int:
+    items = sets.video_items(model, paths, frames_dir, rule, cutting, part, say=message)
     if not items:
         fail("no videos to embed" + (" in this shard" if part != (0, 1) else ""))
 
     def report(failure) -> None:
-        failures.append(failure.record)
         where = failure.record.get("path") or failure.record.get("source") or failure.record.get("video_id")
         message(f"emoret: {where}: {failure.reason}")
 
     with progress() as bar:
         task = bar.add_task("embedding videos", total=len(items))
-        vectors, records = embed.embed_videos(
-            model, items, batch_size, on_item=lambda: bar.advance(task), on_failure=report, rule=rule,
-            precision=precision, decode_workers=decode_workers if frames_dir is None else 0,
-        )
-    meta.update(kind="videos")
-    if len(records):
-        path = embed.save_embeddings(out, vectors, records, meta)
-        what = "moments" if any("moment_id" in record for record in records) else "videos"
-        message(f"embed: {len(records)} {what} → {path}" + (f"; {len(failures)} failed" if failures else ""))
+        written = sets.video_set(model, items, out, meta, batch_size, rule, precision,
+                                 decode_workers if frames_dir is None else 0, on_item=lambda: bar.advance(task),
+                                 on_failure=report)
+    failures = written.failures
+    if written.path is not None:
+        what = "moments" if written.moments else "videos"
+        message(f"embed: {written.count} {what} → {written.path}" + (f"; {len(failures)} failed" if failures else ""))
     return len(failures)
-

@@ -25,7 +25,7 @@ from emoret_cli.common import (
     progress,
     quiet_stdout_after_broken_pipe,
 )
-from emoret_cli.samplingopt import SAMPLING_HELP, Rule
+from emoret_cli.samplingopt import SAMPLING_HELP, Rule, check_cutting
 
 EPILOG = (
     "Examples: emoret extract-frames videos/ --out frames/\n\n"
@@ -69,10 +69,7 @@ def COMMAND(
         fail("give --num-frames or --fps, not both")
     if sampling_rule is not None and fps is not None:
         fail("--sampling spreads --num-frames; with --fps frames are taken at that rate")
-    if overlap and segment is None:
-        fail("--overlap needs --segment")
-    if segment is not None and overlap >= segment:
-        fail("--overlap must be less than --segment")
+    check_cutting(segment, overlap)
     if not inputs and from_records is None:
         fail("give video files or directories, or --from FILE")
     if out.exists() and not out.is_dir():

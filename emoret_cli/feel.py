@@ -17,10 +17,6 @@ EPILOG = (
     "(default ~/.cache/emoret/face); offline, pass --face-model PATH or --no-faces."
 )
 
-NO_MODEL_FRAMES = 8
-NO_MODEL_SIZE = 320
-
-
 def COMMAND(
     videos: Optional[List[Path]] = typer.Argument(None, help="Video files or directories, decoded on the fly."),
     frames: Optional[Path] = typer.Option(None, "--frames", help="A frame store made by 'emoret extract-frames'."),
@@ -50,17 +46,9 @@ def COMMAND(
 
         model = load_model_or_fail(str(model_spec), device)
 
-    from emoret.retrieval import embed
-    from emoret.retrieval.feel.run import feel
+    from emoret.retrieval.feel.run import feel, feel_items
 
-    if frames is not None:
-        items, broken = embed.items_from_frames(frames)
-        for record in broken:
-            message(f"feel: skipping {record.get('source') or record.get('video_id')} ({record['error']})")
-    else:
-        num_frames = int(model.num_frames) if model is not None else NO_MODEL_FRAMES
-        size = int(model.image_size) if model is not None else NO_MODEL_SIZE
-        items = embed.items_from_files(videos or [], num_frames, size)
+    items = feel_items(model, videos or [], frames, message)
     if not items:
         fail("no videos to read")
 
@@ -84,19 +72,11 @@ def COMMAND(
 
 
 def _face_reader(face_model: Optional[Path], scene_too: bool):
-    from emoret.retrieval.feel.detect import FaceDetectorUnavailable, HaarFaceDetector
-    from emoret.retrieval.feel.expression import (
-        ExpressionClassifier,
-        ExpressionModelError,
-    )
-    from emoret.retrieval.feel.face_model import FaceModelUnavailable, face_model_path
-    from emoret.retrieval.feel.faces import FaceReader
+    from emoret.retrieval.feel.faces import FacesUnavailable, face_reader
 
     try:
-        detector = HaarFaceDetector()
-        classifier = ExpressionClassifier(face_model_path(face_model))
-    except (FaceDetectorUnavailable, FaceModelUnavailable, ExpressionModelError) as err:
+        return face_reader(face_model)
+    except FacesUnavailable as err:
         # Without faces the scene can still be read: the way on for a newcomer offline.
         also = ", or pass --no-faces to read the scene only" if scene_too and "--no-faces" not in str(err) else ""
         fail(f"{err}{also}")
-    return FaceReader(detector, classifier)

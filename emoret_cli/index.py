@@ -9,11 +9,19 @@ import typer
 
 from emoret.retrieval import embed
 from emoret.retrieval import index as store
+from emoret.retrieval.build import (
+    Cutting,
+    EmotionTagger,
+    IndexParams,
+    NeedsModel,
+    index_embeddings,
+    index_videos,
+    locked,
+)
 from emoret.retrieval.embed import embedding_paths
-from emoret.retrieval.refresh import refresh
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
 from emoret_cli.modelopt import load_model_or_fail
-from emoret_cli.samplingopt import SAMPLING_HELP, Rule
+from emoret_cli.samplingopt import SAMPLING_HELP, Rule, check_cutting
 
 EPILOG = (
     "From embeddings: emoret index videos --out my-index   (videos.npy + videos.jsonl; shards: list them all)\n\n"
@@ -53,11 +61,7 @@ def COMMAND(
         fail("give embeddings, or video files/directories with --model (or --verify DIR)")
 
     target = store.resolve_target(out or store.default_index_dir())
-    params = {
-        "m": m or store.DEFAULT_M,
-        "ef_construction": ef_construction or store.DEFAULT_EF_CONSTRUCTION,
-        "ef": ef or store.DEFAULT_EF,
-    }
+    params = IndexParams(m or store.DEFAULT_M, ef_construction or store.DEFAULT_EF_CONSTRUCTION, ef or store.DEFAULT_EF)
     embeddings = [source for source in sources if _is_embeddings(source)]
     if embeddings and len(embeddings) != len(sources):
         fail("give either embeddings or videos, not both")
@@ -67,33 +71,28 @@ def COMMAND(
         fail("--sampling applies to videos; embeddings were sampled when they were made")
     if embeddings and (segment is not None or scenes):
         fail("--segment and --scenes cut videos; embeddings are already cut (use them with extract-frames or embed)")
-    if overlap and segment is None:
-        fail("--overlap needs --segment")
-    if segment is not None and overlap >= segment:
-        fail("--overlap must be less than --segment")
+    check_cutting(segment, overlap)
     store.refuse_foreign_directory(Path(target))
     emotions = None
     if emotions_file is not None:
         from emoret.retrieval.feel.join import read_emotions
 
         emotions = read_emotions(emotions_file)
-    add_emotions = _emotion_adder(emotions, feel, model_spec, device)
-
-    def waiting() -> None:
-        message(f"index: waiting for another run on {target} to finish")
-
+    tagger = EmotionTagger(emotions, feel, model_spec, device, message)
     try:
-        with store.writer_lock(target, wait=wait, on_wait=waiting):
+        with locked(target, wait, message):
             if embeddings:
-                _from_embeddings(embeddings, target, model_spec, device, params, add_emotions)
+                written = index_embeddings(embeddings, target, model_spec, device, params, tagger, message)
+                message(f"index: {written['count']} items, dimension {written['dim']} → {target}")
             else:
                 failed = _from_videos(sources, target, model_spec, device, batch_size, params,
-                                      (sampling or Rule.linspace).value, dict(segment=segment, overlap=overlap, scenes=scenes),
-                                      add_emotions)
+                                      (sampling or Rule.linspace).value, Cutting(segment, overlap, scenes), tagger)
                 if failed:
                     exit_with(EXIT_FAILED)
     except store.IndexBusy as err:
         fail(str(err), EXIT_FAILED)
+    except NeedsModel:
+        fail("--feel needs the model: pass --model")
 
 
 def _verify(path: Path) -> None:
@@ -132,32 +131,9 @@ def _check_video_sources(sources: List[str], model_spec: Optional[str]) -> None:
         fail("indexing videos needs --model (or give embeddings made by 'emoret embed')")
 
 
-def _from_embeddings(names, target, model_spec, device, params, add_emotions) -> None:
-    parts = [embed.load_embeddings(name) for name in names]
-    combined = embed.combine_embeddings(parts)
-    meta = combined.meta
-    model = None
-    if model_spec is not None:
-        model = load_model_or_fail(model_spec, device)
-        embed.check_made_by(combined, model, model_spec)
-        meta.update({key: value for key, value in embed.model_meta(model, model_spec).items() if key != "dim"})
-    elif not meta.get("fingerprint"):
-        message("index: these embeddings do not say which model made them; 'emoret search' will need --model")
-    else:
-        model = _recorded_model(meta)
-    kinds = {part.meta.get("kind") for part in parts} - {None}
-    if kinds == {"texts"}:
-        message("index: note: these are caption embeddings, not videos")
-    meta["source"] = "embeddings"
-    add_emotions(combined.vectors, combined.records, meta.get("model"), model)
-    written = store.write_index(target, combined.vectors, combined.records, meta,
-                                extras=_query_export(model), **params)
-    message(f"index: {written['count']} items, dimension {written['dim']} → {target}")
-
-
-def _from_videos(paths, target, model_spec, device, batch_size, params, rule: str, cutting: dict, add_emotions) -> int:
-    from emoret_cli.modelopt import load_model_or_fail
-
+def _from_videos(paths: List[str], target: Path, model_spec: Optional[str], device: str, batch_size: int, params: IndexParams,
+                 rule: str, cutting: Cutting, tagger: EmotionTagger) -> int:
+    assert model_spec is not None  # _check_video_sources asked for it
     model = load_model_or_fail(model_spec, device)
     with progress() as bar:
         task = bar.add_task("embedding new videos", total=0)
@@ -165,15 +141,9 @@ def _from_videos(paths, target, model_spec, device, batch_size, params, rule: st
         def report(failure) -> None:
             message(f"emoret: {failure.record.get('path')}: {failure.reason}")
 
-        result = refresh(
-            target, model, model_spec, [Path(p) for p in paths], params, batch_size,
-            on_start=lambda n: bar.update(task, total=n),
-            on_item=lambda: bar.advance(task),
-            on_failure=report,
-            rule=rule,
-            **cutting,
-            before_write=lambda vectors, records: add_emotions(vectors, records, model_spec, model),
-            extras=_query_export(model),
+        result = index_videos(
+            paths, target, model, model_spec, params, batch_size, rule, cutting, tagger, message,
+            on_start=lambda n: bar.update(task, total=n), on_item=lambda: bar.advance(task), on_failure=report,
         )
     summary = f"kept {result.kept}, embedded {result.embedded}, removed {result.removed}"
     if result.failed:
@@ -185,56 +155,3 @@ def _from_videos(paths, target, model_spec, device, batch_size, params, rule: st
     else:
         message(f"index: up to date ({summary})")
     return len(result.failed)
-
-
-def _emotion_adder(emotions, feel: bool, model_spec, device):
-    """A function (vectors, records, model spec[, model]) that puts video_emotions on the records."""
-
-    def add(vectors, records, spec, model=None) -> None:
-        if emotions is not None:
-            from emoret.retrieval.feel.join import attach
-
-            missing = attach(records, emotions)
-            if missing:
-                message(f"index: {missing} of {len(records)} videos have no record in --emotions")
-        if feel:
-            from emoret.retrieval.feel.join import attach_scene
-
-            if model is None:
-                if not (model_spec or spec):
-                    fail("--feel needs the model: pass --model")
-                from emoret_cli.modelopt import load_model_or_fail
-
-                model = load_model_or_fail(model_spec or spec, device)
-            added = attach_scene(records, vectors, model)
-            message(f"index: scene emotions read for {added} videos")
-
-    return add
-
-
-def _query_export(model):
-    """The step that lets 'emoret search' answer without torch (see emoret.retrieval.query_export)."""
-    if model is None:
-        return None
-    from emoret.retrieval.query_export import exporter
-
-    return exporter(model, lambda why: message(f"index: searches will load torch: no numpy query encoder ({why})"))
-
-
-def _recorded_model(meta):
-    """The model the embeddings record, loaded for the query export; None (said why) if it cannot be."""
-    from emoret.errors import InputError
-    from emoret.model import load_model
-
-    spec = str(meta.get("model") or "")
-    if not spec:
-        return None
-    try:
-        model = load_model(spec)
-    except (InputError, OSError, ValueError) as err:
-        message(f"index: searches will load torch: cannot load {spec} for the query export ({err})")
-        return None
-    if model.fingerprint != meta.get("fingerprint"):
-        message(f"index: searches will load torch: {spec} has changed since these embeddings were made")
-        return None
-    return model

@@ -10,7 +10,6 @@ import typer
 
 from emoret.records import dumps
 from emoret.retrieval.index import EXACT_MAX_ITEMS, SEARCH_METHODS
-from emoret.retrieval.search import hit_record
 from emoret.text.emotions import parse_emotion_names
 from emoret_cli.common import fail, hint_reading_stdin
 
@@ -75,19 +74,17 @@ def COMMAND(
     if query == "-":
         hint_reading_stdin(query, "search", "queries, one a line", 'the query: emoret search "a happy dog"')
     batches = _stdin_batches() if query == "-" else iter([[query]])
+    options = searching.SearchOptions(top, per_video, ef, method, mode, not as_written, emotion_weight, only_emotion,
+                                      emotion_threshold)
     shown = []
     for batch in batches:
-        hits_each = searching.search(index, model, batch, top=top, ef=ef, emotions=mode, lowercase=not as_written,
-                                     per_video=per_video, emotion_weight=emotion_weight, only_emotion=only_emotion,
-                                     threshold=emotion_threshold, method=method)
-        for text, hits in zip(batch, hits_each, strict=True):
-            read = searching.query_emotion_names(text, mode, lowercase=not as_written)
+        for answer in searching.answer(index, model, batch, options):
             if html_page is not None:
-                shown += [searching.hit_record(text, hit, read) for hit in hits]
+                shown += answer.records()
             if table:
-                _print_table(text, read, hits)
+                _print_table(answer.query, answer.query_emotions, answer.hits)
             else:
-                _print_json(text, read, hits)
+                _print_json(answer)
     if html_page is not None:
         from emoret.retrieval.gallery import FrameSource, write_page
         from emoret_cli.common import message
@@ -97,29 +94,10 @@ def COMMAND(
 
 
 def _query_encoder(index, model_spec: Optional[str], device: str):
-    """numpy over the index's query export when it has one of its model (torch never loads);
-    else the torch model: with --model, --device cuda, or an index built without the export."""
-    from emoret.retrieval import search as searching
-
-    if model_spec is None and device in ("cpu", "auto"):
-        from emoret.retrieval.text_numpy import for_index
-
-        encoder = for_index(index.path, index.meta.get("fingerprint"), index.meta)
-        if encoder is not None:
-            _check(index, encoder)
-            return encoder
-    from emoret_cli.modelopt import load_model_or_fail
-
-    model = load_model_or_fail(searching.model_spec_for(index, model_spec), device)
-    _check(index, model)
-    return model
-
-
-def _check(index, model) -> None:
     from emoret.retrieval import search as searching
 
     try:
-        searching.check_model(index, model)
+        return searching.query_encoder(index, model_spec, device)
     except searching.ModelMismatch as err:
         fail(str(err))
 
@@ -182,10 +160,10 @@ def _batches_from_fd(fd: int):
         yield [pending.decode("utf-8", "replace").strip()]
 
 
-def _print_json(query: str, query_emotions: list[str], hits) -> None:
+def _print_json(answer) -> None:
     out = sys.stdout.buffer
-    for hit in hits:
-        out.write(dumps(hit_record(query, hit, query_emotions)))
+    for record in answer.records():
+        out.write(dumps(record))
     out.flush()
 
 

@@ -41,12 +41,12 @@ def test_index_exports_and_search_matches_the_torch_path(env, run_cli, index_dir
     torch_path = run_cli("search", "-", "--index", index_dir, "--top", "6", "--model", env.model_dir, stdin=queries)
     assert torch_path.code == 0, torch_path.stderr
 
-    from emoret_cli import modelopt
+    from emoret.model import factory
 
     def no_torch(*args, **kwargs):
         raise AssertionError("the torch model was loaded")
 
-    monkeypatch.setattr(modelopt, "load_model_or_fail", no_torch)
+    monkeypatch.setattr(factory, "create_model", no_torch)
     numpy_path = run_cli("search", "-", "--index", index_dir, "--top", "6", stdin=queries)
     assert numpy_path.code == 0, numpy_path.stderr
     ours, theirs = numpy_path.records, torch_path.records

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 from emoret.errors import InputError
 from emoret.retrieval import index as store
 from emoret.retrieval import rerank
-from emoret.retrieval.encoder import Encoder
+from emoret.retrieval.encoder import Embeds, QueryEncoder
 from emoret.retrieval.index import video_key
 
 # Bookkeeping of the frame store and of refresh: not what a person searching wants to read.
@@ -41,6 +42,27 @@ class ModelMismatch(Exception):
     """The model given for queries is not the one the index was built with."""
 
 
+def query_encoder(index: store.Index, model_spec: str | None = None, device: str = "cpu") -> QueryEncoder:
+    """What answers queries on ``index``, checked against it (:class:`ModelMismatch` if it does not fit).
+
+    The numpy tower over the index's query export when it has one of its model (torch never
+    loads); else the torch model: with ``model_spec``, a ``device`` other than cpu/auto, or an
+    index built without the export.
+    """
+    if model_spec is None and device in ("cpu", "auto"):
+        from emoret.retrieval.text_numpy import for_index
+
+        encoder = for_index(index.path, index.meta.get("fingerprint"), index.meta)
+        if encoder is not None:
+            check_model(index, encoder)
+            return encoder
+    from emoret.model.factory import ModelOptions, create_model
+
+    model = create_model(model_spec_for(index, model_spec), ModelOptions(device=device))
+    check_model(index, model)
+    return model
+
+
 def model_spec_for(index: store.Index, override: str | None) -> str:
     """``override``, else the model recorded in the index."""
     if override:
@@ -51,7 +73,7 @@ def model_spec_for(index: store.Index, override: str | None) -> str:
     return str(spec)
 
 
-def check_model(index: store.Index, model: Encoder) -> None:
+def check_model(index: store.Index, model: Embeds) -> None:
     """Refuse a model whose fingerprint or dimension differs from the index's."""
     if int(model.embed_dim) != index.dim:
         raise ModelMismatch(
@@ -79,13 +101,13 @@ def query_emotion_vectors(queries: Sequence[str], mode: str | Sequence[int], low
     return [list(mode) for _ in queries]
 
 
-def search(index: store.Index, model: Any, queries: Sequence[str], top: int = 10, ef: int | None = None,
+def search(index: store.Index, model: QueryEncoder, queries: Sequence[str], top: int = 10, ef: int | None = None,
            emotions: str | Sequence[int] = "auto", lowercase: bool = True, per_video: int = 1,
            emotion_weight: float | None = None, only_emotion: str | None = None,
            threshold: float | None = None, method: str = "auto") -> list[list[store.Hit]]:
     """The ranked hits of each query, best first: ``top`` videos, each with its ``per_video``
     best moments (0: every item on its own, however many of one video). ``model``: an
-    EmoretModel, or a text_numpy.NumpyTextEncoder (no torch).
+    EmoretModel, or a text_numpy.NumpyTextEncoder (no torch): see :func:`query_encoder`.
 
     ``method``: how the index is searched (see :meth:`emoret.retrieval.index.Index.search`).
     Where the index keeps ``video_emotions``: ``only_emotion`` keeps the videos whose
@@ -124,6 +146,47 @@ def search(index: store.Index, model: Any, queries: Sequence[str], top: int = 10
     if per_video < 1 or one_item_a_video:
         return ranked
     return [group_per_video(hits, top, per_video) for hits in ranked]
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """How a query is answered (see :func:`search`). ``emotions``: ``"auto"`` (read from the
+    query), ``"none"``, or 8 counts in EMOTIONS order; ``lowercase``: read the query's words
+    lowercased (False: as written, like annotate)."""
+
+    top: int = 10
+    per_video: int = 1
+    ef: int | None = None
+    method: str = "auto"
+    emotions: str | Sequence[int] = "auto"
+    lowercase: bool = True
+    emotion_weight: float | None = None
+    only_emotion: str | None = None
+    threshold: float | None = None
+
+
+@dataclass
+class Answer:
+    """One query's hits, and the emotions the search used for it."""
+
+    query: str
+    query_emotions: list[str]
+    hits: list[store.Hit] = field(default_factory=list)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The hits as ``emoret search --json`` prints them, one record a hit."""
+        return [hit_record(self.query, hit, self.query_emotions) for hit in self.hits]
+
+
+def answer(index: store.Index, model: QueryEncoder, queries: Sequence[str],
+           options: SearchOptions = SearchOptions()) -> list[Answer]:
+    """Each query's :class:`Answer`, in order: what ``emoret search`` prints."""
+    o = options
+    hits_each = search(index, model, queries, top=o.top, ef=o.ef, emotions=o.emotions, lowercase=o.lowercase,
+                       per_video=o.per_video, emotion_weight=o.emotion_weight, only_emotion=o.only_emotion,
+                       threshold=o.threshold, method=o.method)
+    return [Answer(text, query_emotion_names(text, o.emotions, o.lowercase), list(hits))
+            for text, hits in zip(queries, hits_each, strict=True)]
 
 
 def group_per_video(hits: Sequence[store.Hit], top: int, per_video: int) -> list[store.Hit]:

@@ -7,6 +7,7 @@ the video's face emotions are the weighted mean over every face in every frame.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -58,3 +59,20 @@ class FaceReader:
                 weights.append(face_weight(face, frame.shape))
         scores = aggregate(self.classifier(crops), np.asarray(weights)) if crops else None
         return FaceSummary(scores, most, with_face, len(frames))
+
+
+class FacesUnavailable(Exception):
+    """No face pipeline here: OpenCV's detector or the expression model is missing or broken."""
+
+
+def face_reader(face_model: str | os.PathLike[str] | None = None) -> FaceReader:
+    """OpenCV's face detector with the expression model: ``face_model`` (an ONNX file of
+    HSEmotion's 8-class contract), else the default, fetched once into the cache."""
+    from emoret.retrieval.feel.detect import FaceDetectorUnavailable, HaarFaceDetector
+    from emoret.retrieval.feel.expression import ExpressionClassifier, ExpressionModelError
+    from emoret.retrieval.feel.face_model import FaceModelUnavailable, face_model_path
+
+    try:
+        return FaceReader(HaarFaceDetector(), ExpressionClassifier(face_model_path(face_model)))
+    except (FaceDetectorUnavailable, FaceModelUnavailable, ExpressionModelError) as err:
+        raise FacesUnavailable(str(err)) from err

@@ -6,16 +6,38 @@ the model embeds the previous batch.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from emoret.errors import ModelError
-from emoret.retrieval.embed import Rows, VideoFailure, VideoItem, embed_videos
+from emoret.retrieval.embed import Rows, VideoFailure, VideoItem, embed_videos, items_from_files, items_from_frames
+from emoret.retrieval.encoder import Encoder
 from emoret.retrieval.feel.aggregate import DEFAULT_FACE_SHARE, as_dict, combine
 from emoret.retrieval.feel.faces import FaceReader, FaceSummary
 from emoret.retrieval.feel.scene import SceneReader
+
+# Frames a video when no model (no scene) says how many and how large: faces only.
+NO_MODEL_FRAMES = 8
+NO_MODEL_SIZE = 320
+
+
+def feel_items(model: Encoder | None, videos: Sequence[str | os.PathLike[str]] = (),
+               frames: str | os.PathLike[str] | None = None,
+               say: Callable[[str], None] | None = None) -> list[VideoItem]:
+    """The videos of a frame store (``frames``; those extract-frames could not read are said
+    and skipped), or of video files and folders, sampled as the model takes them."""
+    if frames is not None:
+        items, broken = items_from_frames(frames)
+        for record in broken:
+            if say is not None:
+                say(f"feel: skipping {record.get('source') or record.get('video_id')} ({record['error']})")
+        return items
+    num_frames = int(model.num_frames) if model is not None else NO_MODEL_FRAMES
+    size = int(model.image_size) if model is not None else NO_MODEL_SIZE
+    return items_from_files(videos, num_frames, size)
 
 
 def _with_faces(item: VideoItem, faces: FaceReader, seen: dict[int, FaceSummary]) -> VideoItem:
@@ -28,7 +50,7 @@ def _with_faces(item: VideoItem, faces: FaceReader, seen: dict[int, FaceSummary]
     return VideoItem(item.record, load)
 
 
-def feel(items: Sequence[VideoItem], model: Any | None = None, faces: FaceReader | None = None,
+def feel(items: Sequence[VideoItem], model: Encoder | None = None, faces: FaceReader | None = None,
          face_share: float = DEFAULT_FACE_SHARE, batch_size: int = 8,
          on_item: Callable[[], None] | None = None,
          on_failure: Callable[[VideoFailure], None] | None = None) -> list[dict[str, Any]]:
