@@ -5,7 +5,7 @@
 #   examples/quickstart.sh [DIR]        (default DIR: ./emoret-demo)
 #
 # The base model is a tiny random CLIP, trained here from scratch (500 epochs: about a minute,
-# 36-90 s measured); the whole script takes about 2 minutes on 2 CPU cores (96-125 s measured in
+# 36-90 s measured); the whole script takes about 2 minutes on 2 CPU cores (80-125 s measured in
 # fresh clones on an AMD EPYC with other work running; 6 minutes at load 5-8).
 # It evaluates twice: on the synthetic videos the model was trained on (the plumbing works:
 # text→video R@1 100.0), and on a held-out test set (DIR/test: 60 other videos, whose
