@@ -75,6 +75,17 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def print_counts_table(first_column: str, totals: dict[str, Counter], keys: list[str]) -> Counter:
+    """A Markdown table of ``keys`` a row of ``totals``, then their sum (returned)."""
+    print(f"| {first_column} | " + " | ".join(keys) + " |")
+    print("|---|" + "---:|" * len(keys))
+    for name, counts in totals.items():
+        print(f"| {name} | " + " | ".join(str(counts[k]) for k in keys) + " |")
+    overall = sum(totals.values(), Counter())
+    print("| all | " + " | ".join(str(overall[k]) for k in keys) + " |")
+    return overall
+
+
 def run_and_kill(args: list[str], delay: float, ready: Callable[[], bool] | None = None,
                  limit: float = 60.0) -> tuple[bool, int]:
     """Start, SIGKILL the main process after ``delay`` s; (killed before it ended, leaked processes).
@@ -349,12 +360,7 @@ def main() -> None:
             print(f"{command.name}: {dict(counts)}", file=sys.stderr)
     keys = ["kills", "finished before the kill", "half-written or unreadable", "wrong", "refused sets (allowed)",
             "leaked temps", "leaked processes"]
-    print("| command | " + " | ".join(keys) + " |")
-    print("|---|" + "---|" * len(keys))
-    for name, counts in totals.items():
-        print(f"| {name} | " + " | ".join(str(counts[k]) for k in keys) + " |")
-    overall = sum(totals.values(), Counter())
-    print("| all | " + " | ".join(str(overall[k]) for k in keys) + " |")
+    overall = print_counts_table("command", totals, keys)
     print(f"\n{sum(c['kills'] for c in totals.values())} kills in {time.monotonic() - started:.0f} s; "
           f"load {open('/proc/loadavg').read().split()[0]}")
     bad = overall["half-written or unreadable"] + overall["wrong"] + overall["leaked temps"] + overall["leaked processes"]

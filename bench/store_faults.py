@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 from fault_tools import temp_files
-from faults import EMORET, ENV, ROOT, run, run_and_kill, timed
+from faults import EMORET, ENV, ROOT, print_counts_table, run, run_and_kill, timed
 
 STORE_SETTINGS = {"A": ["-n", "2", "--size", "16", "--segment", "3"], "B": ["-n", "4", "--size", "16", "--segment", "2"]}
 QUERY = "a frightened red circle"
@@ -336,12 +336,7 @@ def run_store_classes(data: dict[str, Path], work: Path, kills: int, corruptions
 
 def print_store_table(totals: dict[str, Counter]) -> int:
     keys = ["kills", "corruptions", "refused", "same", "wrong", "half-written", "leaked", "crashed"]
-    print("| class | " + " | ".join(keys) + " |")
-    print("|---|" + "---:|" * len(keys))
-    for name, counts in totals.items():
-        print(f"| {name} | " + " | ".join(str(counts[k]) for k in keys) + " |")
-    overall = sum(totals.values(), Counter())
-    print("| all | " + " | ".join(str(overall[k]) for k in keys) + " |")
+    overall = print_counts_table("class", totals, keys)
     kinds = sorted(k for k in overall if ": " in k)
     print("\ncorrupted: " + ", ".join(f"{k} {overall[k]}" for k in kinds))
     return overall["wrong"] + overall["half-written"] + overall["leaked"] + overall["crashed"]

@@ -81,3 +81,18 @@ def cli_env() -> dict:
     import os
 
     return {**os.environ, "PYTHONPATH": os.getcwd()}
+
+
+def through_fifo(fifo, write):
+    """``write()`` with a reader on the FIFO ``fifo`` (made here); (its result, the bytes read or None)."""
+    import os
+    import threading
+
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(open(fifo, "rb").read()), daemon=True)
+    reader.start()
+    result = write()
+    reader.join(timeout=10)
+    assert not reader.is_alive(), "the FIFO's reader never saw the end of the data"
+    return result, (received[0] if received else None)

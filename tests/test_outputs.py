@@ -7,10 +7,9 @@ import os
 import stat
 import subprocess
 import sys
-import threading
 
 import pytest
-from fault_tools import fill_disk, temp_files
+from fault_tools import fill_disk, temp_files, through_fifo
 
 from emoret.atomic import atomic_path, resolve_output, sweep_stale_temps
 from emoret.records import write_jsonl_atomic
@@ -50,16 +49,10 @@ def test_output_through_a_dangling_symlink_creates_its_target(tmp_path):
 
 def test_output_into_a_fifo_writes_to_its_reader(run_cli, tmp_path):
     fifo = tmp_path / "pipe"
-    os.mkfifo(fifo)
-    received = []
-    reader = threading.Thread(target=lambda: received.append(open(fifo, "rb").read()), daemon=True)
-    reader.start()
-    result = run_cli("annotate", captions_file(tmp_path), "-o", fifo)
-    reader.join(timeout=10)
+    result, received = through_fifo(fifo, lambda: run_cli("annotate", captions_file(tmp_path), "-o", fifo))
     assert result.code == 0, result.stderr
-    assert not reader.is_alive(), "the FIFO's reader never saw the end of the data"
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
-    assert len(received[0].splitlines()) == len(CAPTIONS)
+    assert received is not None and len(received.splitlines()) == len(CAPTIONS)
 
 
 def test_output_to_dev_stdout_onto_a_file_keeps_the_file(tmp_path):

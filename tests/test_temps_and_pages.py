@@ -8,11 +8,10 @@ import signal
 import stat
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
-from fault_tools import cli_env, temp_files
+from fault_tools import cli_env, temp_files, through_fifo
 
 HIT = {"query": "a dog", "rank": 1, "score": 0.5, "video_id": "clip0", "path": "/nonexistent/clip0.mp4"}
 
@@ -59,15 +58,10 @@ def _hits(tmp_path):
 
 def test_gallery_into_a_fifo_writes_the_page_to_its_reader(run_cli, tmp_path):
     fifo = tmp_path / "pipe"
-    os.mkfifo(fifo)
-    received = []
-    reader = threading.Thread(target=lambda: received.append(open(fifo, "rb").read()), daemon=True)
-    reader.start()
-    result = run_cli("gallery", _hits(tmp_path), "-o", fifo)
-    reader.join(timeout=10)
+    result, page = through_fifo(fifo, lambda: run_cli("gallery", _hits(tmp_path), "-o", fifo))
     assert result.code == 0, result.stderr
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
-    assert received and received[0].startswith(b"<!DOCTYPE html>") and b"</html>" in received[0]
+    assert page is not None and page.startswith(b"<!DOCTYPE html>") and b"</html>" in page
 
 
 def test_gallery_onto_dev_null_keeps_the_device(run_cli, tmp_path):
