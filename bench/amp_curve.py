@@ -82,7 +82,7 @@ def main() -> None:
 
 
 def _cpu_bf16() -> bool:
-    from emoret.retrieval.precision import cpu_has_bf16
+    from emoret.embedding.precision import cpu_has_bf16
 
     return cpu_has_bf16()
 

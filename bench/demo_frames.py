@@ -19,7 +19,7 @@ from pathlib import Path
 
 import av
 
-from emoret.video import synthetic
+from emoret.demo import synthetic
 
 
 def make(out: Path, asm0: bool) -> None:

@@ -63,10 +63,10 @@ def table(times: dict[str, list[float]], outputs: dict, count: int, unit: str, b
 def frame_runs(model, work: Path, args) -> None:
     import torch
 
-    from emoret.retrieval import embed
-    from emoret.retrieval.precision import resolve_precision
+    from emoret.demo.synthetic import make_scenes, make_video
+    from emoret.embedding import runner as embed
+    from emoret.embedding.precision import resolve_precision
     from emoret.video.frames import save_frames, write_manifest
-    from emoret.video.synthetic import make_scenes, make_video
 
     rng = np.random.default_rng(0)
     records = []
@@ -116,9 +116,10 @@ def text_runs(model, work: Path, args) -> None:
     import torch
     from b32 import captions
 
-    from emoret.retrieval import embed, query_export
-    from emoret.retrieval.precision import resolve_precision
-    from emoret.retrieval.text_numpy import NumpyTextEncoder
+    from emoret.embedding import runner as embed
+    from emoret.embedding.precision import resolve_precision
+    from emoret.query import export as query_export
+    from emoret.query.text_numpy import NumpyTextEncoder
 
     texts = [t for t in captions() if t.strip()][: args.texts]
     query_export.export_text_tower(model, work / "export")
@@ -150,8 +151,8 @@ def text_runs(model, work: Path, args) -> None:
 
 def trained_tiny_check(model_dir: Path, frames_dir: Path, texts: list[str], rounds: int) -> None:
     """bf16 against fp32 on a trained model (the demo's): time and the lowest cosine."""
+    from emoret.embedding import runner as embed
     from emoret.model import load_model
-    from emoret.retrieval import embed
 
     model = load_model(model_dir)
     items, _ = embed.items_from_frames(frames_dir)
@@ -182,8 +183,8 @@ def main() -> None:
     import torch
     from b32 import build_b32
 
+    from emoret.embedding.precision import cpu_has_bf16, resolve_precision
     from emoret.model import load_model
-    from emoret.retrieval.precision import cpu_has_bf16, resolve_precision
 
     work = Path(tempfile.mkdtemp(prefix="emoret-embed-bench-"))
     model = load_model(build_b32(work / "model", num_frames=12))

@@ -1,6 +1,6 @@
 """Does the emotion embedding help? An ablation on the held-out synthetic set.
 
-Training set: the demo set (``make_demo``, seed 0). Test set: ``emoret.video.heldout``
+Training set: the demo set (``make_demo``, seed 0). Test set: ``emoret.demo.heldout``
 (videos never trained on, in groups that differ only in mood; emotional captions whose
 only mood cue is a word no training caption uses, known only to the NRC lexicon).
 Every variant trains the tiny model (``make_demo``'s base model) with the quickstart's
@@ -65,8 +65,8 @@ def prepare(out: Path, n_train: int, n_test: int) -> dict[str, Path]:
     """Training set A (demo, seed 0) with its base model, set B (seed 1) to fine-tune on,
     and the test set apart from both; frames of all three."""
     from emoret.atomic import write_bytes_atomic
-    from emoret.video.heldout import make_test_set
-    from emoret.video.synthetic import make_demo, make_scenes, make_videos
+    from emoret.demo.heldout import make_test_set
+    from emoret.demo.synthetic import make_demo, make_scenes, make_videos
 
     paths = {"a": out / "a", "b": out / "b", "test": out / "test"}
     if not (paths["a"] / "base-model").exists():
@@ -104,8 +104,8 @@ def evaluate(model_dir: Path, captions: Path, frames: Path) -> dict:
     """The seed's table of one model on a caption file (``emotion`` flags mark the subset)."""
     import torch
 
+    from emoret.evaluation.metrics import evaluate_all
     from emoret.model import load_model
-    from emoret.retrieval.metrics import evaluate_all
     from emoret.text.emotions import record_emotion_vector
     from emoret.video.decode import pick_frames
     from emoret.video.frames import load_frames

@@ -41,8 +41,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from emoret.demo import synthetic  # noqa: E402
 from emoret.devices import available_cpus  # noqa: E402
-from emoret.video import synthetic  # noqa: E402
 from emoret.video.decode import sample_indices, scaled_size  # noqa: E402
 
 WIDTH, HEIGHT, FPS, SECONDS = 640, 360, 30, 15

@@ -154,7 +154,7 @@ def frames_right(store: dict | None, references: dict[str, Any]) -> bool:
 
 
 def read_embeddings(name: Path):
-    from emoret.retrieval.embed import load_embeddings
+    from emoret.embedding.runner import load_embeddings
 
     if not name.with_suffix(".npy").exists() and not name.with_suffix(".meta.json").exists():
         return None
@@ -169,7 +169,7 @@ def same_embeddings(a, b) -> bool:
 
 
 def read_index(path: Path):
-    from emoret.retrieval.index import open_index
+    from emoret.index.store import open_index
 
     if not path.exists():
         return None
@@ -197,10 +197,10 @@ def same_weights(a, b) -> bool:
 
 
 def prepare(root: Path, n_videos: int) -> dict[str, Path]:
+    from emoret.demo import synthetic
+    from emoret.embedding.runner import save_embeddings
     from emoret.model import load_model
     from emoret.model.tiny import build_tiny_clip
-    from emoret.retrieval.embed import save_embeddings
-    from emoret.video import synthetic
 
     paths, records = synthetic.make_videos(root / "videos", n_videos, seed=5, width=96, height=72, fps=10,
                                            duration=3.0, workers=1)

@@ -50,7 +50,7 @@ def quickstart_model(demo: Path) -> Path:
 
 def held_out(out: Path, seed: int, n_videos: int, training: set[tuple]) -> Path:
     """New scenes (prefix ``held``) rendered, captioned, annotated and flagged, frames extracted as the quickstart does."""
-    from emoret.video.synthetic import captions_for, make_scenes, make_video
+    from emoret.demo.synthetic import captions_for, make_scenes, make_video
 
     if (out / "flagged.jsonl").exists():
         return out
@@ -101,10 +101,10 @@ def scene_accuracy(feel: Path, scenes: Path) -> tuple[float, dict[str, float]]:
 
 def retrieval(feel: Path, videos: str, texts: str):
     """(similarity, emotion match, target video of each caption, emotional mask)."""
-    from emoret.retrieval import metrics
-    from emoret.retrieval.embed import load_embeddings, text_emotions
-    from emoret.retrieval.feel.join import attach, read_emotions
-    from emoret.retrieval.rerank import match_matrix
+    from emoret.embedding.runner import load_embeddings, text_emotions
+    from emoret.evaluation import metrics
+    from emoret.perception.join import attach, read_emotions
+    from emoret.query.rerank import match_matrix
 
     text, video = load_embeddings(texts), load_embeddings(videos)
     attach(video.records, read_emotions(feel))
@@ -117,8 +117,8 @@ def retrieval(feel: Path, videos: str, texts: str):
 
 
 def _matched(texts: str, videos: str):
-    from emoret.retrieval import metrics
-    from emoret.retrieval.embed import load_embeddings, text_emotions
+    from emoret.embedding.runner import load_embeddings, text_emotions
+    from emoret.evaluation import metrics
 
     text, video = load_embeddings(texts), load_embeddings(videos)
     rows, _ = metrics.match_captions(text.records, video.records)
@@ -132,7 +132,7 @@ def captions_naming_emotions(texts: str, videos: str) -> np.ndarray:
 
 
 def _moods(scenes: Path, videos: str) -> np.ndarray:
-    from emoret.retrieval.embed import load_embeddings
+    from emoret.embedding.runner import load_embeddings
 
     moods = {s["video_id"]: s["mood"] for s in json.loads(scenes.read_text())}
     return np.array([moods[r["video_id"]] for r in load_embeddings(videos).records])
@@ -140,8 +140,8 @@ def _moods(scenes: Path, videos: str) -> np.ndarray:
 
 def oracle_match(texts: str, videos: str, scenes: Path) -> np.ndarray:
     """The match term with every video's true mood as its emotions: the most the term could give."""
-    from emoret.retrieval.feel import VIDEO_EMOTIONS
-    from emoret.retrieval.rerank import match_matrix
+    from emoret.perception import VIDEO_EMOTIONS
+    from emoret.query.rerank import match_matrix
 
     emotions, records = _matched(texts, videos)
     truth = [dict(zip(VIDEO_EMOTIONS, np.eye(9)[VIDEO_EMOTIONS.index(m)], strict=False)) for m in _moods(scenes, videos)]
@@ -150,7 +150,7 @@ def oracle_match(texts: str, videos: str, scenes: Path) -> np.ndarray:
 
 
 def ranks_at(similarity, match, targets, weight: float) -> np.ndarray:
-    from emoret.retrieval.metrics import text_to_video_ranks
+    from emoret.evaluation.metrics import text_to_video_ranks
 
     return text_to_video_ranks(similarity + weight * match, targets)
 
@@ -190,7 +190,7 @@ def main() -> None:
     model = quickstart_model(demo)
     base = demo / "base-model"
     training = {_kind(s) for s in _scenes(demo / "scenes.json")}
-    from emoret.retrieval.rerank import (
+    from emoret.query.rerank import (
         DEFAULT_EMOTION_THRESHOLD,
         DEFAULT_EMOTION_WEIGHT,
     )
@@ -252,7 +252,7 @@ def choose_weight(similarity, match, targets, emotional) -> float:
 
 
 def _scenes(path: Path) -> list:
-    from emoret.video.synthetic import Scene
+    from emoret.demo.synthetic import Scene
 
     return [Scene(**s) for s in json.loads(path.read_text())]
 

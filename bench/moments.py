@@ -43,9 +43,9 @@ def evaluate(model, long_dir: Path, captions: list[dict], sampling, work: Path, 
     """Extract with ``sampling``, embed, index, search each caption; the figures."""
     import contextlib
 
-    from emoret.retrieval import embed
-    from emoret.retrieval import index as store
-    from emoret.retrieval import search as searching
+    from emoret.embedding import runner as embed
+    from emoret.index import store
+    from emoret.query import search as searching
     from emoret.video import extract
     from emoret.video.decode import find_videos
 
@@ -133,9 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     args = parser.parse_args(argv)
 
+    from emoret.demo.synthetic import make_long_videos, make_scenes
     from emoret.model import load_model
     from emoret.video.decode import Sampling
-    from emoret.video.synthetic import make_long_videos, make_scenes
 
     model = load_model(args.model or args.demo / "model")
     print(f"model: {args.model or args.demo / 'model'}")

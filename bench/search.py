@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emoret.retrieval import index as store  # noqa: E402  (after the path is set)
+from emoret.index import store  # noqa: E402  (after the path is set)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -69,8 +69,8 @@ def bench_size(n: int, args, rng: np.random.Generator, basis, work: Path, model=
     records = [{"video_id": f"v{i}", "path": f"/videos/v{i}.mp4", "duration": 10.0} for i in range(n)]
     meta, extras = {}, None
     if model is not None:
-        from emoret.retrieval.embed import model_meta
-        from emoret.retrieval.query_export import exporter
+        from emoret.embedding.runner import model_meta
+        from emoret.query.export import exporter
 
         meta, extras = model_meta(model, args.model_dir), exporter(model, lambda why: print("export:", why))
     with store.writer_lock(target):
@@ -187,8 +187,8 @@ def piped(index_dir: Path, model_dir: Path | None, queries: list[str]) -> tuple[
 def warm_rates(index_dir: Path, model_dir: Path, queries: list[str], torch_queries: int) -> dict:
     """Queries/s once started, in process: numpy encoder vs the torch model, same index, same code path."""
     from emoret.model import load_model
-    from emoret.retrieval import search as searching
-    from emoret.retrieval.text_numpy import for_index
+    from emoret.query import search as searching
+    from emoret.query.text_numpy import for_index
 
     index = store.open_index(index_dir)
     numpy_encoder = for_index(index.path, index.meta.get("fingerprint"))
@@ -271,8 +271,8 @@ def main() -> None:
 
 def check_costs(index_dir: Path, repeats: int = 7) -> dict[str, list[float]]:
     """In process, seconds of each integrity check a search makes (the page cache warm)."""
-    from emoret.retrieval import index_check
-    from emoret.retrieval.text_numpy import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE
+    from emoret.index import check as index_check
+    from emoret.query.text_numpy import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE
 
     meta = store.read_meta(index_dir)
     items = (index_dir / store.ITEMS_FILE).read_bytes()

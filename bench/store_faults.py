@@ -42,7 +42,7 @@ QUERY = "a frightened red circle"
 INDEX_READER = """
 import sys, numpy as np, orjson
 from emoret.errors import InputError
-from emoret.retrieval import index as store
+from emoret.index import store
 try:
     index = store.open_index(sys.argv[1])
     queries = np.random.default_rng(0).standard_normal((3, index.dim)).astype(np.float32)
@@ -62,8 +62,8 @@ sys.stdout.write(orjson.dumps(out).decode())
 
 def read_store(out: Path) -> dict[tuple, np.ndarray] | str:
     """What `embed --frames` would embed: {(video_id, start, end): frames}, or the one-line refusal."""
+    from emoret.embedding.runner import items_from_frames
     from emoret.errors import InputError
-    from emoret.retrieval.embed import items_from_frames
 
     try:
         items, _ = items_from_frames(out)
@@ -312,7 +312,7 @@ def corrupt_store(data: dict[str, Path], work: Path, trials: int, rng: random.Ra
 
 def prepare_stores(data: dict[str, Path], root: Path) -> None:
     """Long videos and a frame store of them (the setting A), added to ``data``."""
-    from emoret.video import synthetic
+    from emoret.demo import synthetic
 
     scenes = synthetic.make_scenes(6, seed=5)
     synthetic.make_long_videos(root / "long", scenes, clips_per_video=3, seed=5, width=64, height=48, fps=8, workers=1)

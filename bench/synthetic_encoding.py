@@ -28,8 +28,8 @@ from pathlib import Path
 
 import av
 
-from emoret.video import synthetic
-from emoret.video.heldout import make_test_scenes
+from emoret.demo import synthetic
+from emoret.demo.heldout import make_test_scenes
 
 SETTINGS = {"simd": "cpu-independent=0", "cpu-independent": None, "lossless": "cpu-independent=0:qp=0"}
 

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from emoret.video import synthetic
+from emoret.demo import synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = {"width": 64, "height": 48, "fps": 10, "duration": 1.0}
@@ -60,7 +60,7 @@ def main() -> None:
                         seen.setdefault(name, set()).add(digest)
                     counts[way] = counts.get(way, 0) + 1
                     runs += 1
-                script = ("import sys; from emoret.video import synthetic; synthetic.make_videos(sys.argv[1], "
+                script = ("import sys; from emoret.demo import synthetic; synthetic.make_videos(sys.argv[1], "
                           f"{args.videos}, seed=5, workers=1, **{SHAPE!r})")
                 env = {**os.environ, "PYTHONPATH": str(ROOT)}
                 outs = [Path(tmp) / f"fresh-{repeat}-{i}" for i in range(2)]

@@ -20,16 +20,16 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from emoret.embedding.encoder import Encoder, QueryEncoder
+from emoret.index.build import Cutting, EmotionTagger, IndexParams, Say, quiet
 from emoret.model.factory import ModelOptions, create_model
-from emoret.retrieval.build import Cutting, EmotionTagger, IndexParams, Say, quiet
-from emoret.retrieval.encoder import Encoder, QueryEncoder
-from emoret.retrieval.search import Answer, SearchOptions
+from emoret.query.search import Answer, SearchOptions
 
 if TYPE_CHECKING:
-    from emoret.retrieval import metrics
-    from emoret.retrieval.embed_sets import WrittenSet
-    from emoret.retrieval.index import Index
-    from emoret.retrieval.refresh import RefreshResult
+    from emoret.embedding.sets import WrittenSet
+    from emoret.evaluation import metrics
+    from emoret.index.refresh import RefreshResult
+    from emoret.index.store import Index
 
 PathLike = str | os.PathLike[str]
 
@@ -55,9 +55,9 @@ def embed_captions(model: Encoder, model_spec: str, captions: Sequence[dict[str,
                    use_emotion: bool = True, batch_size: int = 64, precision: str | None = None) -> WrittenSet:
     """Caption records embedded by ``model`` (loaded from ``model_spec``) into the set ``out``
     (OUT.npy + OUT.jsonl + OUT.meta.json), as ``emoret embed --texts``."""
-    from emoret.retrieval import embed
-    from emoret.retrieval.embed_sets import caption_set
-    from emoret.retrieval.precision import resolve_precision
+    from emoret.embedding import runner as embed
+    from emoret.embedding.precision import resolve_precision
+    from emoret.embedding.sets import caption_set
 
     chosen = resolve_precision(precision or "auto", model.device.type)
     meta = {**embed.model_meta(model, model_spec), "precision": chosen}
@@ -70,9 +70,9 @@ def embed_videos(model: Encoder, model_spec: str, videos: Sequence[PathLike] = (
     """Video files and folders (or a frame store, ``frames``) embedded by ``model`` into the
     set ``out``, as ``emoret embed``; whole videos, or moments by ``cutting``. A video that
     cannot be read is said and left out (the result's ``failures``)."""
-    from emoret.retrieval import embed
-    from emoret.retrieval.embed_sets import video_items, video_set
-    from emoret.retrieval.precision import resolve_precision
+    from emoret.embedding import runner as embed
+    from emoret.embedding.precision import resolve_precision
+    from emoret.embedding.sets import video_items, video_set
 
     chosen = resolve_precision(precision or "auto", model.device.type)
     meta = {**embed.model_meta(model, model_spec), "precision": chosen, "sampling": rule}
@@ -87,8 +87,8 @@ def build_index(target: PathLike, embeddings: Sequence[PathLike], model_spec: st
     """Index embedding sets (NAME or NAME.npy) into the directory ``target``, as ``emoret
     index NAME...``; ``emotions``: ``emoret feel`` output whose ``video_emotions`` the items
     keep. Published atomically under the index's writer lock; returns the meta written."""
-    from emoret.retrieval import index as store
-    from emoret.retrieval.build import index_embeddings, locked
+    from emoret.index import store
+    from emoret.index.build import index_embeddings, locked
 
     resolved = store.resolve_target(target)
     store.refuse_foreign_directory(resolved)
@@ -102,8 +102,8 @@ def refresh_index(target: PathLike, videos: Sequence[PathLike], model: Encoder, 
                   say: Say = quiet) -> RefreshResult:
     """Keep the index ``target`` in step with folders of videos, as ``emoret index --model``:
     embeds only new or changed videos, drops deleted ones, rewrites nothing when nothing changed."""
-    from emoret.retrieval import index as store
-    from emoret.retrieval.build import index_videos, locked
+    from emoret.index import store
+    from emoret.index.build import index_videos, locked
 
     resolved = store.resolve_target(target)
     store.refuse_foreign_directory(resolved)
@@ -115,15 +115,15 @@ def refresh_index(target: PathLike, videos: Sequence[PathLike], model: Encoder, 
 def _tagger(emotions: PathLike | None, say: Say) -> EmotionTagger | None:
     if emotions is None:
         return None
-    from emoret.retrieval.feel.join import read_emotions
+    from emoret.perception.join import read_emotions
 
     return EmotionTagger(read_emotions(emotions), say=say)
 
 
 def open_index(path: PathLike | None = None) -> Index:
     """The index directory ``path`` (default ``$EMORET_INDEX``, then ``./emoret-index``), opened."""
-    from emoret.retrieval import index as store
-    from emoret.retrieval.search import index_dir
+    from emoret.index import store
+    from emoret.query.search import index_dir
 
     return store.open_index(index_dir(path))
 
@@ -131,7 +131,7 @@ def open_index(path: PathLike | None = None) -> Index:
 def query_encoder(index: Index, model_spec: str | None = None, device: str = "cpu") -> QueryEncoder:
     """What answers queries on ``index``: its numpy query tower (no torch) when it carries one,
     else the model it records (or ``model_spec``); ModelMismatch if that is not its model."""
-    from emoret.retrieval.search import query_encoder as encoder_for
+    from emoret.query.search import query_encoder as encoder_for
 
     return encoder_for(index, model_spec, device)
 
@@ -140,7 +140,7 @@ def search(index: Index, queries: Sequence[str], encoder: QueryEncoder | None = 
            options: SearchOptions | None = None) -> list[Answer]:
     """Each query's answer: ``answer.hits`` ranked, ``answer.records()`` the records ``emoret
     search --json`` prints. ``encoder`` defaults to :func:`query_encoder` of the index."""
-    from emoret.retrieval.search import answer
+    from emoret.query.search import answer
 
     return answer(index, encoder or query_encoder(index), list(queries), options or SearchOptions())
 
@@ -151,9 +151,9 @@ def feel(videos: Sequence[PathLike] = (), frames: PathLike | None = None, model:
     """Each readable video's record with ``video_emotions`` (8 NRC emotions + neutral) read from
     its scene (with ``model``) and its faces (``faces``; ``face_model``: a local ONNX file, else
     the default, fetched once), as ``emoret feel``."""
-    from emoret.retrieval.feel.faces import face_reader
-    from emoret.retrieval.feel.run import feel as read
-    from emoret.retrieval.feel.run import feel_items
+    from emoret.perception.faces import face_reader
+    from emoret.perception.run import feel as read
+    from emoret.perception.run import feel_items
 
     reader = face_reader(face_model) if faces else None
     items = feel_items(model, [Path(video) for video in videos], frames, say)
@@ -165,7 +165,7 @@ def evaluate(texts: PathLike, videos: PathLike, video_emotions: PathLike | None 
              emotion_weight: float | None = None, say: Say = quiet) -> dict[str, metrics.Report]:
     """Recall@1/5/10, median and mean rank of caption and video embedding sets, as ``emoret
     eval --texts --videos``: ``all``, and ``emotion`` where the captions carry it."""
-    from emoret.retrieval.evaluate import evaluate as compute
-    from emoret.retrieval.evaluate import load_pair
+    from emoret.evaluation.evaluate import evaluate as compute
+    from emoret.evaluation.evaluate import load_pair
 
     return compute(load_pair(texts, videos), video_emotions, emotion_weight, say)

@@ -7,10 +7,10 @@ from typing import List, Optional
 
 import typer
 
+from emoret.embedding import runner as embed
+from emoret.embedding import sets
+from emoret.index.build import Cutting
 from emoret.records import read_captions
-from emoret.retrieval import embed
-from emoret.retrieval import embed_sets as sets
-from emoret.retrieval.build import Cutting
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, hint_reading_stdin, message, progress, stderr_console
 from emoret_cli.modelopt import load_model_or_fail
 from emoret_cli.samplingopt import SAMPLING_HELP, Rule, check_cutting
@@ -59,7 +59,7 @@ def COMMAND(
     except ValueError as err:
         fail(str(err))
 
-    from emoret.retrieval.precision import PRECISIONS, bf16_override
+    from emoret.embedding.precision import PRECISIONS, bf16_override
 
     if precision not in PRECISIONS:
         fail(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
@@ -87,7 +87,7 @@ def COMMAND(
 def _say_precision(spec: str, device_type: str) -> str:
     """The precision ``spec`` means here; what auto chose goes to stderr on a terminal (logs
     and pipes keep stderr for errors; NAME.meta.json records the choice either way)."""
-    from emoret.retrieval.precision import BF16_OVERRIDE, bf16_override, cpu_has_bf16, resolve_precision
+    from emoret.embedding.precision import BF16_OVERRIDE, bf16_override, cpu_has_bf16, resolve_precision
 
     chosen = resolve_precision(spec, device_type)
     if spec == "auto" and device_type == "cpu" and stderr_console().is_terminal:

@@ -7,9 +7,9 @@ from typing import Optional
 
 import typer
 
+from emoret.evaluation import evaluate as evaluating
+from emoret.evaluation import metrics
 from emoret.records import dumps, read_captions
-from emoret.retrieval import evaluate as evaluating
-from emoret.retrieval import metrics
 from emoret_cli.common import fail, hint_reading_stdin, message, progress
 from emoret_cli.modelopt import load_model_or_fail
 

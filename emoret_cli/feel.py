@@ -46,7 +46,7 @@ def COMMAND(
 
         model = load_model_or_fail(str(model_spec), device)
 
-    from emoret.retrieval.feel.run import feel, feel_items
+    from emoret.perception.run import feel, feel_items
 
     items = feel_items(model, videos or [], frames, message)
     if not items:
@@ -72,7 +72,7 @@ def COMMAND(
 
 
 def _face_reader(face_model: Optional[Path], scene_too: bool):
-    from emoret.retrieval.feel.faces import FacesUnavailable, face_reader
+    from emoret.perception.faces import FacesUnavailable, face_reader
 
     try:
         return face_reader(face_model)

@@ -27,7 +27,7 @@ def COMMAND(
 ) -> None:
     """Write an HTML page showing search hits: thumbnails, score, emotions, time, and a link that plays the moment."""
     from emoret.records import iter_numbered, source_name
-    from emoret.retrieval.gallery import FrameSource, render, write_page
+    from emoret.report.gallery import FrameSource, render, write_page
 
     if frames is not None and not frames.is_dir():
         fail(f"{frames}: not a frame store directory")

@@ -7,9 +7,10 @@ from typing import List, Optional
 
 import typer
 
-from emoret.retrieval import embed
-from emoret.retrieval import index as store
-from emoret.retrieval.build import (
+from emoret.embedding import runner as embed
+from emoret.embedding.runner import embedding_paths
+from emoret.index import store
+from emoret.index.build import (
     Cutting,
     EmotionTagger,
     IndexParams,
@@ -18,7 +19,6 @@ from emoret.retrieval.build import (
     index_videos,
     locked,
 )
-from emoret.retrieval.embed import embedding_paths
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
 from emoret_cli.modelopt import load_model_or_fail
 from emoret_cli.samplingopt import SAMPLING_HELP, Rule, check_cutting
@@ -75,7 +75,7 @@ def COMMAND(
     store.refuse_foreign_directory(Path(target))
     emotions = None
     if emotions_file is not None:
-        from emoret.retrieval.feel.join import read_emotions
+        from emoret.perception.join import read_emotions
 
         emotions = read_emotions(emotions_file)
     tagger = EmotionTagger(emotions, feel, model_spec, device, message)

@@ -8,8 +8,8 @@ from typing import Optional
 
 import typer
 
+from emoret.index.store import EXACT_MAX_ITEMS, SEARCH_METHODS
 from emoret.records import dumps
-from emoret.retrieval.index import EXACT_MAX_ITEMS, SEARCH_METHODS
 from emoret.text.emotions import parse_emotion_names
 from emoret_cli.common import fail, hint_reading_stdin
 
@@ -56,7 +56,7 @@ def COMMAND(
     if emotion_threshold is not None and only_emotion is None:
         fail("--emotion-threshold applies to --emotion only")
     if only_emotion is not None:
-        from emoret.retrieval.rerank import emotion_index
+        from emoret.query.rerank import emotion_index
 
         try:
             emotion_index(only_emotion)
@@ -64,8 +64,8 @@ def COMMAND(
             fail(f"--emotion: {err}")
         only_emotion = only_emotion.strip().lower()
 
-    from emoret.retrieval import index as store
-    from emoret.retrieval import search as searching
+    from emoret.index import store
+    from emoret.query import search as searching
 
     index = store.open_index(searching.index_dir(index_dir))
     model = _query_encoder(index, model_spec, device)
@@ -86,7 +86,7 @@ def COMMAND(
             else:
                 _print_json(answer)
     if html_page is not None:
-        from emoret.retrieval.gallery import FrameSource, write_page
+        from emoret.report.gallery import FrameSource, write_page
         from emoret_cli.common import message
 
         write_page(html_page, shown, FrameSource(frames))
@@ -94,7 +94,7 @@ def COMMAND(
 
 
 def _query_encoder(index, model_spec: Optional[str], device: str):
-    from emoret.retrieval import search as searching
+    from emoret.query import search as searching
 
     try:
         return searching.query_encoder(index, model_spec, device)
@@ -171,7 +171,7 @@ def _print_table(query: str, query_emotions: list[str], hits) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from emoret.retrieval.gallery import play_link
+    from emoret.report.gallery import play_link
     from emoret.video.moments import clock
 
     moments = any(isinstance(hit.item.get("start"), (int, float)) for hit in hits)

@@ -7,9 +7,9 @@ from typing import List, Optional
 
 import typer
 
+from emoret.embedding.runner import load_embeddings
+from emoret.evaluation import plots
 from emoret.records import read_jsonl
-from emoret.retrieval import plots
-from emoret.retrieval.embed import load_embeddings
 from emoret.text.emotions import EMOTIONS
 from emoret_cli.common import fail, message
 
@@ -55,7 +55,7 @@ def COMMAND(
     if video_emotions is not None:
         if videos is None:
             fail("--video-emotions needs --videos")
-        from emoret.retrieval.feel.join import attach, read_emotions
+        from emoret.perception.join import attach, read_emotions
 
         video_records = [r for r, kind in zip(records, kinds, strict=False) if kind == "video"]
         missing = attach(video_records, read_emotions(video_emotions))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emoret.retrieval.feel.expression import AFFECTNET_CLASSES
+from emoret.perception.expression import AFFECTNET_CLASSES
 
 WARM = (255, 200, 120)
 BLUE = (110, 150, 255)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emoret.video import synthetic
+from emoret.demo import synthetic
 
 SEED = 3
 WIDTH, HEIGHT, FPS = 64, 48, 8

@@ -73,8 +73,8 @@ class Env:
     """Built once a test session (the ``env`` fixture in conftest.py); tests write their own outputs under tmp_path."""
 
     def __init__(self, root: Path):
+        from emoret.embedding import runner as embed
         from emoret.model import load_model
-        from emoret.retrieval import embed
 
         self.root = root
         self.base, self.model_dir = build_models(root)

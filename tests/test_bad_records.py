@@ -80,7 +80,7 @@ def test_hostile_ids_in_train_captions_are_one_line(run_cli, env, tmp_path, name
 
 
 def test_non_utf8_video_names_survive_embed_and_index(run_cli, env, tmp_path):  # noqa: F811
-    from emoret.video import synthetic
+    from emoret.demo import synthetic
 
     videos = tmp_path / "videos"
     synthetic.make_videos(videos, 2, seed=2, width=64, height=48, fps=10, duration=1.0, workers=1)

@@ -3,7 +3,7 @@ import orjson
 import pytest
 from retrieval_data import VIDEO_IDS, build_frames, caption_records
 
-from emoret.retrieval.embed import load_embeddings, parse_shard, shard_bounds
+from emoret.embedding.runner import load_embeddings, parse_shard, shard_bounds
 
 # Tests that compare numbers run fp32: `--precision auto` picks bf16 on a CPU that has it.
 FP32 = ("--precision", "fp32")
@@ -87,7 +87,7 @@ def test_embed_bad_usage_is_one_line_exit_2(env, run_cli, tmp_path):
 
 def small_videos(directory, count: int, seed: int, duration: float, broken: bool = True):
     """``count`` tiny synthetic videos in ``directory``, and a broken.mp4 that is not a video."""
-    from emoret.video.synthetic import make_scenes, make_video
+    from emoret.demo.synthetic import make_scenes, make_video
 
     directory.mkdir()
     for scene in make_scenes(count, seed=seed):
@@ -108,8 +108,8 @@ def test_embed_video_files_reports_a_broken_one_and_exits_1(env, run_cli, tmp_pa
 
 
 def test_sampling_rule_picks_the_frames_and_is_recorded(env, run_cli, tmp_path):
-    from emoret.retrieval import embed
-    from emoret.video.synthetic import make_scenes, make_video
+    from emoret.demo.synthetic import make_scenes, make_video
+    from emoret.embedding import runner as embed
 
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -143,7 +143,7 @@ def test_sampling_rule_picks_the_frames_and_is_recorded(env, run_cli, tmp_path):
 def test_decode_workers_give_the_same_embeddings_and_failures_as_the_thread(env, run_cli, tmp_path):
     import multiprocessing
 
-    from emoret.retrieval import embed
+    from emoret.embedding import runner as embed
 
     videos = small_videos(tmp_path / "videos", 5, seed=1, duration=1.0)
     items = embed.items_from_files([videos], 4, 64)

@@ -3,8 +3,8 @@ import orjson
 import pytest
 from retrieval_data import EMOTIONAL, caption_records, write_captions
 
-from emoret.retrieval import metrics, plots
-from emoret.retrieval.embed import load_embeddings, save_embeddings
+from emoret.embedding.runner import load_embeddings, save_embeddings
+from emoret.evaluation import metrics, plots
 
 
 def flat(figures, prefix=()):
@@ -101,7 +101,7 @@ def test_tsne_writes_a_png_with_one_panel_an_emotion(env, run_cli, tmp_path):
 
 
 def test_tsne_marks_videos_by_their_captions(env):
-    from emoret.retrieval import plots
+    from emoret.evaluation import plots
 
     annotations = [{"video_id": "clip0", "caption": "x", "joy": 1}, {"video_id": "clip0", "caption": "y", "fear": 2}]
     flags = plots.emotion_flags(load_embeddings(env.videos).records, plots.video_emotions(annotations))

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from emoret.errors import InputError
-from emoret.retrieval import exact
-from emoret.retrieval import index as store
-from emoret.retrieval import search as searching
+from emoret.index import exact, store
+from emoret.query import search as searching
 
 
 def unit(n, dim, seed=0):
@@ -20,7 +19,7 @@ def unit(n, dim, seed=0):
 
 def _relist(path):
     """meta.json's file digests made again for the files as they are now."""
-    from emoret.retrieval import index_check
+    from emoret.index import check as index_check
 
     meta = json.loads((path / store.META_FILE).read_text())
     meta["files"] = index_check.digest_directory(path, store.BLOCK_SUMMED, skip=store.META_FILE)

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from fault_tools import children, cli_env, fill_disk, leaked_after, temp_files
 
+from emoret.demo import synthetic
 from emoret.records import read_jsonl
-from emoret.video import synthetic
 
 SMALL = ["--num-frames", "4", "--size", "16", "--workers", "1"]
 

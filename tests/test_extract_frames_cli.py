@@ -10,7 +10,7 @@ import numpy as np
 import orjson
 import pytest
 
-from emoret.video import synthetic
+from emoret.demo import synthetic
 from emoret.video.decode import Sampling, extract, sample_indices
 from emoret.video.frames import read_manifest
 

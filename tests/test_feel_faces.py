@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from feel_data import BLUE, blank_frame, draw_face, face_store, tiny_expression_model
 
-from emoret.retrieval.feel import VIDEO_EMOTIONS
-from emoret.retrieval.feel import face_model as fetching
-from emoret.retrieval.feel.detect import Face, HaarFaceDetector
-from emoret.retrieval.feel.expression import (
+from emoret.perception import VIDEO_EMOTIONS
+from emoret.perception import face_model as fetching
+from emoret.perception.detect import Face, HaarFaceDetector
+from emoret.perception.expression import (
     AFFECTNET_CLASSES,
     ExpressionClassifier,
     mapping_matrix,
 )
-from emoret.retrieval.feel.faces import FaceReader, aggregate, face_weight
+from emoret.perception.faces import FaceReader, aggregate, face_weight
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emoret.retrieval.embed import load_embeddings
-from emoret.retrieval.feel import VIDEO_EMOTIONS
-from emoret.retrieval.feel.prompts import TEMPLATES, WORDS, class_prompts
-from emoret.retrieval.feel.scene import SceneReader, logit_scale, scene_scores
+from emoret.embedding.runner import load_embeddings
+from emoret.perception import VIDEO_EMOTIONS
+from emoret.perception.prompts import TEMPLATES, WORDS, class_prompts
+from emoret.perception.scene import SceneReader, logit_scale, scene_scores
 
 
 def test_every_class_has_an_ensemble():

@@ -8,9 +8,9 @@ import orjson
 import pytest
 from retrieval_data import VIDEO_IDS
 
-from emoret.retrieval import index as store
-from emoret.retrieval.feel import VIDEO_EMOTIONS
-from emoret.retrieval.feel.scene import SceneReader
+from emoret.index import store
+from emoret.perception import VIDEO_EMOTIONS
+from emoret.perception.scene import SceneReader
 
 # Made-up emotions for the six test videos: clip0 and clip3 joyful, clip1 fearful, the rest neutral.
 FEELS = {
@@ -119,7 +119,7 @@ def test_eval_with_video_emotions(env, run_cli, tmp_path):
 
 
 def test_tsne_marks_videos_by_their_own_emotions(env, run_cli, tmp_path):
-    from emoret.retrieval.plots import emotion_flags
+    from emoret.evaluation.plots import emotion_flags
 
     records = [{"video_id": v, "video_emotions": FEELS[v]} for v in VIDEO_IDS]
     flags = emotion_flags(records, {"clip1": np.ones(8, bool)})
@@ -135,7 +135,7 @@ def test_tsne_marks_videos_by_their_own_emotions(env, run_cli, tmp_path):
 
 
 def test_feel_and_index_feel_from_video_files(env, run_cli, tmp_path):
-    from emoret.video.synthetic import make_scenes, make_video
+    from emoret.demo.synthetic import make_scenes, make_video
 
     videos = tmp_path / "videos"
     videos.mkdir()

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from fault_tools import cli_env
 
+from emoret.demo import synthetic
 from emoret.video import frames as store
-from emoret.video import synthetic
 
 LONG_A = ["-n", "2", "--size", "16", "--segment", "3", "-j", "1"]
 LONG_B = ["-n", "4", "--size", "16", "--segment", "2", "-j", "1"]

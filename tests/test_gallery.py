@@ -15,8 +15,8 @@ import av
 import numpy as np
 import pytest
 
-from emoret.retrieval.gallery import FrameSource, jpeg, play_link, render
-from emoret.video import synthetic
+from emoret.demo import synthetic
+from emoret.report.gallery import FrameSource, jpeg, play_link, render
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -6,8 +6,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+from emoret.demo import heldout, synthetic
 from emoret.text.emotions import EMOTIONS, nrc_counts
-from emoret.video import heldout, synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
 

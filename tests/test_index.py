@@ -8,9 +8,9 @@ import orjson
 import pytest
 from retrieval_data import VIDEO_IDS
 
+from emoret.embedding.runner import load_embeddings, save_embeddings
 from emoret.errors import InputError
-from emoret.retrieval import index as store
-from emoret.retrieval.embed import load_embeddings, save_embeddings
+from emoret.index import store
 
 
 def unit(n, dim, seed=0):
@@ -115,7 +115,7 @@ def test_reader_retries_across_a_swap(tmp_path, monkeypatch):
 
 LOCK_HOLDER = """
 import sys, time
-from emoret.retrieval import index as store
+from emoret.index import store
 with store.writer_lock(sys.argv[1]):
     print("locked", flush=True)
     time.sleep(float(sys.argv[2]))
@@ -177,7 +177,7 @@ def test_index_cli_errors(env, run_cli, tmp_path):
 
 
 def test_index_from_videos_embeds_only_what_changed(env, run_cli, tmp_path):
-    from emoret.video.synthetic import make_scenes, make_video
+    from emoret.demo.synthetic import make_scenes, make_video
 
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -206,7 +206,7 @@ def test_index_from_videos_embeds_only_what_changed(env, run_cli, tmp_path):
 
 
 def test_index_from_videos_re_embeds_when_the_sampling_rule_changes(env, run_cli, tmp_path):
-    from emoret.video.synthetic import make_scenes, make_video
+    from emoret.demo.synthetic import make_scenes, make_video
 
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -233,7 +233,7 @@ def test_index_from_videos_re_embeds_when_the_sampling_rule_changes(env, run_cli
 def test_shards_combine_in_order_and_refuse_another_model_or_dimension():
     from types import SimpleNamespace
 
-    from emoret.retrieval.embed import Embeddings, check_made_by, combine_embeddings
+    from emoret.embedding.runner import Embeddings, check_made_by, combine_embeddings
 
     meta = {"model": "m", "fingerprint": "abc", "kind": "videos"}
     a = Embeddings(unit(2, 8), [{"video_id": "a0"}, {"video_id": "a1"}], meta, "a")

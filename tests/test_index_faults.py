@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from fault_tools import cli_env, fill_disk, temp_files
 
-from emoret.retrieval import index as store
-from emoret.retrieval.embed import save_embeddings
+from emoret.embedding.runner import save_embeddings
+from emoret.index import store
 
 
 def embeddings(path, rows, dim=16, seed=0):
@@ -121,7 +121,7 @@ def test_embed_on_a_full_disk_keeps_the_old_set(run_cli, tmp_path, request, monk
     if where == "tmpfs":
         fill_disk(out_dir, leave=0)
     else:
-        from emoret.retrieval import embed
+        from emoret.embedding import runner as embed
 
         def full(handle, array):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

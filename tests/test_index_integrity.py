@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from fault_tools import cli_env
 
-from emoret.retrieval import index as store
-from emoret.retrieval import text_numpy
+from emoret.index import store
+from emoret.query import text_numpy
 
 
 def _refused(result, name: str) -> str:
@@ -41,7 +41,7 @@ def _vector_offset(index_dir) -> int:
 
 
 def test_every_file_is_listed_with_its_digest(index_dir):
-    from emoret.retrieval import index_check
+    from emoret.index import check as index_check
 
     files = _meta(index_dir)["files"]
     on_disk = {p.name for p in index_dir.iterdir()} - {"meta.json"}
@@ -95,7 +95,7 @@ def test_a_graph_of_another_build_is_refused(env, run_cli, index_dir, tmp_path):
 
 FLIP_AND_SEARCH = """
 import sys
-from emoret.retrieval import index as store
+from emoret.index import store
 index = store.open_index(sys.argv[1])
 index.search(index.stored_vectors[0], top=3, method="graph")
 """
@@ -145,7 +145,7 @@ def test_an_edited_meta_json_is_one_line(run_cli, index_dir, edit):
 
 
 def test_scores_a_unit_index_cannot_give_are_refused_even_with_matching_digests(tmp_path):
-    from emoret.retrieval import index_check
+    from emoret.index import check as index_check
 
     vectors = np.eye(4, 8, dtype=np.float32)
     with store.writer_lock(tmp_path / "idx"):
@@ -179,7 +179,7 @@ def test_an_index_from_before_digests_is_searched_exactly_with_cheap_checks(run_
 
 
 def test_block_sums_see_a_flipped_bit_a_cut_and_any_two_words_swapped():
-    from emoret.retrieval import index_check
+    from emoret.index import check as index_check
 
     data = np.random.default_rng(2).integers(0, 256, 5000, dtype=np.uint8).tobytes()
     pristine = index_check.block_sums(data)
@@ -204,7 +204,7 @@ def test_a_damaged_npy_header_is_one_line(run_cli, index_dir):
 
 
 def test_a_refresh_embeds_again_what_a_damaged_index_holds(env, run_cli, tmp_path):
-    from emoret.video.synthetic import make_scenes, make_video
+    from emoret.demo.synthetic import make_scenes, make_video
 
     videos = tmp_path / "videos"
     videos.mkdir()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from emoret.index.lazy_items import LazyItems
 from emoret.records import InputError, iter_records
-from emoret.retrieval.lazy_items import LazyItems
 
 
 def test_lazy_items_read_like_iter_records(tmp_path):

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from emoret.video import synthetic
+from emoret.demo import synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from emoret.retrieval import metrics
+from emoret.evaluation import metrics
 
 
 def matrix_with_ranks(ranks, size=8):

@@ -74,7 +74,7 @@ def test_a_model_error_crosses_a_worker_pipe_whole():
     import pickle
 
     from emoret.errors import ModelError
-    from emoret.retrieval.feel.expression import ExpressionModelError
+    from emoret.perception.expression import ExpressionModelError
 
     for error in (ModelError("m.onnx", "gave NaN"), ExpressionModelError("m.onnx", "gave NaN")):
         again = pickle.loads(pickle.dumps(error))

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from emoret.video import synthetic
+from emoret.demo import synthetic
 from emoret.video.decode import Sampling, extract
 from emoret.video.moments import clock, detect_shots, format_time, moment_id, windows
 

@@ -91,7 +91,7 @@ def test_embed_files_in_moments_then_index(moments_env, run_cli, tmp_path):  # n
 
 @pytest.mark.slow
 def test_the_table_links_each_path_and_shows_the_moment(moments_env, run_cli, tmp_path, monkeypatch):  # noqa: F811
-    from emoret.retrieval.gallery import play_link
+    from emoret.report.gallery import play_link
     from emoret_cli import search as command
 
     env = moments_env

@@ -119,7 +119,7 @@ def test_tsne_refuses_a_suffix_no_figure_is_written_as_before_any_work(run_cli, 
 def test_the_tsne_figure_is_written_in_the_format_its_suffix_names(tmp_path, suffix, magic):
     import numpy as np
 
-    from emoret.retrieval import plots
+    from emoret.evaluation import plots
 
     flags = np.zeros((4, 8), bool)
     flags[:2, 0] = True
@@ -172,7 +172,7 @@ def test_extract_frames_finishes_the_frames_when_stdout_is_closed_early(tmp_path
     import subprocess
     import sys
 
-    from emoret.video import synthetic
+    from emoret.demo import synthetic
     from emoret.video.frames import read_manifest
 
     count = 30  # more records than stdout's buffer holds, so a write meets the closed pipe mid-run
@@ -223,7 +223,7 @@ def test_a_failed_index_run_leaves_no_lock_file(run_cli, env, tmp_path):
 
 
 def test_the_lock_of_a_hidden_index_has_one_dot_and_goes_with_its_holder(tmp_path):
-    from emoret.retrieval import index as store
+    from emoret.index import store
 
     hidden = tmp_path / ".emoret-index"
     assert store.lock_path(hidden) == tmp_path / ".emoret-index.lock"  # was ..emoret-index.lock
@@ -241,7 +241,7 @@ def test_writers_exclude_each_other_while_lock_files_come_and_go(tmp_path):
     import threading
     import time
 
-    from emoret.retrieval import index as store
+    from emoret.index import store
 
     target, inside, overlaps = tmp_path / "idx", [0], []
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from retrieval_data import CAPTIONS
 
-from emoret.retrieval import embed, precision
-from emoret.retrieval.embed import load_embeddings
+from emoret.embedding import precision
+from emoret.embedding import runner as embed
+from emoret.embedding.runner import load_embeddings
 
 BF16_OVERRIDE = "EMORET_CPU_BF16"  # spelled out: the name users set is the contract
 

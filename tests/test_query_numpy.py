@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emoret.retrieval import query_export, text_numpy
-from emoret.retrieval.embed import embed_texts
+from emoret.embedding.runner import embed_texts
+from emoret.query import export as query_export
+from emoret.query import text_numpy
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = ["a happy dog plays in the park", "a sad man sits alone", "Children laugh, at a party!", "unknownword cat",
@@ -101,7 +102,7 @@ def test_a_failed_check_leaves_no_export(env, tmp_path, monkeypatch):
 def test_index_without_a_loadable_model_still_builds(env, run_cli, tmp_path):
     import shutil
 
-    from emoret.retrieval.embed import load_embeddings, save_embeddings
+    from emoret.embedding.runner import load_embeddings, save_embeddings
 
     videos = load_embeddings(env.videos)
     moved = tmp_path / "videos"

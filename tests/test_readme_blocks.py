@@ -186,9 +186,9 @@ def readers_files(home: Path, work: Path, hub_id: str) -> None:
     from feel_data import tiny_expression_model
     from test_hub_models import hub_cache
 
+    from emoret.demo.synthetic import make_videos
     from emoret.model.tiny import build_tiny_clip
-    from emoret.retrieval.feel.face_model import DEFAULT_FACE_MODEL
-    from emoret.video.synthetic import make_videos
+    from emoret.perception.face_model import DEFAULT_FACE_MODEL
 
     small = {"width": 64, "height": 64, "duration": 1.0}
     make_videos(home / "Videos", 3, seed=1, **small)

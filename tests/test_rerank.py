@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emoret.retrieval import index as store
-from emoret.retrieval.feel import VIDEO_EMOTIONS
-from emoret.retrieval.rerank import (
+from emoret.index import store
+from emoret.perception import VIDEO_EMOTIONS
+from emoret.query.rerank import (
     emotion_match,
     match_matrix,
     passes,

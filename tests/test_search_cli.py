@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from emoret.retrieval import index as store
-from emoret.retrieval.embed import embed_texts, load_embeddings
+from emoret.embedding.runner import embed_texts, load_embeddings
+from emoret.index import store
 from emoret.text.emotions import EMOTIONS, query_emotions
 
 
@@ -142,8 +142,8 @@ def test_dimension_mismatch_is_refused(env, run_cli, tmp_path):
 
 
 def test_hits_leave_out_the_frame_store_bookkeeping():
-    from emoret.retrieval.index import Hit
-    from emoret.retrieval.search import hit_record
+    from emoret.index.store import Hit
+    from emoret.query.search import hit_record
 
     item = {"video_id": "a", "path": "/v/a.mp4", "frames_size": 49280, "frames_mtime_ns": 1, "source_size": 9,
             "frame_indices": [0, 3], "sampling": {"rule": "linspace"}, "moments": [], "duration": 2.0}

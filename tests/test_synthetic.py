@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emoret.demo import synthetic
 from emoret.text.emotions import nrc_counts
-from emoret.video import synthetic
 from emoret.video.decode import Sampling, extract
 from emoret.video.yuv import rgb_to_yuv420p
 
@@ -97,7 +97,7 @@ def test_same_seed_same_frames_in_forked_workers_and_a_fresh_interpreter(tiny_se
                                                    duration=1.0, workers=2)
     assert forked_records == records
     assert decoded_frames(forked) == expected
-    script = ("import sys; from emoret.video import synthetic; "
+    script = ("import sys; from emoret.demo import synthetic; "
               "synthetic.make_videos(sys.argv[1], 9, seed=5, width=64, height=48, fps=10, duration=1.0, workers=1)")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     subprocess.run([sys.executable, "-c", script, str(tmp_path / "fresh")], check=True, env=env, timeout=120)

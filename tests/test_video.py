@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from emoret.demo import synthetic
 from emoret.errors import InputError
-from emoret.video import synthetic
 from emoret.video.decode import (
     Sampling,
     VideoError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from emoret.retrieval.metrics import evaluate
+from emoret.evaluation.metrics import evaluate
 from emoret.train.config import TrainConfig
 from emoret.train.data import FrameCache, VideoCaptions
 

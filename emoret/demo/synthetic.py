@@ -460,7 +460,7 @@ def make_demo(out_dir: str | Path, n_videos: int = 60, seed: int = 0, test_video
     (what each video shows) and ``OUT/base-model/`` (a tiny random CLIP and its tokenizer).
 
     ``test_videos`` > 0 also writes a held-out test set under ``OUT/test/`` (see
-    ``emoret.video.heldout``); the training set and base model are the same either way,
+    ``emoret.demo.heldout``); the training set and base model are the same either way,
     and the base model's tokenizer never sees a test caption."""
     from emoret.model.tiny import build_tiny_clip  # torch and transformers: only for the demo model
 
@@ -475,7 +475,7 @@ def make_demo(out_dir: str | Path, n_videos: int = 60, seed: int = 0, test_video
     base_model = Path(build_tiny_clip([r["caption"] for r in records], out_dir / "base-model", seed=seed))
     paths = {"videos": videos_dir, "captions": captions_path, "scenes": scenes_path, "base_model": base_model}
     if test_videos > 0:
-        from emoret.video.heldout import make_test_set
+        from emoret.demo.heldout import make_test_set
 
         paths.update(make_test_set(out_dir / "test", test_videos, seed, exclude=make_scenes(n_videos, seed)))
     return paths

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from emoret.retrieval.feel import VIDEO_EMOTIONS
-from emoret.retrieval.feel.faces import FaceSummary
+from emoret.perception import VIDEO_EMOTIONS
+from emoret.perception.faces import FaceSummary
 
 # How much the faces count when every sampled frame shows one; fewer frames with a
 # face, proportionally less (a face glimpsed once says little about the whole video).

@@ -249,7 +249,7 @@ def for_index(directory: str | os.PathLike, fingerprint: str | None,
 
     With the index's ``meta`` (which lists its files' digests), the export's files are
     checked first, the weights by their block sums: a damaged file raises
-    :class:`emoret.retrieval.index_check.IndexDamaged` instead of answering wrongly.
+    :class:`emoret.index.check.IndexDamaged` instead of answering wrongly.
     """
     weights_check = None if meta is None else check_export(Path(directory), meta)
     config = read_config(directory)
@@ -260,7 +260,7 @@ def for_index(directory: str | os.PathLike, fingerprint: str | None,
     try:
         encoder = NumpyTextEncoder.load(directory, None if weights_check is None else weights_check.join)
     except Exception as err:  # noqa: BLE001 - a damaged export (tokenizers raises plain Exception): torch still answers
-        from emoret.retrieval.index_check import IndexDamaged
+        from emoret.index.check import IndexDamaged
 
         if isinstance(err, IndexDamaged):
             raise
@@ -272,7 +272,7 @@ def check_export(directory: Path, meta: dict[str, Any]):
     """The export's files against the digests the index's meta.json lists (nothing where it lists
     none): the small ones now, the weights on another thread, returned (``join()`` it before
     mapping them; None when there is nothing to wait for)."""
-    from emoret.retrieval import index_check
+    from emoret.index import check as index_check
 
     if not index_check.has_digests(meta):
         return None

@@ -24,9 +24,9 @@ import numpy as np
 import orjson
 
 from emoret.atomic import atomic_paths, save_npy
+from emoret.embedding.encoder import Encoder
 from emoret.errors import InputError, ModelError
 from emoret.records import dumps, iter_records
-from emoret.retrieval.encoder import Encoder
 from emoret.text.emotions import record_emotion_vector
 from emoret.video.decode import DEFAULT_RULE, Sampling, VideoError, extract, find_videos, pick_frames
 from emoret.video.frames import check_frames, load_frames, read_manifest
@@ -240,7 +240,7 @@ def model_meta(model: Encoder, spec: str | os.PathLike) -> dict[str, Any]:
 
 def _autocast(model: Encoder, precision: str | None = None):
     """``precision`` (fp32, bf16, fp16: see precision.py); None: half on a GPU, fp32 on a CPU."""
-    from emoret.retrieval.precision import autocast
+    from emoret.embedding.precision import autocast
 
     device_type = model.device.type
     if precision is None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emoret.retrieval.feel.detect import Face
+from emoret.perception.detect import Face
 
 
 @dataclass
@@ -68,9 +68,9 @@ class FacesUnavailable(Exception):
 def face_reader(face_model: str | os.PathLike[str] | None = None) -> FaceReader:
     """OpenCV's face detector with the expression model: ``face_model`` (an ONNX file of
     HSEmotion's 8-class contract), else the default, fetched once into the cache."""
-    from emoret.retrieval.feel.detect import FaceDetectorUnavailable, HaarFaceDetector
-    from emoret.retrieval.feel.expression import ExpressionClassifier, ExpressionModelError
-    from emoret.retrieval.feel.face_model import FaceModelUnavailable, face_model_path
+    from emoret.perception.detect import FaceDetectorUnavailable, HaarFaceDetector
+    from emoret.perception.expression import ExpressionClassifier, ExpressionModelError
+    from emoret.perception.face_model import FaceModelUnavailable, face_model_path
 
     try:
         return FaceReader(HaarFaceDetector(), ExpressionClassifier(face_model_path(face_model)))

@@ -16,10 +16,11 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from emoret.embedding import runner as embed
+from emoret.embedding.encoder import Encoder
 from emoret.errors import InputError
-from emoret.retrieval import embed, index_check
-from emoret.retrieval import index as store
-from emoret.retrieval.encoder import Encoder
+from emoret.index import check as index_check
+from emoret.index import store
 from emoret.video.decode import DEFAULT_RULE
 
 
@@ -56,7 +57,7 @@ def refresh(
 ) -> RefreshResult:
     """Bring the index at ``target`` up to date with the videos under ``paths``.
 
-    The caller holds :func:`emoret.retrieval.index.writer_lock`. ``params``: m, ef_construction, ef.
+    The caller holds :func:`emoret.index.store.writer_lock`. ``params``: m, ef_construction, ef.
     ``rule``: how frames are chosen (see :func:`emoret.video.decode.sample_indices`).
     ``segment``/``overlap``/``scenes``: index moments instead of whole videos (see
     :class:`emoret.video.decode.Sampling`). Counts in the result are of files.

@@ -9,11 +9,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from emoret.embedding.encoder import Embeds, QueryEncoder
 from emoret.errors import InputError
-from emoret.retrieval import index as store
-from emoret.retrieval import rerank
-from emoret.retrieval.encoder import Embeds, QueryEncoder
-from emoret.retrieval.index import video_key
+from emoret.index import store
+from emoret.index.store import video_key
+from emoret.query import rerank
 
 # Bookkeeping of the frame store and of refresh: not what a person searching wants to read.
 INTERNAL_KEYS = frozenset(
@@ -50,7 +50,7 @@ def query_encoder(index: store.Index, model_spec: str | None = None, device: str
     index built without the export.
     """
     if model_spec is None and device in ("cpu", "auto"):
-        from emoret.retrieval.text_numpy import for_index
+        from emoret.query.text_numpy import for_index
 
         encoder = for_index(index.path, index.meta.get("fingerprint"), index.meta)
         if encoder is not None:
@@ -109,21 +109,21 @@ def search(index: store.Index, model: QueryEncoder, queries: Sequence[str], top:
     best moments (0: every item on its own, however many of one video). ``model``: an
     EmoretModel, or a text_numpy.NumpyTextEncoder (no torch): see :func:`query_encoder`.
 
-    ``method``: how the index is searched (see :meth:`emoret.retrieval.index.Index.search`).
+    ``method``: how the index is searched (see :meth:`emoret.index.store.Index.search`).
     Where the index keeps ``video_emotions``: ``only_emotion`` keeps the videos whose
     score for it reaches ``threshold``, and the query's emotions add
-    ``emotion_weight · match`` to the similarity (see :mod:`emoret.retrieval.rerank`).
+    ``emotion_weight · match`` to the similarity (see :mod:`emoret.query.rerank`).
     """
     emotion_vectors = query_emotion_vectors(queries, emotions, lowercase)
     if hasattr(model, "encode_queries"):  # the numpy text encoder (no torch)
         vectors = model.encode_queries(list(queries), emotion_vectors)
         if not np.isfinite(vectors).all():
-            from emoret.retrieval.index_check import IndexDamaged
-            from emoret.retrieval.text_numpy import WEIGHTS_FILE
+            from emoret.index.check import IndexDamaged
+            from emoret.query.text_numpy import WEIGHTS_FILE
 
             raise IndexDamaged(index.path, WEIGHTS_FILE, "the query tower gave a non-finite query vector")
     else:
-        from emoret.retrieval.embed import embed_texts  # the torch path: frames, decoders, torch
+        from emoret.embedding.runner import embed_texts  # the torch path: frames, decoders, torch
 
         vectors = embed_texts(model, list(queries), emotion_vectors)
     weight = rerank.DEFAULT_EMOTION_WEIGHT if emotion_weight is None else emotion_weight

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from emoret.retrieval import index as store
-from emoret.retrieval.feel import VIDEO_EMOTIONS
-from emoret.retrieval.feel.aggregate import vector_of
+from emoret.index import store
+from emoret.perception import VIDEO_EMOTIONS
+from emoret.perception.aggregate import vector_of
 
 # Chosen with bench/feel.py (see bench/RESULTS.md): on held-out synthetic videos no weight
 # raised R@1 on emotional captions without lowering it on all captions, so the term is off

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from emoret.embedding.encoder import Encoder
+from emoret.embedding.runner import Rows, VideoFailure, VideoItem, embed_videos, items_from_files, items_from_frames
 from emoret.errors import ModelError
-from emoret.retrieval.embed import Rows, VideoFailure, VideoItem, embed_videos, items_from_files, items_from_frames
-from emoret.retrieval.encoder import Encoder
-from emoret.retrieval.feel.aggregate import DEFAULT_FACE_SHARE, as_dict, combine
-from emoret.retrieval.feel.faces import FaceReader, FaceSummary
-from emoret.retrieval.feel.scene import SceneReader
+from emoret.perception.aggregate import DEFAULT_FACE_SHARE, as_dict, combine
+from emoret.perception.faces import FaceReader, FaceSummary
+from emoret.perception.scene import SceneReader
 
 # Frames a video when no model (no scene) says how many and how large: faces only.
 NO_MODEL_FRAMES = 8

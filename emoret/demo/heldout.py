@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from emoret.atomic import write_bytes_atomic
-from emoret.video import synthetic
-from emoret.video.synthetic import COLOURS, MOODS, MOTIONS, SHAPES, Scene, drawn_scene
+from emoret.demo import synthetic
+from emoret.demo.synthetic import COLOURS, MOODS, MOTIONS, SHAPES, Scene, drawn_scene
 
 # Emotional words for test captions only. Each is in the NRC lexicon under its mood's
 # emotion and no other of the eight (tests check this with emoret's NRC counting), and

@@ -43,7 +43,7 @@ def video_emotions(annotations: Sequence[dict[str, Any]]) -> dict[str, np.ndarra
 
 def strongest_video_emotion(video_emotions: Any) -> np.ndarray | None:
     """[8] booleans marking a video's strongest emotion (none when neutral leads); None if unknown."""
-    from emoret.retrieval.feel.aggregate import vector_of
+    from emoret.perception.aggregate import vector_of
 
     vector = vector_of(video_emotions)
     if vector is None:

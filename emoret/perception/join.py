@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from emoret.errors import InputError
+from emoret.perception.aggregate import as_dict, vector_of
 from emoret.records import iter_numbered, source_name, video_id_of
-from emoret.retrieval.feel.aggregate import as_dict, vector_of
 
 CARRIED = ("video_emotions", "faces")
 
@@ -47,7 +47,7 @@ def attach(records: Sequence[dict[str, Any]], emotions: dict[tuple[str, Any, Any
 
 def attach_scene(records: Sequence[dict[str, Any]], vectors: np.ndarray, model: Any, only_missing: bool = True) -> int:
     """Scene emotions from the records' own video embeddings; returns how many were added."""
-    from emoret.retrieval.feel.scene import SceneReader
+    from emoret.perception.scene import SceneReader
 
     rows = [row for row, record in enumerate(records) if not (only_missing and "video_emotions" in record)]
     if not rows:

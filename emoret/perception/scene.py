@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from emoret.retrieval.feel import VIDEO_EMOTIONS
-from emoret.retrieval.feel.prompts import TEMPLATES, class_prompts
+from emoret.perception import VIDEO_EMOTIONS
+from emoret.perception.prompts import TEMPLATES, class_prompts
 
 # CLIP clamps its learned logit scale at 100; a model without one gets CLIP's initial scale.
 MAX_LOGIT_SCALE = 100.0
@@ -26,7 +26,7 @@ def class_embeddings(model: Any, templates: Sequence[str] = TEMPLATES) -> np.nda
     Prompts are embedded as captions are, with their own NRC emotion counts, so an
     emoret model's emotion embedding sees the prompt's words as it saw its captions'.
     """
-    from emoret.retrieval.embed import embed_texts
+    from emoret.embedding.runner import embed_texts
     from emoret.text.emotions import query_emotions
 
     classes = []

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from emoret.errors import ModelError, first_line
-from emoret.retrieval.feel import VIDEO_EMOTIONS
+from emoret.perception import VIDEO_EMOTIONS
 
 AFFECTNET_CLASSES: tuple[str, ...] = (
     "anger", "contempt", "disgust", "fear", "happiness", "neutral", "sadness", "surprise",

@@ -17,18 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from emoret.embedding import runner as embed
+from emoret.embedding.encoder import Encoder
 from emoret.errors import InputError
-from emoret.retrieval import embed
-from emoret.retrieval import index as store
-from emoret.retrieval.encoder import Encoder
-from emoret.retrieval.refresh import RefreshResult, refresh
+from emoret.index import store
+from emoret.index.refresh import RefreshResult, refresh
 from emoret.video.decode import DEFAULT_RULE
 
 if TYPE_CHECKING:
     from emoret.model.emoret_model import EmoretModel
 
 Say = Callable[[str], None]
-VideoEmotions = dict[tuple[str, Any, Any], dict[str, Any]]  # emoret.retrieval.feel.join.read_emotions
+VideoEmotions = dict[tuple[str, Any, Any], dict[str, Any]]  # emoret.perception.join.read_emotions
 
 
 def quiet(_: str) -> None:
@@ -41,7 +41,7 @@ class NeedsModel(Exception):
 
 @contextmanager
 def locked(target: str | os.PathLike[str], wait: bool = True, say: Say = quiet) -> Iterator[None]:
-    """The index's writer lock (:class:`emoret.retrieval.index.IndexBusy` at once without ``wait``)."""
+    """The index's writer lock (:class:`emoret.index.store.IndexBusy` at once without ``wait``)."""
     with store.writer_lock(target, wait=wait, on_wait=lambda: say(f"index: waiting for another run on {target} to finish")):
         yield
 
@@ -74,13 +74,13 @@ class EmotionTagger:
     def __call__(self, vectors: np.ndarray, records: list[dict[str, Any]], spec: str | None,
                  model: Encoder | None = None) -> None:
         if self.emotions is not None:
-            from emoret.retrieval.feel.join import attach
+            from emoret.perception.join import attach
 
             missing = attach(records, self.emotions)
             if missing:
                 self.say(f"index: {missing} of {len(records)} videos have no record in --emotions")
         if self.feel:
-            from emoret.retrieval.feel.join import attach_scene
+            from emoret.perception.join import attach_scene
 
             if model is None:
                 if not (self.model_spec or spec):
@@ -93,10 +93,10 @@ class EmotionTagger:
 
 
 def query_export(model: Encoder | None, say: Say = quiet) -> Callable[[Path], None] | None:
-    """The step that lets a search answer without torch (see emoret.retrieval.query_export)."""
+    """The step that lets a search answer without torch (see emoret.query.export)."""
     if model is None:
         return None
-    from emoret.retrieval.query_export import exporter
+    from emoret.query.export import exporter
 
     return exporter(model, lambda why: say(f"index: searches will load torch: no numpy query encoder ({why})"))
 
@@ -126,7 +126,7 @@ def index_embeddings(names: Sequence[str | os.PathLike[str]], target: str | os.P
 
     With ``model_spec``, the sets must have been made by that model; else the model they
     record is loaded (when it can be) only to export the query tower. The caller holds
-    :func:`emoret.retrieval.index.writer_lock` (:func:`locked` takes it).
+    :func:`emoret.index.store.writer_lock` (:func:`locked` takes it).
     """
     parts = [embed.load_embeddings(name) for name in names]
     combined = embed.combine_embeddings(parts)
@@ -169,7 +169,7 @@ def index_videos(paths: Sequence[str | os.PathLike[str]], target: str | os.PathL
                  on_item: Callable[[], None] | None = None,
                  on_failure: Callable[[embed.VideoFailure], None] | None = None) -> RefreshResult:
     """Bring the index at ``target`` in step with the videos under ``paths`` (see
-    :func:`emoret.retrieval.refresh.refresh`), the query tower exported beside it."""
+    :func:`emoret.index.refresh.refresh`), the query tower exported beside it."""
     cutting = cutting or Cutting()
 
     def before_write(vectors: np.ndarray, records: list[dict[str, Any]]) -> None:

@@ -24,7 +24,7 @@ class Embeds(Protocol):
 
 
 class TextQueryEncoder(Embeds, Protocol):
-    """Queries without torch: :class:`emoret.retrieval.text_numpy.NumpyTextEncoder` is one."""
+    """Queries without torch: :class:`emoret.query.text_numpy.NumpyTextEncoder` is one."""
 
     def encode_queries(self, texts: Sequence[str], emotions: Sequence[Sequence[float]] | None = None) -> np.ndarray:
         """L2-normalised float32 [B, D]; ``emotions``: [B, 8] counts or None."""

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emoret.retrieval import embed
-from emoret.retrieval.build import Cutting, Say, quiet
-from emoret.retrieval.encoder import Encoder
+from emoret.embedding import runner as embed
+from emoret.embedding.encoder import Encoder
+from emoret.index.build import Cutting, Say, quiet
 from emoret.video.decode import DEFAULT_RULE
 
 WHOLE = (0, 1)  # the shard that is every item

@@ -38,10 +38,11 @@ import orjson
 from emoret import atomic
 from emoret.atomic import default_mode, save_npy, write_bytes_atomic
 from emoret.errors import InputError
+from emoret.index import check as index_check
+from emoret.index import exact
+from emoret.index.lazy_items import LazyItems
 from emoret.npy_header import read_npy_header
 from emoret.records import JsonlWriter
-from emoret.retrieval import exact, index_check
-from emoret.retrieval.lazy_items import LazyItems
 
 FORMAT = "emoret-index"
 INDEX_FILE = "index.bin"

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from emoret.atomic import atomic_path, write_bytes_atomic
-from emoret.retrieval import text_numpy
-from emoret.retrieval.text_numpy import (
+from emoret.query import text_numpy
+from emoret.query.text_numpy import (
     CONFIG_FILE,
     EXPORT_FORMAT,
     TOKENIZER_FILE,

@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from emoret.retrieval import embed, metrics
-from emoret.retrieval.build import Say, VideoEmotions, quiet
-from emoret.retrieval.encoder import Encoder
+from emoret.embedding import runner as embed
+from emoret.embedding.encoder import Encoder
+from emoret.evaluation import metrics
+from emoret.index.build import Say, VideoEmotions, quiet
 
 
 class CannotEvaluate(Exception):
@@ -86,10 +87,10 @@ def with_emotion_term(similarity: np.ndarray, captions: Sequence[dict[str, Any]]
                       video_emotions: VideoEmotions | str | os.PathLike[str] | None, weight: float | None, say: Say = quiet) -> np.ndarray:
     """similarity + w · match where the videos' emotions are known (joined from ``video_emotions``
     onto ``video_records``, or already on them)."""
-    from emoret.retrieval import rerank
+    from emoret.query import rerank
 
     if video_emotions is not None:
-        from emoret.retrieval.feel.join import attach, read_emotions
+        from emoret.perception.join import attach, read_emotions
 
         if not isinstance(video_emotions, dict):
             video_emotions = read_emotions(video_emotions)

@@ -1,0 +1,1 @@
+"""Embedding sets: the encoder protocol, precision, the runner and the set format."""

@@ -1,0 +1,1 @@
+"""Retrieval metrics, the eval run and t-SNE maps."""

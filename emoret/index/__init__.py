@@ -1,0 +1,1 @@
+"""The nearest-neighbour index of an embedding set: build, refresh, check, exact search."""

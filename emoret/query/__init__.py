@@ -1,0 +1,1 @@
+"""Searching an index: query encoders (torch and numpy), emotion re-ranking, answers."""

@@ -1,0 +1,1 @@
+"""Human-readable reports: the HTML gallery."""

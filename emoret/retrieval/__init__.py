@@ -1,1 +1,0 @@
-"""Retrieval: embeddings, the hnswlib index and its refresh, search, metrics and plots."""
