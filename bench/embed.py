@@ -65,6 +65,7 @@ def frame_runs(model, work: Path, args) -> None:
 
     from emoret.demo.synthetic import make_scenes, make_video
     from emoret.embedding import runner as embed
+    from emoret.embedding import sources
     from emoret.embedding.precision import resolve_precision
     from emoret.video.frames import save_frames, write_manifest
 
@@ -74,13 +75,13 @@ def frame_runs(model, work: Path, args) -> None:
         save_frames(work / "frames", f"v{i}", rng.integers(0, 256, (12, 240, 320, 3), dtype=np.uint8))
         records.append({"video_id": f"v{i}", "n_frames": 12})
     write_manifest(work / "frames", records)
-    items, _ = embed.items_from_frames(work / "frames")
+    items, _ = sources.items_from_frames(work / "frames")
     frames = torch.cat([model.preprocess_frames(rows[0][1]) for rows in (item.load() for item in items)])
     videos = work / "videos"
     videos.mkdir(exist_ok=True)
     for scene in make_scenes(args.videos, seed=0):  # 10 s of 320x240 at 30 fps, H.264
         make_video(videos / f"{scene.video_id}.mp4", scene, width=320, height=240, fps=30, duration=10.0)
-    file_items = embed.items_from_files([videos], 12, 224)
+    file_items = sources.items_from_files([videos], 12, 224)
     n = len(frames)
 
     def plain() -> np.ndarray:
@@ -152,10 +153,11 @@ def text_runs(model, work: Path, args) -> None:
 def trained_tiny_check(model_dir: Path, frames_dir: Path, texts: list[str], rounds: int) -> None:
     """bf16 against fp32 on a trained model (the demo's): time and the lowest cosine."""
     from emoret.embedding import runner as embed
+    from emoret.embedding import sources
     from emoret.model import load_model
 
     model = load_model(model_dir)
-    items, _ = embed.items_from_frames(frames_dir)
+    items, _ = sources.items_from_frames(frames_dir)
     runs = {f"video {p}": (lambda p=p: embed.embed_videos(model, items, 8, precision=p)[0]) for p in ("fp32", "bf16")}
     runs.update({f"text {p}": (lambda p=p: embed.embed_texts(model, texts, None, 64, precision=p)) for p in ("fp32", "bf16")})
     print(f"\n## trained tiny model {model_dir} ({len(items)} videos, {len(texts)} captions); load {loadavg()}")

@@ -154,7 +154,7 @@ def frames_right(store: dict | None, references: dict[str, Any]) -> bool:
 
 
 def read_embeddings(name: Path):
-    from emoret.embedding.runner import load_embeddings
+    from emoret.embedding.files import load_embeddings
 
     if not name.with_suffix(".npy").exists() and not name.with_suffix(".meta.json").exists():
         return None
@@ -198,7 +198,7 @@ def same_weights(a, b) -> bool:
 
 def prepare(root: Path, n_videos: int) -> dict[str, Path]:
     from emoret.demo import synthetic
-    from emoret.embedding.runner import save_embeddings
+    from emoret.embedding.files import save_embeddings
     from emoret.model import load_model
     from emoret.model.tiny import build_tiny_clip
 

@@ -101,7 +101,8 @@ def scene_accuracy(feel: Path, scenes: Path) -> tuple[float, dict[str, float]]:
 
 def retrieval(feel: Path, videos: str, texts: str):
     """(similarity, emotion match, target video of each caption, emotional mask)."""
-    from emoret.embedding.runner import load_embeddings, text_emotions
+    from emoret.embedding.files import load_embeddings
+    from emoret.embedding.runner import text_emotions
     from emoret.evaluation import metrics
     from emoret.perception.join import attach, read_emotions
     from emoret.query.rerank import match_matrix
@@ -117,7 +118,8 @@ def retrieval(feel: Path, videos: str, texts: str):
 
 
 def _matched(texts: str, videos: str):
-    from emoret.embedding.runner import load_embeddings, text_emotions
+    from emoret.embedding.files import load_embeddings
+    from emoret.embedding.runner import text_emotions
     from emoret.evaluation import metrics
 
     text, video = load_embeddings(texts), load_embeddings(videos)
@@ -132,7 +134,7 @@ def captions_naming_emotions(texts: str, videos: str) -> np.ndarray:
 
 
 def _moods(scenes: Path, videos: str) -> np.ndarray:
-    from emoret.embedding.runner import load_embeddings
+    from emoret.embedding.files import load_embeddings
 
     moods = {s["video_id"]: s["mood"] for s in json.loads(scenes.read_text())}
     return np.array([moods[r["video_id"]] for r in load_embeddings(videos).records])

@@ -43,7 +43,9 @@ def evaluate(model, long_dir: Path, captions: list[dict], sampling, work: Path, 
     """Extract with ``sampling``, embed, index, search each caption; the figures."""
     import contextlib
 
+    from emoret.embedding import files as set_files
     from emoret.embedding import runner as embed
+    from emoret.embedding import sources
     from emoret.index import store
     from emoret.query import search as searching
     from emoret.video import extract
@@ -58,9 +60,9 @@ def evaluate(model, long_dir: Path, captions: list[dict], sampling, work: Path, 
     if failed:
         raise SystemExit(f"extract failed: {failed[0]['error']}")
     extract_s = time.perf_counter() - start
-    items, _ = embed.items_from_frames(frames)
+    items, _ = sources.items_from_frames(frames)
     vectors, records = embed.embed_videos(model, items, batch_size=32)
-    store.write_index(work / "index", vectors, records, embed.model_meta(model, "model"))
+    store.write_index(work / "index", vectors, records, set_files.model_meta(model, "model"))
     index = store.open_index(work / "index")
     hits = searching.search(index, model, [c["caption"] for c in captions], top=1, per_video=1)
     right_video, good, ious, per_video = [], [], [], {}

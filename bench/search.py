@@ -69,7 +69,7 @@ def bench_size(n: int, args, rng: np.random.Generator, basis, work: Path, model=
     records = [{"video_id": f"v{i}", "path": f"/videos/v{i}.mp4", "duration": 10.0} for i in range(n)]
     meta, extras = {}, None
     if model is not None:
-        from emoret.embedding.runner import model_meta
+        from emoret.embedding.files import model_meta
         from emoret.query.export import exporter
 
         meta, extras = model_meta(model, args.model_dir), exporter(model, lambda why: print("export:", why))

@@ -62,7 +62,7 @@ sys.stdout.write(orjson.dumps(out).decode())
 
 def read_store(out: Path) -> dict[tuple, np.ndarray] | str:
     """What `embed --frames` would embed: {(video_id, start, end): frames}, or the one-line refusal."""
-    from emoret.embedding.runner import items_from_frames
+    from emoret.embedding.sources import items_from_frames
     from emoret.errors import InputError
 
     try:

@@ -55,12 +55,12 @@ def embed_captions(model: Encoder, model_spec: str, captions: Sequence[dict[str,
                    use_emotion: bool = True, batch_size: int = 64, precision: str | None = None) -> WrittenSet:
     """Caption records embedded by ``model`` (loaded from ``model_spec``) into the set ``out``
     (OUT.npy + OUT.jsonl + OUT.meta.json), as ``emoret embed --texts``."""
-    from emoret.embedding import runner as embed
+    from emoret.embedding.files import model_meta
     from emoret.embedding.precision import resolve_precision
     from emoret.embedding.sets import caption_set
 
     chosen = resolve_precision(precision or "auto", model.device.type)
-    meta = {**embed.model_meta(model, model_spec), "precision": chosen}
+    meta = {**model_meta(model, model_spec), "precision": chosen}
     return caption_set(model, captions, out, meta, use_emotion, batch_size, precision=chosen)
 
 
@@ -70,12 +70,12 @@ def embed_videos(model: Encoder, model_spec: str, videos: Sequence[PathLike] = (
     """Video files and folders (or a frame store, ``frames``) embedded by ``model`` into the
     set ``out``, as ``emoret embed``; whole videos, or moments by ``cutting``. A video that
     cannot be read is said and left out (the result's ``failures``)."""
-    from emoret.embedding import runner as embed
+    from emoret.embedding.files import model_meta
     from emoret.embedding.precision import resolve_precision
     from emoret.embedding.sets import video_items, video_set
 
     chosen = resolve_precision(precision or "auto", model.device.type)
-    meta = {**embed.model_meta(model, model_spec), "precision": chosen, "sampling": rule}
+    meta = {**model_meta(model, model_spec), "precision": chosen, "sampling": rule}
     items = video_items(model, [Path(video) for video in videos], frames, rule, cutting, say=say)
     return video_set(model, items, out, meta, batch_size, rule, chosen, 0 if frames is not None else None,
                      on_failure=lambda failure: say(f"emoret: {failure.record.get('video_id')}: {failure.reason}"))

@@ -7,8 +7,9 @@ from typing import List, Optional
 
 import typer
 
-from emoret.embedding import runner as embed
+from emoret.embedding import files as set_files
 from emoret.embedding import sets
+from emoret.embedding.sources import parse_shard, shard_bounds
 from emoret.index.build import Cutting
 from emoret.records import read_captions
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, hint_reading_stdin, message, progress, stderr_console
@@ -55,7 +56,7 @@ def COMMAND(
         fail("--sampling applies to videos only")
     rule = (sampling or Rule.linspace).value
     try:
-        part = embed.parse_shard(shard)
+        part = parse_shard(shard)
     except ValueError as err:
         fail(str(err))
 
@@ -69,7 +70,7 @@ def COMMAND(
         fail(str(err))
     model = load_model_or_fail(model_spec, device)
     precision = _say_precision(precision, model.device.type)
-    meta = embed.model_meta(model, model_spec)
+    meta = set_files.model_meta(model, model_spec)
     meta["precision"] = precision
     if shard:
         meta["shard"] = shard
@@ -104,7 +105,7 @@ def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, o
                  precision: str | None = None) -> None:
     hint_reading_stdin(source, "embed", "caption records", "a file: --texts captions.jsonl")
     captions = read_captions(source)
-    start, stop = embed.shard_bounds(len(captions), part)
+    start, stop = shard_bounds(len(captions), part)
     with progress() as bar:
         task = bar.add_task("embedding captions", total=stop - start)
         written = sets.caption_set(model, captions, out, meta, use_emotion, batch_size, part, precision,

@@ -7,8 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from emoret.embedding import runner as embed
-from emoret.embedding.runner import embedding_paths
+from emoret.embedding import files as set_files
+from emoret.embedding.files import embedding_paths
 from emoret.index import store
 from emoret.index.build import (
     Cutting,
@@ -127,7 +127,7 @@ def _check_video_sources(sources: List[str], model_spec: Optional[str]) -> None:
     if model_spec is None:
         files = [source for source in sources if Path(source).is_file()]
         if files:
-            fail(f"{embed.not_a_set(files[0])}; to index it as a video, give --model")
+            fail(f"{set_files.not_a_set(files[0])}; to index it as a video, give --model")
         fail("indexing videos needs --model (or give embeddings made by 'emoret embed')")
 
 

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from emoret.embedding.runner import load_embeddings
+from emoret.embedding.files import load_embeddings
 from emoret.evaluation import plots
 from emoret.records import read_jsonl
 from emoret.text.emotions import EMOTIONS

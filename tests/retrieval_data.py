@@ -73,7 +73,9 @@ class Env:
     """Built once a test session (the ``env`` fixture in conftest.py); tests write their own outputs under tmp_path."""
 
     def __init__(self, root: Path):
+        from emoret.embedding import files as set_files
         from emoret.embedding import runner as embed
+        from emoret.embedding import sources
         from emoret.model import load_model
 
         self.root = root
@@ -82,15 +84,15 @@ class Env:
         self.captions = write_captions(root / "captions.jsonl", caption_records())
         model = load_model(self.model_dir)
         self.fingerprint = model.fingerprint
-        items, _ = embed.items_from_frames(self.frames)
+        items, _ = sources.items_from_frames(self.frames)
         # fp32 named, not left to a default: tests compare with these vectors at 1e-5.
         vectors, records = embed.embed_videos(model, items, precision="fp32")
-        meta = embed.model_meta(model, self.model_dir)
+        meta = set_files.model_meta(model, self.model_dir)
         self.videos = root / "videos"
-        embed.save_embeddings(self.videos, vectors, records, {**meta, "kind": "videos"})
+        set_files.save_embeddings(self.videos, vectors, records, {**meta, "kind": "videos"})
         texts = caption_records()
         text_vectors = embed.embed_texts(model, [r["caption"] for r in texts], embed.text_emotions(texts),
                                          precision="fp32")
         self.texts = root / "texts"
-        embed.save_embeddings(self.texts, text_vectors, texts, {**meta, "kind": "texts"})
+        set_files.save_embeddings(self.texts, text_vectors, texts, {**meta, "kind": "texts"})
         self.model = model

@@ -3,7 +3,8 @@ import orjson
 import pytest
 from retrieval_data import VIDEO_IDS, build_frames, caption_records
 
-from emoret.embedding.runner import load_embeddings, parse_shard, shard_bounds
+from emoret.embedding.files import load_embeddings
+from emoret.embedding.sources import parse_shard, shard_bounds
 
 # Tests that compare numbers run fp32: `--precision auto` picks bf16 on a CPU that has it.
 FP32 = ("--precision", "fp32")
@@ -110,6 +111,7 @@ def test_embed_video_files_reports_a_broken_one_and_exits_1(env, run_cli, tmp_pa
 def test_sampling_rule_picks_the_frames_and_is_recorded(env, run_cli, tmp_path):
     from emoret.demo.synthetic import make_scenes, make_video
     from emoret.embedding import runner as embed
+    from emoret.embedding import sources
 
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -122,7 +124,7 @@ def test_sampling_rule_picks_the_frames_and_is_recorded(env, run_cli, tmp_path):
         assert result.code == 0, result.stderr
         made[rule] = load_embeddings(tmp_path / rule)
         assert made[rule].meta["sampling"] == rule
-        expected, _ = embed.embed_videos(env.model, embed.items_from_files([videos], 4, 64, rule), rule=rule,
+        expected, _ = embed.embed_videos(env.model, sources.items_from_files([videos], 4, 64, rule), rule=rule,
                                          precision="fp32")
         np.testing.assert_allclose(made[rule].vectors, expected, atol=1e-5)
     assert not np.allclose(made["linspace"].vectors, made["middle"].vectors, atol=1e-4)
@@ -144,9 +146,10 @@ def test_decode_workers_give_the_same_embeddings_and_failures_as_the_thread(env,
     import multiprocessing
 
     from emoret.embedding import runner as embed
+    from emoret.embedding import sources
 
     videos = small_videos(tmp_path / "videos", 5, seed=1, duration=1.0)
-    items = embed.items_from_files([videos], 4, 64)
+    items = sources.items_from_files([videos], 4, 64)
     runs = {}
     for workers in (0, 2):
         failures: list[str] = []

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from emoret.embedding.runner import embedding_paths, load_embeddings, save_embeddings
+from emoret.embedding.files import embedding_paths, load_embeddings, save_embeddings
 from emoret.evaluation import metrics
 from emoret.records import InputError
 
@@ -40,7 +40,7 @@ def test_a_kill_between_the_swaps_leaves_a_set_that_is_refused(tmp_path):
     # A second run killed (SIGKILL) right after its first file is swapped in.
     script = (
         "import os, signal, numpy as np\n"
-        "from emoret.embedding import runner as embed\n"
+        "from emoret.embedding import files as embed\n"
         "real = os.replace\n"
         "def replace(a, b):\n"
         "    real(a, b)\n"

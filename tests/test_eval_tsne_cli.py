@@ -3,7 +3,7 @@ import orjson
 import pytest
 from retrieval_data import EMOTIONAL, caption_records, write_captions
 
-from emoret.embedding.runner import load_embeddings, save_embeddings
+from emoret.embedding.files import load_embeddings, save_embeddings
 from emoret.evaluation import metrics, plots
 
 

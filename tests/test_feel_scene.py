@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emoret.embedding.runner import load_embeddings
+from emoret.embedding.files import load_embeddings
 from emoret.perception import VIDEO_EMOTIONS
 from emoret.perception.prompts import TEMPLATES, WORDS, class_prompts
 from emoret.perception.scene import SceneReader, logit_scale, scene_scores

@@ -66,7 +66,7 @@ def write_lines(path, records):
 
 def spoiled_set(tmp_path, name, embeddings, field, value):
     """An embedding set (vectors unchanged, digests right) whose second record has the bad field."""
-    from emoret.embedding.runner import save_embeddings
+    from emoret.embedding.files import save_embeddings
 
     save_embeddings(tmp_path / name, embeddings.vectors, spoiled(embeddings.records, field, value), dict(embeddings.meta))
     return tmp_path / name
@@ -74,7 +74,7 @@ def spoiled_set(tmp_path, name, embeddings, field, value):
 
 @pytest.fixture(scope="module")
 def sets(env):
-    from emoret.embedding.runner import load_embeddings
+    from emoret.embedding.files import load_embeddings
 
     return load_embeddings(env.texts), load_embeddings(env.videos)
 

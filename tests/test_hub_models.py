@@ -49,7 +49,7 @@ def test_embed_loads_a_cached_hub_id_offline(env, run_cli, offline_cache, tmp_pa
     result = run_cli("embed", "--model", HUB_ID, "--texts", env.captions, "--out", out, "--device", "cpu",
                      "--precision", "fp32")  # compared with fp32 vectors below: auto may pick bf16
     assert result.code == 0, result.stderr
-    from emoret.embedding.runner import load_embeddings
+    from emoret.embedding.files import load_embeddings
 
     made = load_embeddings(out)
     expected = load_embeddings(env.texts)

@@ -8,7 +8,7 @@ import orjson
 import pytest
 from retrieval_data import VIDEO_IDS
 
-from emoret.embedding.runner import load_embeddings, save_embeddings
+from emoret.embedding.files import load_embeddings, save_embeddings
 from emoret.errors import InputError
 from emoret.index import store
 
@@ -233,7 +233,7 @@ def test_index_from_videos_re_embeds_when_the_sampling_rule_changes(env, run_cli
 def test_shards_combine_in_order_and_refuse_another_model_or_dimension():
     from types import SimpleNamespace
 
-    from emoret.embedding.runner import Embeddings, check_made_by, combine_embeddings
+    from emoret.embedding.files import Embeddings, check_made_by, combine_embeddings
 
     meta = {"model": "m", "fingerprint": "abc", "kind": "videos"}
     a = Embeddings(unit(2, 8), [{"video_id": "a0"}, {"video_id": "a1"}], meta, "a")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from fault_tools import cli_env, fill_disk, temp_files
 
-from emoret.embedding.runner import save_embeddings
+from emoret.embedding.files import save_embeddings
 from emoret.index import store
 
 
@@ -121,7 +121,7 @@ def test_embed_on_a_full_disk_keeps_the_old_set(run_cli, tmp_path, request, monk
     if where == "tmpfs":
         fill_disk(out_dir, leave=0)
     else:
-        from emoret.embedding import runner as embed
+        from emoret.embedding import files as embed
 
         def full(handle, array):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

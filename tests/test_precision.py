@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from retrieval_data import CAPTIONS
 
-from emoret.embedding import precision
+from emoret.embedding import precision, sources
 from emoret.embedding import runner as embed
-from emoret.embedding.runner import load_embeddings
+from emoret.embedding.files import load_embeddings
 
 BF16_OVERRIDE = "EMORET_CPU_BF16"  # spelled out: the name users set is the contract
 
@@ -29,7 +29,7 @@ def test_auto_picks_bf16_only_where_the_cpu_has_it(monkeypatch, has_bf16, device
 
 
 def test_bf16_embeddings_agree_with_fp32(env):
-    items, _ = embed.items_from_frames(env.frames)
+    items, _ = sources.items_from_frames(env.frames)
     videos32, _ = embed.embed_videos(env.model, items, precision="fp32")
     videos16, _ = embed.embed_videos(env.model, items, precision="bf16")
     assert np.min(np.sum(videos32 * videos16, axis=1)) >= 0.999

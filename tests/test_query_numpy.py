@@ -102,7 +102,7 @@ def test_a_failed_check_leaves_no_export(env, tmp_path, monkeypatch):
 def test_index_without_a_loadable_model_still_builds(env, run_cli, tmp_path):
     import shutil
 
-    from emoret.embedding.runner import load_embeddings, save_embeddings
+    from emoret.embedding.files import load_embeddings, save_embeddings
 
     videos = load_embeddings(env.videos)
     moved = tmp_path / "videos"

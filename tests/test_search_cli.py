@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from emoret.embedding.runner import embed_texts, load_embeddings
+from emoret.embedding.files import load_embeddings
+from emoret.embedding.runner import embed_texts
 from emoret.index import store
 from emoret.text.emotions import EMOTIONS, query_emotions
 

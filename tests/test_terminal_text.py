@@ -10,7 +10,7 @@ CLEAR = "\x1b[2J"  # clears the screen
 
 @pytest.fixture
 def hostile_index(env, run_cli, tmp_path):
-    from emoret.embedding.runner import load_embeddings, save_embeddings
+    from emoret.embedding.files import load_embeddings, save_embeddings
 
     videos = load_embeddings(env.videos)
     records = [dict(r) for r in videos.records]

@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from emoret.embedding import files as set_files
 from emoret.embedding import runner as embed
+from emoret.embedding import sources
 from emoret.embedding.encoder import Encoder
 from emoret.evaluation import metrics
 from emoret.index.build import Say, VideoEmotions, quiet
@@ -36,8 +38,8 @@ class Pair:
 
 def load_pair(texts: str | os.PathLike[str], videos: str | os.PathLike[str]) -> Pair:
     """The caption set ``texts`` and the video set ``videos`` (NAME or NAME.npy), of one model."""
-    text = embed.load_embeddings(texts, "texts")
-    video = embed.load_embeddings(videos, "videos")
+    text = set_files.load_embeddings(texts, "texts")
+    video = set_files.load_embeddings(videos, "videos")
     if text.meta.get("fingerprint") and video.meta.get("fingerprint") and text.meta["fingerprint"] != video.meta["fingerprint"]:
         raise CannotEvaluate(f"{text.name} and {video.name} were made by different models")
     return Pair(text.vectors, list(text.records), video.vectors, list(video.records))
@@ -48,7 +50,7 @@ def embed_pair(model: Encoder, captions: Sequence[dict[str, Any]], frames: str |
                on_step: Callable[[int], None] | None = None, say: Say = quiet) -> Pair:
     """Caption records and a frame store embedded with ``model``; ``on_total(n)`` then
     ``on_step(k)`` as k of n captions and videos are done; a video that fails is said and left out."""
-    items, _ = embed.items_from_frames(frames)
+    items, _ = sources.items_from_frames(frames)
     if on_total is not None:
         on_total(len(captions) + len(items))
     step = on_step or (lambda _: None)

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from emoret.embedding import runner as embed
+from emoret.embedding import files as set_files
+from emoret.embedding import sources
 from emoret.embedding.encoder import Encoder
 from emoret.errors import InputError
 from emoret.index import store
@@ -128,16 +129,16 @@ def index_embeddings(names: Sequence[str | os.PathLike[str]], target: str | os.P
     record is loaded (when it can be) only to export the query tower. The caller holds
     :func:`emoret.index.store.writer_lock` (:func:`locked` takes it).
     """
-    parts = [embed.load_embeddings(name) for name in names]
-    combined = embed.combine_embeddings(parts)
+    parts = [set_files.load_embeddings(name) for name in names]
+    combined = set_files.combine_embeddings(parts)
     meta = combined.meta
     model: EmoretModel | None = None
     if model_spec is not None:
         from emoret.model.factory import ModelOptions, create_model
 
         model = create_model(model_spec, ModelOptions(device=device))
-        embed.check_made_by(combined, model, model_spec)
-        meta.update({key: value for key, value in embed.model_meta(model, model_spec).items() if key != "dim"})
+        set_files.check_made_by(combined, model, model_spec)
+        meta.update({key: value for key, value in set_files.model_meta(model, model_spec).items() if key != "dim"})
     elif not meta.get("fingerprint"):
         say("index: these embeddings do not say which model made them; 'emoret search' will need --model")
     else:
@@ -167,7 +168,7 @@ def index_videos(paths: Sequence[str | os.PathLike[str]], target: str | os.PathL
                  rule: str = DEFAULT_RULE, cutting: Cutting | None = None, tagger: EmotionTagger | None = None,
                  say: Say = quiet, on_start: Callable[[int], None] | None = None,
                  on_item: Callable[[], None] | None = None,
-                 on_failure: Callable[[embed.VideoFailure], None] | None = None) -> RefreshResult:
+                 on_failure: Callable[[sources.VideoFailure], None] | None = None) -> RefreshResult:
     """Bring the index at ``target`` in step with the videos under ``paths`` (see
     :func:`emoret.index.refresh.refresh`), the query tower exported beside it."""
     cutting = cutting or Cutting()

@@ -16,7 +16,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from emoret.embedding import files as set_files
 from emoret.embedding import runner as embed
+from emoret.embedding import sources
 from emoret.embedding.encoder import Encoder
 from emoret.errors import InputError
 from emoret.index import check as index_check
@@ -29,7 +31,7 @@ class RefreshResult:
     kept: int = 0
     embedded: int = 0
     removed: int = 0  # indexed videos whose file is gone
-    failed: list[embed.VideoFailure] = field(default_factory=list)
+    failed: list[sources.VideoFailure] = field(default_factory=list)
     written: bool = False
 
 
@@ -46,7 +48,7 @@ def refresh(
     batch_size: int = 8,
     on_start: Callable[[int], None] | None = None,
     on_item: Callable[[], None] | None = None,
-    on_failure: Callable[[embed.VideoFailure], None] | None = None,
+    on_failure: Callable[[sources.VideoFailure], None] | None = None,
     rule: str = DEFAULT_RULE,
     segment: float | None = None,
     overlap: float = 0.0,
@@ -65,7 +67,7 @@ def refresh(
     """
     target = store.resolve_target(target)
     paths = list(paths)
-    items = embed.items_from_files(paths, int(model.num_frames), int(model.image_size), rule, segment, overlap, scenes)
+    items = sources.items_from_files(paths, int(model.num_frames), int(model.image_size), rule, segment, overlap, scenes)
     if not items:
         raise InputError(", ".join(str(p) for p in paths), "no video files found")
     moments = moments_meta(segment, overlap, scenes)
@@ -79,7 +81,7 @@ def refresh(
 
     result = RefreshResult()
     reused: dict[int, list[tuple[np.ndarray, dict[str, Any]]]] = {}
-    fresh: list[tuple[int, embed.VideoItem]] = []
+    fresh: list[tuple[int, sources.VideoItem]] = []
     for position, item in enumerate(items):
         rows = old_rows.get(_unchanged_key(item.record))
         if rows and old_vectors is not None and previous is not None:
@@ -93,9 +95,9 @@ def refresh(
     if on_start:
         on_start(len(fresh))
 
-    failures: list[embed.VideoFailure] = []
+    failures: list[sources.VideoFailure] = []
 
-    def failed(failure: embed.VideoFailure) -> None:
+    def failed(failure: sources.VideoFailure) -> None:
         failures.append(failure)
         if on_failure:
             on_failure(failure)
@@ -121,7 +123,7 @@ def refresh(
     same_params = previous is not None and all(previous.meta.get(k) == v for k, v in params.items())
     if not records or (same_params and records == old_items):
         return result
-    meta = embed.model_meta(model, model_spec)
+    meta = set_files.model_meta(model, model_spec)
     meta["source"] = "videos"
     meta["sampling"] = rule
     if moments:

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from emoret.embedding.encoder import Encoder
-from emoret.embedding.runner import Rows, VideoFailure, VideoItem, embed_videos, items_from_files, items_from_frames
+from emoret.embedding.runner import embed_videos
+from emoret.embedding.sources import Rows, VideoFailure, VideoItem, items_from_files, items_from_frames
 from emoret.errors import ModelError
 from emoret.perception.aggregate import DEFAULT_FACE_SHARE, as_dict, combine
 from emoret.perception.faces import FaceReader, FaceSummary
