@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from fault_runs import EMORET, ENV, ROOT, print_counts_table, run, run_and_kill, timed
 from fault_tools import temp_files
-from faults import EMORET, ENV, ROOT, print_counts_table, run, run_and_kill, timed
 
 STORE_SETTINGS = {"A": ["-n", "2", "--size", "16", "--segment", "3"], "B": ["-n", "4", "--size", "16", "--segment", "2"]}
 QUERY = "a frightened red circle"
