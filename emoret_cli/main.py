@@ -90,7 +90,7 @@ def _register() -> None:
     # One module a subcommand, in pipeline order; each exposes COMMAND (the function,
     # its docstring the help) and EPILOG (an example). Called by main(), after the search
     # fast path, which imports only its own module.
-    from emoret_cli import annotate, embed, extract_frames, feel, gallery, index, search, train, tsne
+    from emoret_cli import annotate, embed, extract_frames, feel, gallery, index, search, serve, train, tsne
     from emoret_cli import eval as eval_cmd
     from emoret_cli import filter as filter_cmd
 
@@ -104,6 +104,7 @@ def _register() -> None:
         ("index", index),
         ("search", search),
         ("gallery", gallery),
+        ("serve", serve),
         ("eval", eval_cmd),
         ("tsne", tsne),
     ):
