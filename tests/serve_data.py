@@ -68,16 +68,18 @@ def query_vector(env, text: str = QUERY) -> np.ndarray:
     return embed.embed_texts(env.model, [text], [query_emotions(text)], precision="fp32")[0]
 
 
-def build_index(env, library: Library, target: Path, best: int, tag: str, seed: int = 0) -> Path:
-    """An index of the library whose best hit for QUERY is moment ``best``; each record tagged ``build``."""
+def build_index(env, library: Library, target: Path, best: int, tag: str, seed: int = 0,
+                extra: tuple[dict, ...] = ()) -> Path:
+    """An index of the library (and the ``extra`` records) whose best hit for QUERY is moment
+    ``best``; each record tagged ``build``."""
     import emoret
     from emoret.retrieval import embed
 
+    records = [{**moment, "build": tag} for moment in [*library.moments, *extra]]
     rng = np.random.default_rng(seed)
-    vectors = rng.normal(size=(len(library.moments), env.model.embed_dim)).astype(np.float32)
+    vectors = rng.normal(size=(len(records), env.model.embed_dim)).astype(np.float32)
     vectors[best] = query_vector(env)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    records = [{**moment, "build": tag} for moment in library.moments]
     name = target.parent / f"{target.name}-{tag}-vectors"
     embed.save_embeddings(name, vectors, records, {**embed.model_meta(env.model, env.model_dir), "kind": "videos"})
     emoret.build_index(target, [name])
