@@ -34,8 +34,12 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-import numpy as np
-import orjson
+# As `emoret serve` runs (emoret_cli/main.py): one BLAS thread a request, for the library call
+# measured here too, and inherited by the servers started from here.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import orjson  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

@@ -151,6 +151,7 @@ function play(hit, node) {
   moment = { start, end: isTime(hit.end) ? hit.end : null };
   const source = `media/video?${new URLSearchParams({ path: hit.path })}`;
   $("player-panel").hidden = false;
+  document.querySelector("main").classList.add("playing");
   $("now-playing").textContent = `${videoName(hit)} — ${clock(start)}${moment.end !== null ? `–${clock(moment.end)}` : ""}`;
   for (const other of document.querySelectorAll(".card.playing")) other.classList.remove("playing");
   node.classList.add("playing");
