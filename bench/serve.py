@@ -149,10 +149,10 @@ def build_large(work: Path, size: int) -> Path:
     """An index of ``size`` embedding-like 512-d vectors with the query export of a ViT-B/32-sized model."""
     from b32 import build_b32
 
+    from emoret.embedding.files import model_meta
+    from emoret.index import store
     from emoret.model import load_model
-    from emoret.retrieval import index as store
-    from emoret.retrieval.embed import model_meta
-    from emoret.retrieval.query_export import exporter
+    from emoret.query.export import exporter
 
     target = work / f"index-{size}"
     if (target / "meta.json").exists():
@@ -172,7 +172,7 @@ def build_large(work: Path, size: int) -> Path:
 
 def tagged_sets(index_dir: Path, work: Path, tags: list[str]) -> list[Path]:
     """Embedding sets of the index's own vectors and records, each record tagged with its version."""
-    from emoret.retrieval import embed
+    from emoret.embedding.files import save_embeddings
 
     index = emoret.open_index(index_dir)
     vectors = np.asarray(index.vectors())
@@ -180,7 +180,7 @@ def tagged_sets(index_dir: Path, work: Path, tags: list[str]) -> list[Path]:
     out = []
     for tag in tags:
         name = work / f"swap-{tag}"
-        embed.save_embeddings(name, vectors, [{**item, "version": tag} for item in index.items], {**meta, "kind": "videos"})
+        save_embeddings(name, vectors, [{**item, "version": tag} for item in index.items], {**meta, "kind": "videos"})
         out.append(name)
     return out
 

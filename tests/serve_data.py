@@ -34,7 +34,7 @@ class Library:
 
 def make_library(root: Path) -> Library:
     """Two long synthetic videos of three moments each (64x48, 8 fps, H.264), and a hostile copy."""
-    from emoret.video import synthetic
+    from emoret.demo import synthetic
 
     scenes = synthetic.make_scenes(6, seed=5)
     paths, records = synthetic.make_long_videos(root, scenes, clips_per_video=3, seed=5, width=64, height=48,
@@ -62,10 +62,10 @@ def _emotions(number: int) -> dict[str, float]:
 
 def query_vector(env, text: str = QUERY) -> np.ndarray:
     """What the index's query tower gives ``text`` (the torch model, fp32: the same to 1e-6)."""
-    from emoret.retrieval import embed
+    from emoret.embedding.runner import embed_texts
     from emoret.text.emotions import query_emotions
 
-    return embed.embed_texts(env.model, [text], [query_emotions(text)], precision="fp32")[0]
+    return embed_texts(env.model, [text], [query_emotions(text)], precision="fp32")[0]
 
 
 def build_index(env, library: Library, target: Path, best: int, tag: str, seed: int = 0,
@@ -73,7 +73,7 @@ def build_index(env, library: Library, target: Path, best: int, tag: str, seed: 
     """An index of the library (and the ``extra`` records) whose best hit for QUERY is moment
     ``best``; each record tagged ``build``."""
     import emoret
-    from emoret.retrieval import embed
+    from emoret.embedding.files import model_meta, save_embeddings
 
     records = [{**moment, "build": tag} for moment in [*library.moments, *extra]]
     rng = np.random.default_rng(seed)
@@ -81,7 +81,7 @@ def build_index(env, library: Library, target: Path, best: int, tag: str, seed: 
     vectors[best] = query_vector(env)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     name = target.parent / f"{target.name}-{tag}-vectors"
-    embed.save_embeddings(name, vectors, records, {**embed.model_meta(env.model, env.model_dir), "kind": "videos"})
+    save_embeddings(name, vectors, records, {**model_meta(env.model, env.model_dir), "kind": "videos"})
     emoret.build_index(target, [name])
     return target
 

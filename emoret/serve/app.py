@@ -25,15 +25,14 @@ from starlette.routing import Route
 
 import emoret
 from emoret.errors import InputError
+from emoret.perception import VIDEO_EMOTIONS  # the keys of video_emotions, what --emotion accepts
+from emoret.query.rerank import DEFAULT_EMOTION_THRESHOLD
 from emoret.records import dumps
-from emoret.retrieval.rerank import DEFAULT_EMOTION_THRESHOLD
 from emoret.serve.guard import Guard
 from emoret.serve.holder import IndexHolder
 from emoret.serve.ranges import Unsatisfiable, parse_range, read_span
 from emoret.serve.thumbnails import Thumbnails
-from emoret.text.emotions import EMOTIONS
 
-VIDEO_EMOTIONS = (*EMOTIONS, "neutral")  # the keys of video_emotions, what --emotion accepts
 MAX_TOP = 100
 MAX_PER_VIDEO = 20
 MAX_QUERY_CHARS = 1000

@@ -1,7 +1,7 @@
 """The index a server answers from, kept current without a restart.
 
 ``emoret index`` publishes a new version by swapping a whole directory into place
-(see emoret.retrieval.index). A request notices the swap by the identity of
+(see emoret.index.store). A request notices the swap by the identity of
 ``meta.json`` (one ``stat``) and starts loading the new version on a background thread;
 searches keep answering from the version they were given, whole, until the new one is
 loaded, checked and warmed (its first search done), and only then is it handed out. A new

@@ -76,6 +76,6 @@ def _frame_at(container, stream, at: float):
 
 
 def _jpeg(rgb: np.ndarray) -> bytes:
-    from emoret.retrieval.gallery import jpeg
+    from emoret.report.gallery import jpeg
 
     return jpeg(rgb)
