@@ -138,7 +138,8 @@ function emotionChips(emotions, node) {
   const scored = Object.entries(emotions).filter(([, v]) => typeof v === "number").sort((a, b) => b[1] - a[1]);
   const strong = scored.filter(([, v]) => v >= health.emotion_threshold).map(([k]) => k);
   node.dataset.emotions = strong.join(" ");
-  for (const [name, value] of scored.slice(0, 3)) {
+  // The three strongest, leaving out the traces (a score of 0.02 says nothing to a person).
+  for (const [name, value] of scored.filter(([, v]) => v >= 0.05).slice(0, 3)) {
     chips.append(element("span", strong.includes(name) ? "strong" : "", `${name} ${value.toFixed(2)}`));
   }
   return chips;
