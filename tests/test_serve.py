@@ -169,6 +169,7 @@ def test_every_request_needs_the_token(index, library):
         cookie = landing.headers["set-cookie"].split(";")[0]
         assert "HttpOnly" in landing.headers["set-cookie"] and "SameSite=Strict" in landing.headers["set-cookie"]
         assert get(search_url(served, q=QUERY), {"Cookie": cookie}).status == 200
+        assert get(search_url(served, q=QUERY, token=TOKEN)).status == 200  # a script's curl needs no cookie
 
 
 def test_loopback_answers_only_to_local_host_names(served):

@@ -34,7 +34,7 @@ SECURITY_HEADERS = [
 class Guard:
     """Refuses what no route should see; ``token``: required on every request (a bearer header,
     the cookie the page gets, or ``?token=`` once: the page is then sent to the same URL without
-    it, the cookie set); ``hosts``: the Host header values accepted (None: any), which stops a web
+    it, the cookie set; a script may pass ``?token=`` on any request); ``hosts``: the Host header values accepted (None: any), which stops a web
     page elsewhere from reaching a loopback server through DNS rebinding."""
 
     def __init__(self, app: App, token: str | None = None, hosts: Collection[str] | None = None):
@@ -51,7 +51,7 @@ class Guard:
         if refusal is not None:
             await _plain(send, *refusal)
             return
-        if self.token is not None and _query_token(scope) is not None:
+        if self.token is not None and scope["path"] == "/" and _query_token(scope) is not None:
             await self._to_cookie(scope, send)
             return
 
