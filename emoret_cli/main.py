@@ -90,7 +90,7 @@ def _register() -> None:
     # One module a subcommand, in pipeline order; each exposes COMMAND (the function,
     # its docstring the help) and EPILOG (an example). Called by main(), after the search
     # fast path, which imports only its own module.
-    from emoret_cli import annotate, embed, extract_frames, feel, gallery, index, search, train, tsne
+    from emoret_cli import annotate, embed, extract_frames, feel, gallery, index, search, serve, train, tsne
     from emoret_cli import eval as eval_cmd
     from emoret_cli import filter as filter_cmd
 
@@ -104,6 +104,7 @@ def _register() -> None:
         ("index", index),
         ("search", search),
         ("gallery", gallery),
+        ("serve", serve),
         ("eval", eval_cmd),
         ("tsne", tsne),
     ):
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     common.silence_hf()
     redeliver_swallowed_interrupts()
     _fast_search(sys.argv[1:] if argv is None else list(argv))
+    _one_blas_thread_a_request(sys.argv[1:] if argv is None else list(argv))
     _register()
     command = typer.main.get_command(app)
     plain_help_types(command)
@@ -157,6 +159,13 @@ def main(argv: list[str] | None = None) -> None:
         common.message(f"emoret: <stdout>: {err.strerror or err}")
         sys.exit(common.EXIT_FAILED)
     sys.exit(status if isinstance(status, int) else 0)
+
+
+def _one_blas_thread_a_request(args: list[str]) -> None:
+    """``emoret serve`` answers concurrent requests on threads of their own: BLAS threads under
+    each would only fight them for the cores. Read when numpy loads (the commands import it)."""
+    if args[:1] == ["serve"] and "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def _fast_search(args: list[str]) -> None:
