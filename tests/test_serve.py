@@ -202,8 +202,11 @@ def test_a_rebuilt_index_is_picked_up_and_searches_never_fail_meanwhile(env, lib
         clients = [threading.Thread(target=hammer) for _ in range(3)]
         for client in clients:
             client.start()
+        deadline = time.monotonic() + 60
+        while not answers and time.monotonic() < deadline:  # the old index answered first (a loaded machine is slow)
+            time.sleep(0.01)
         build_index(env, library, index, best=4, tag="B", seed=1)  # what `emoret index` does: a swap
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while served.holder.reloads < 1 and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.3)
