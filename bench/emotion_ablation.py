@@ -107,8 +107,8 @@ def evaluate(model_dir: Path, captions: Path, frames: Path) -> dict:
     from emoret.evaluation.metrics import evaluate_all
     from emoret.model import load_model
     from emoret.text.emotions import record_emotion_vector
-    from emoret.video.decode import pick_frames
     from emoret.video.frames import load_frames
+    from emoret.video.sampling import pick_frames
 
     torch.set_num_threads(1)
     model = load_model(str(model_dir))

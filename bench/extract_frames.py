@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from emoret.demo import synthetic  # noqa: E402
 from emoret.devices import available_cpus  # noqa: E402
-from emoret.video.decode import sample_indices, scaled_size  # noqa: E402
+from emoret.video.sampling import sample_indices, scaled_size  # noqa: E402
 
 WIDTH, HEIGHT, FPS, SECONDS = 640, 360, 30, 15
 NUM_FRAMES, SIZE = 12, 224

@@ -11,8 +11,9 @@ import orjson
 import pytest
 
 from emoret.demo import synthetic
-from emoret.video.decode import Sampling, extract, sample_indices
+from emoret.video.decode import extract
 from emoret.video.frames import read_manifest
+from emoret.video.sampling import Sampling, sample_indices
 
 SMALL = ["--num-frames", "4", "--size", "16", "--workers", "1"]
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from emoret.demo import synthetic
-from emoret.video.decode import Sampling, extract
+from emoret.video.decode import extract
 from emoret.video.moments import clock, detect_shots, format_time, moment_id, windows
+from emoret.video.sampling import Sampling
 
 FPS = 12
 

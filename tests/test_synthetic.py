@@ -16,7 +16,8 @@ import pytest
 
 from emoret.demo import synthetic
 from emoret.text.emotions import nrc_counts
-from emoret.video.decode import Sampling, extract
+from emoret.video.decode import extract
+from emoret.video.sampling import Sampling
 from emoret.video.yuv import rgb_to_yuv420p
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,18 +7,11 @@ import pytest
 
 from emoret.demo import synthetic
 from emoret.errors import InputError
-from emoret.video.decode import (
-    Sampling,
-    VideoError,
-    decode_video,
-    extract,
-    find_videos,
-    pick_frames,
-    resample_indices,
-    sample_indices,
-    scaled_size,
-)
+from emoret.video.container import VideoError
+from emoret.video.decode import decode_video, extract
 from emoret.video.frames import load_frames, read_manifest, save_frames
+from emoret.video.paths import find_videos
+from emoret.video.sampling import Sampling, pick_frames, resample_indices, sample_indices, scaled_size
 
 
 def numbered_frames(n: int, width: int = 64, height: int = 48):
@@ -205,12 +198,12 @@ def test_unreadable_file(tmp_path, numbered_video, monkeypatch):
     path.write_bytes(numbered_video.read_bytes())
     path.chmod(0)
     if os_is_root():  # root reads anything: make the read itself refuse
-        import emoret.video.decode
+        import emoret.video.container
 
         def refuse(_path):
             raise PermissionError(13, "Permission denied")
 
-        monkeypatch.setattr(emoret.video.decode, "_read_first_byte", refuse)
+        monkeypatch.setattr(emoret.video.container, "_read_first_byte", refuse)
     with pytest.raises(VideoError, match="^permission denied$"):
         decode_video(path, num_frames=2, size=16)
 

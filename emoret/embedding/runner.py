@@ -16,7 +16,8 @@ from emoret.embedding.encoder import Encoder
 from emoret.embedding.sources import VideoFailure, VideoItem
 from emoret.errors import InputError, ModelError
 from emoret.text.emotions import record_emotion_vector
-from emoret.video.decode import DEFAULT_RULE, VideoError, pick_frames
+from emoret.video.container import VideoError
+from emoret.video.sampling import DEFAULT_RULE, pick_frames
 
 
 def _autocast(model: Encoder, precision: str | None = None):

@@ -85,7 +85,7 @@ def feel(items: Sequence[VideoItem], model: Encoder | None = None, faces: FaceRe
 def _load_only(items: Sequence[VideoItem], on_item, on_failure) -> tuple[list[dict[str, Any]], list[None]]:
     """Faces without a scene: load each video (which reads its faces) and keep the readable ones."""
     from emoret.errors import InputError
-    from emoret.video.decode import VideoError
+    from emoret.video.container import VideoError
 
     records: list[dict[str, Any]] = []
     for item in items:

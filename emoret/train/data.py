@@ -13,8 +13,8 @@ from typing import Any
 from emoret.errors import InputError
 from emoret.records import check_file_name, iter_numbered, require_caption, require_video_id, source_name
 from emoret.text.emotions import record_emotion_vector
-from emoret.video.decode import DEFAULT_RULE, pick_frames
 from emoret.video.frames import check_frames, frames_path, load_frames, read_manifest_if_any
+from emoret.video.sampling import DEFAULT_RULE, pick_frames
 
 
 @dataclass

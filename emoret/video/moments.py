@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from emoret.video.container import StreamInfo, VideoError, open_video
+
 # Cut when the mean absolute change of the small frame exceeds this (0-255 scale; YUV for
 # 4:2:0 video). Chosen on the long synthetic videos (bench/moments.py): 8 and 10 found every cut.
 CUT_THRESHOLD = 9.0
@@ -123,8 +125,6 @@ def detect_shots(path: str | os.PathLike, threshold: float = CUT_THRESHOLD,
 
 def _signatures(path: str | os.PathLike, threads: int) -> tuple[np.ndarray, float]:
     """Every frame as a tiny float32 picture (Y, U, V blocks, or RGB), and the frame rate."""
-    from emoret.video.decode import StreamInfo, VideoError, open_video
-
     with open_video(path) as container:
         info = StreamInfo.of(container)
         context = info.stream.codec_context

@@ -20,14 +20,8 @@ if TYPE_CHECKING:  # PyAV loads FFmpeg's libraries: imported where a video is op
     import av.container
 
 from emoret.atomic import atomic_path
-from emoret.video.decode import (
-    StreamInfo,
-    VideoError,
-    count_packets,
-    open_video,
-    resample_indices,
-    scaled_size,
-)
+from emoret.video.container import StreamInfo, VideoError, count_packets, open_video
+from emoret.video.sampling import resample_indices, scaled_size
 
 
 def reencode_video(source: str | os.PathLike, target: str | os.PathLike, fps: float | None = None,
