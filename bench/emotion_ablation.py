@@ -66,7 +66,9 @@ def prepare(out: Path, n_train: int, n_test: int) -> dict[str, Path]:
     and the test set apart from both; frames of all three."""
     from emoret.atomic import write_bytes_atomic
     from emoret.demo.heldout import make_test_set
-    from emoret.demo.synthetic import make_demo, make_scenes, make_videos
+    from emoret.demo.make import make_demo
+    from emoret.demo.scenes import make_scenes
+    from emoret.demo.synthetic import make_videos
 
     paths = {"a": out / "a", "b": out / "b", "test": out / "test"}
     if not (paths["a"] / "base-model").exists():

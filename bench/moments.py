@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     args = parser.parse_args(argv)
 
-    from emoret.demo.synthetic import make_long_videos, make_scenes
+    from emoret.demo.long import make_long_videos
+    from emoret.demo.scenes import make_scenes
     from emoret.model import load_model
     from emoret.video.sampling import Sampling
 
