@@ -15,7 +15,7 @@ _DIRECTION_WORDS = {  # appended to a mood verb
 
 def captions_for(scene: Scene, seed: int = 0, n_captions: int = 5) -> list[str]:
     """Several captions naming what the scene shows; most carry its mood's words."""
-    rng = np.random.default_rng([seed, _stable_hash(scene.video_id)])
+    rng = np.random.default_rng([seed, stable_hash(scene.video_id)])
     mood = scene.mood_spec()
     colour = scene.colour
     noun = lambda: str(rng.choice(SHAPES[scene.shape]))  # noqa: E731
@@ -40,12 +40,12 @@ def captions_for(scene: Scene, seed: int = 0, n_captions: int = 5) -> list[str]:
             f"the {colour} {noun()} {neutral_motion}",
             f"a {noun()} coloured {colour} {neutral_motion} in {light} light",
         ]
-    captions = [_articles(caption) for caption in captions]
+    captions = [with_articles(caption) for caption in captions]
     order = rng.permutation(len(captions))
     return [captions[i] for i in order[:n_captions]]
 
 
-def _articles(text: str) -> str:
+def with_articles(text: str) -> str:
     """'a' before a vowel sound becomes 'an' ("an orange ball")."""
     words = text.split(" ")
     for i, word in enumerate(words[:-1]):
@@ -54,7 +54,8 @@ def _articles(text: str) -> str:
     return " ".join(words)
 
 
-def _stable_hash(text: str) -> int:
+def stable_hash(text: str) -> int:
+    """A hash of ``text`` that every process agrees on (``hash()`` of a str is salted per process)."""
     value = 0
     for char in text.encode():
         value = (value * 131 + char) % (1 << 31)

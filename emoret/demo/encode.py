@@ -63,7 +63,7 @@ def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray
     yield from rest
 
 
-def _encode_all(make: Callable[..., Path], jobs: list[tuple], workers: int | None) -> list[Path]:
+def encode_all(make: Callable[..., Path], jobs: list[tuple], workers: int | None) -> list[Path]:
     """``make(*job)`` for every job, ``workers`` processes at a time (default: one a core)."""
     workers = min(workers or available_cpus(), len(jobs))
     if workers <= 1:

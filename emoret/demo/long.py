@@ -13,7 +13,7 @@ import numpy as np
 
 from emoret.atomic import write_bytes_atomic
 from emoret.demo.captions import captions_for
-from emoret.demo.encode import _encode_all, write_video
+from emoret.demo.encode import encode_all, write_video
 from emoret.demo.render import HEIGHT, WIDTH, render_frames
 from emoret.demo.scenes import Scene, make_scenes
 
@@ -78,7 +78,7 @@ def make_long_videos(out_dir: str | Path, scenes: list[Scene], clips_per_video: 
     out_dir.mkdir(parents=True, exist_ok=True)
     layout = long_layout(scenes, clips_per_video, seed, fps=fps)
     jobs = [(out_dir / f"{clips[0].video_id}.mp4", clips, width, height, fps) for clips in layout]
-    paths = _encode_all(_make_long_video, jobs, workers)
+    paths = encode_all(_make_long_video, jobs, workers)
     records: list[dict[str, Any]] = []
     for clips, path in zip(layout, paths, strict=False):
         for clip in clips:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from emoret.demo.captions import captions_for
-from emoret.demo.encode import _encode_all, write_video
+from emoret.demo.encode import encode_all, write_video
 from emoret.demo.render import HEIGHT, WIDTH, render_frames
 from emoret.demo.scenes import Scene, make_scenes
 
@@ -37,7 +37,7 @@ def make_videos(out_dir: str | Path, n_videos: int, seed: int = 0, width: int = 
     out_dir.mkdir(parents=True, exist_ok=True)
     scenes = make_scenes(n_videos, seed)
     jobs = [(out_dir / f"{scene.video_id}.mp4", scene, width, height, fps, duration) for scene in scenes]
-    paths = _encode_all(make_video, jobs, workers)
+    paths = encode_all(make_video, jobs, workers)
     records: list[dict[str, Any]] = []
     for scene, path in zip(scenes, paths, strict=True):
         for caption in captions_for(scene, seed):
