@@ -7,9 +7,12 @@ import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from emoret.errors import first_line
+
+if TYPE_CHECKING:  # PyAV loads FFmpeg's libraries: imported where a video is opened
+    import av.container
 
 
 class VideoError(Exception):
@@ -17,7 +20,7 @@ class VideoError(Exception):
 
 
 @contextlib.contextmanager
-def open_video(path: str | os.PathLike) -> Iterator[Any]:
+def open_video(path: str | os.PathLike) -> Iterator[av.container.InputContainer]:
     """``av.open`` a file with a video stream; every failure becomes a :class:`VideoError`."""
     import av
 
@@ -70,7 +73,7 @@ class StreamInfo:
     height: int
 
     @classmethod
-    def of(cls, container) -> "StreamInfo":
+    def of(cls, container: av.container.InputContainer) -> StreamInfo:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else None
@@ -86,7 +89,7 @@ class StreamInfo:
         return cls(stream, fps, duration, int(frames), stream.start_time or 0, ticks, width, height)
 
 
-def count_packets(container, info: StreamInfo) -> int:
+def count_packets(container: av.container.InputContainer, info: StreamInfo) -> int:
     """Frames in a stream whose header does not say: count its packets (no decoding)."""
     count = sum(1 for packet in container.demux(info.stream) if packet.size)
     container.seek(0)

@@ -15,12 +15,17 @@ from __future__ import annotations
 import bisect
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from emoret.video.container import StreamInfo, VideoError, count_packets, open_video
-from emoret.video.moments import detect_shots, frame_range, windows
+from emoret.video.moments import Shots, detect_shots, frame_range, windows
 from emoret.video.sampling import DEFAULT_RULE, Sampling, scaled_size
+
+if TYPE_CHECKING:  # PyAV loads FFmpeg's libraries: imported where a video is opened
+    import av
+    import av.container
 
 # Seek only when it skips at least this many frames: a seek flushes the decoder's threads.
 _SEEK_MIN_SAVING = 24
@@ -105,7 +110,7 @@ def extract(path: str | os.PathLike, sampling: Sampling, threads: int = 0,
     )
 
 
-def _moment_spans(sampling: Sampling, n_frames: int, fps: float | None, shots) -> list[tuple[float, float]] | None:
+def _moment_spans(sampling: Sampling, n_frames: int, fps: float | None, shots: Shots | None) -> list[tuple[float, float]] | None:
     """The moments' (start, end) seconds, or None for a whole-video sampling."""
     if not sampling.moments:
         return None
@@ -152,7 +157,8 @@ def _fill_gaps(frames: dict[int, np.ndarray], wanted: list[int]) -> dict[int, np
 class _Reader:
     """Decodes one stream, keeping only the wanted frames (converted on the spot)."""
 
-    def __init__(self, container, info: StreamInfo, sampling: Sampling, threads: int):
+    def __init__(self, container: av.container.InputContainer, info: StreamInfo, sampling: Sampling,
+                 threads: int) -> None:
         self.container = container
         self.info = info
         self.sampling = sampling
@@ -243,7 +249,7 @@ class _Reader:
         index, timestamp = keyframes[position]
         return (index, timestamp) if index - submitted >= _SEEK_MIN_SAVING else None
 
-    def _convert(self, frame) -> np.ndarray:
+    def _convert(self, frame: av.VideoFrame) -> np.ndarray:
         width, height = scaled_size(frame.width, frame.height, self.sampling.size, self.sampling.resize)
         rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation="BICUBIC").to_ndarray()
         size = self.sampling.size
