@@ -19,15 +19,16 @@ from pathlib import Path
 
 import av
 
-from emoret.demo import synthetic
+from emoret.demo import encode
+from emoret.demo.make import make_demo
 
 
 def make(out: Path, asm0: bool) -> None:
     if asm0:
         # Read by write_video at each call, in forked encoders too.
-        synthetic.X264_REPEATABLE = f"{synthetic.X264_REPEATABLE}:asm=0"
+        encode.X264_REPEATABLE = f"{encode.X264_REPEATABLE}:asm=0"
     started = time.perf_counter()
-    synthetic.make_demo(out, n_videos=60, seed=0, test_videos=60)
+    make_demo(out, n_videos=60, seed=0, test_videos=60)
     print(json.dumps({"made": str(out), "asm0": asm0, "seconds": round(time.perf_counter() - started, 1)}))
 
 

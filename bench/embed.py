@@ -63,7 +63,8 @@ def table(times: dict[str, list[float]], outputs: dict, count: int, unit: str, b
 def frame_runs(model, work: Path, args) -> None:
     import torch
 
-    from emoret.demo.synthetic import make_scenes, make_video
+    from emoret.demo.scenes import make_scenes
+    from emoret.demo.synthetic import make_video
     from emoret.embedding import runner as embed
     from emoret.embedding import sources
     from emoret.embedding.precision import resolve_precision

@@ -66,7 +66,9 @@ def prepare(out: Path, n_train: int, n_test: int) -> dict[str, Path]:
     and the test set apart from both; frames of all three."""
     from emoret.atomic import write_bytes_atomic
     from emoret.demo.heldout import make_test_set
-    from emoret.demo.synthetic import make_demo, make_scenes, make_videos
+    from emoret.demo.make import make_demo
+    from emoret.demo.scenes import make_scenes
+    from emoret.demo.synthetic import make_videos
 
     paths = {"a": out / "a", "b": out / "b", "test": out / "test"}
     if not (paths["a"] / "base-model").exists():
@@ -107,8 +109,8 @@ def evaluate(model_dir: Path, captions: Path, frames: Path) -> dict:
     from emoret.evaluation.metrics import evaluate_all
     from emoret.model import load_model
     from emoret.text.emotions import record_emotion_vector
-    from emoret.video.decode import pick_frames
     from emoret.video.frames import load_frames
+    from emoret.video.sampling import pick_frames
 
     torch.set_num_threads(1)
     model = load_model(str(model_dir))

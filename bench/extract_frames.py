@@ -41,36 +41,38 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emoret.demo import synthetic  # noqa: E402
+from emoret.demo.encode import write_video  # noqa: E402
+from emoret.demo.render import render_frames  # noqa: E402
+from emoret.demo.scenes import Scene, make_scenes  # noqa: E402
 from emoret.devices import available_cpus  # noqa: E402
-from emoret.video.decode import sample_indices, scaled_size  # noqa: E402
+from emoret.video.sampling import sample_indices, scaled_size  # noqa: E402
 
 WIDTH, HEIGHT, FPS, SECONDS = 640, 360, 30, 15
 NUM_FRAMES, SIZE = 12, 224
 EMORET = [sys.executable, "-m", "emoret_cli"]  # this interpreter's emoret, as a user would run it
 
 
-def textured_frames(scene: synthetic.Scene, seed: int):
+def textured_frames(scene: Scene, seed: int):
     """The scene's shape over a panning noise texture tinted by its light."""
     rng = np.random.default_rng(seed)
     coarse = rng.integers(0, 255, size=(HEIGHT // 6 + 40, WIDTH // 6 + 60, 3), dtype=np.uint8)
     texture = np.repeat(np.repeat(coarse, 6, axis=0), 6, axis=1).astype(np.uint16)
     step_y, step_x = rng.integers(1, 3), rng.integers(1, 4)
-    for index, shape_frame in enumerate(synthetic.render_frames(scene, WIDTH, HEIGHT, FPS, SECONDS)):
+    for index, shape_frame in enumerate(render_frames(scene, WIDTH, HEIGHT, FPS, SECONDS)):
         y = (index * step_y) % (texture.shape[0] - HEIGHT)
         x = (index * step_x) % (texture.shape[1] - WIDTH)
         patch = texture[y : y + HEIGHT, x : x + WIDTH]
         yield ((shape_frame.astype(np.uint16) * 3 + patch) // 4).astype(np.uint8)
 
 
-def _make_one(args: tuple[Path, synthetic.Scene, int, int]) -> None:
+def _make_one(args: tuple[Path, Scene, int, int]) -> None:
     path, scene, seed, gop = args
-    synthetic.write_video(path, textured_frames(scene, seed), FPS, gop=gop)
+    write_video(path, textured_frames(scene, seed), FPS, gop=gop)
 
 
 def make_videos(out_dir: Path, n_videos: int, gop: int) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    scenes = synthetic.make_scenes(n_videos, seed=7, prefix="bench")
+    scenes = make_scenes(n_videos, seed=7, prefix="bench")
     jobs = [(out_dir / f"{s.video_id}.mp4", s, i, gop) for i, s in enumerate(scenes)]
     missing = [job for job in jobs if not job[0].exists()]
     if missing:

@@ -50,7 +50,9 @@ def quickstart_model(demo: Path) -> Path:
 
 def held_out(out: Path, seed: int, n_videos: int, training: set[tuple]) -> Path:
     """New scenes (prefix ``held``) rendered, captioned, annotated and flagged, frames extracted as the quickstart does."""
-    from emoret.demo.synthetic import captions_for, make_scenes, make_video
+    from emoret.demo.captions import captions_for
+    from emoret.demo.scenes import make_scenes
+    from emoret.demo.synthetic import make_video
 
     if (out / "flagged.jsonl").exists():
         return out
@@ -254,7 +256,7 @@ def choose_weight(similarity, match, targets, emotional) -> float:
 
 
 def _scenes(path: Path) -> list:
-    from emoret.demo.synthetic import Scene
+    from emoret.demo.scenes import Scene
 
     return [Scene(**s) for s in json.loads(path.read_text())]
 

@@ -49,7 +49,7 @@ def evaluate(model, long_dir: Path, captions: list[dict], sampling, work: Path, 
     from emoret.index import store
     from emoret.query import search as searching
     from emoret.video import extract
-    from emoret.video.decode import find_videos
+    from emoret.video.paths import find_videos
 
     frames = work / "frames"
     options = extract.Options(str(frames), sampling)
@@ -135,9 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     args = parser.parse_args(argv)
 
-    from emoret.demo.synthetic import make_long_videos, make_scenes
+    from emoret.demo.long import make_long_videos
+    from emoret.demo.scenes import make_scenes
     from emoret.model import load_model
-    from emoret.video.decode import Sampling
+    from emoret.video.sampling import Sampling
 
     model = load_model(args.model or args.demo / "model")
     print(f"model: {args.model or args.demo / 'model'}")

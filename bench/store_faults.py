@@ -312,10 +312,11 @@ def corrupt_store(data: dict[str, Path], work: Path, trials: int, rng: random.Ra
 
 def prepare_stores(data: dict[str, Path], root: Path) -> None:
     """Long videos and a frame store of them (the setting A), added to ``data``."""
-    from emoret.demo import synthetic
+    from emoret.demo.long import make_long_videos
+    from emoret.demo.scenes import make_scenes
 
-    scenes = synthetic.make_scenes(6, seed=5)
-    synthetic.make_long_videos(root / "long", scenes, clips_per_video=3, seed=5, width=64, height=48, fps=8, workers=1)
+    scenes = make_scenes(6, seed=5)
+    make_long_videos(root / "long", scenes, clips_per_video=3, seed=5, width=64, height=48, fps=8, workers=1)
     data["long"] = root / "long"
     data["store"] = root / "store"
     run(["extract-frames", data["long"], "-o", data["store"], *STORE_SETTINGS["A"], "-j", "1"])

@@ -28,32 +28,34 @@ from pathlib import Path
 
 import av
 
-from emoret.demo import synthetic
+from emoret.demo.encode import write_video
 from emoret.demo.heldout import make_test_scenes
+from emoret.demo.render import render_frames
+from emoret.demo.scenes import Scene, make_scenes
 
 SETTINGS = {"simd": "cpu-independent=0", "cpu-independent": None, "lossless": "cpu-independent=0:qp=0"}
 
 
-def demo_scenes(n_videos: int) -> list[synthetic.Scene]:
-    train = synthetic.make_scenes(n_videos, seed=0)
+def demo_scenes(n_videos: int) -> list[Scene]:
+    train = make_scenes(n_videos, seed=0)
     return train + make_test_scenes(n_videos, seed=0, exclude=train)
 
 
-def encode_all(out: Path, scenes: list[synthetic.Scene], params: str | None) -> tuple[float, float, int]:
+def encode_all(out: Path, scenes: list[Scene], params: str | None) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds and total bytes of encoding every scene."""
     out.mkdir()
     wall, cpu = time.perf_counter(), time.process_time()
     for scene in scenes:
-        synthetic.write_video(out / f"{scene.video_id}.mp4", synthetic.render_frames(scene), scene.fps,
+        write_video(out / f"{scene.video_id}.mp4", render_frames(scene), scene.fps,
                               x264_params=params)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     return wall, cpu, sum(p.stat().st_size for p in out.glob("*.mp4"))
 
 
-def render_all(scenes: list[synthetic.Scene]) -> tuple[float, float]:
+def render_all(scenes: list[Scene]) -> tuple[float, float]:
     wall, cpu = time.perf_counter(), time.process_time()
     for scene in scenes:
-        for _ in synthetic.render_frames(scene):
+        for _ in render_frames(scene):
             pass
     return time.perf_counter() - wall, time.process_time() - cpu
 

@@ -15,7 +15,8 @@ from emoret.errors import OutputClosed
 from emoret.records import JsonlWriter
 from emoret.video import extract
 from emoret.video import frames as store
-from emoret.video.decode import Sampling, find_videos
+from emoret.video.paths import find_videos
+from emoret.video.sampling import Sampling
 from emoret_cli.common import (
     EXIT_FAILED,
     exit_with,

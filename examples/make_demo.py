@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     if args.long_only:
         return _long_only(args.out, args.seed, args.clips, start)
-    from emoret.demo.synthetic import make_demo, make_long_demo
+    from emoret.demo.long import make_long_demo
+    from emoret.demo.make import make_demo
 
     paths = make_demo(args.out, n_videos=args.videos, seed=args.seed, test_videos=args.test_videos if args.split else 0)
     if args.long:
@@ -70,7 +71,8 @@ def _long_only(out: str, seed: int, clips: int, start: float) -> int:
     from pathlib import Path
 
     from emoret.atomic import write_bytes_atomic
-    from emoret.demo.synthetic import Scene, make_long_videos
+    from emoret.demo.long import make_long_videos
+    from emoret.demo.scenes import Scene
 
     scenes_path = Path(out) / "scenes.json"
     try:

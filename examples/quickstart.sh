@@ -34,7 +34,7 @@ mkdir -p "$DIR"
 
 step "1. synthetic videos, captions and a tiny base model; a held-out test set"
 if [ ! -f "$DIR/test/captions.json" ]; then
-    "$PYTHON" -c 'import sys; from emoret.demo.synthetic import make_demo; make_demo(sys.argv[1], n_videos=int(sys.argv[2]), seed=0, test_videos=int(sys.argv[2]))' "$DIR" "$VIDEOS"
+    "$PYTHON" -c 'import sys; from emoret.demo.make import make_demo; make_demo(sys.argv[1], n_videos=int(sys.argv[2]), seed=0, test_videos=int(sys.argv[2]))' "$DIR" "$VIDEOS"
 fi
 
 step "2. annotate: VADER sentiment and NRC emotion counts"

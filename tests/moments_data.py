@@ -13,7 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emoret.demo import synthetic
+from emoret.demo.captions import captions_for
+from emoret.demo.long import make_long_videos
+from emoret.demo.render import render_frames
+from emoret.demo.scenes import make_scenes
 
 SEED = 3
 WIDTH, HEIGHT, FPS = 64, 48, 8
@@ -25,15 +28,15 @@ class MomentsEnv:
         from emoret.video.frames import save_frames, write_manifest
 
         self.root = root
-        scenes = synthetic.make_scenes(9, seed=SEED)
+        scenes = make_scenes(9, seed=SEED)
         frames_dir = root / "train-frames"
         records, manifest = [], []
         for scene in scenes:
-            rendered = np.stack(list(synthetic.render_frames(scene, WIDTH, HEIGHT, FPS)))
+            rendered = np.stack(list(render_frames(scene, WIDTH, HEIGHT, FPS)))
             picked = rendered[np.linspace(0, len(rendered) - 1, 4).astype(int)][:, :, 8:56]  # 48x48 centre
             save_frames(frames_dir, scene.video_id, np.ascontiguousarray(picked))
             manifest.append({"video_id": scene.video_id, "n_frames": 4})
-            records += [{"video_id": scene.video_id, "caption": c} for c in synthetic.captions_for(scene, SEED)]
+            records += [{"video_id": scene.video_id, "caption": c} for c in captions_for(scene, SEED)]
         write_manifest(frames_dir, manifest)
         captions = root / "train-captions.jsonl"
         captions.write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -47,7 +50,7 @@ class MomentsEnv:
         )
         assert result.code == 0, result.stderr
         self.long_dir = root / "long"
-        self.paths, self.captions = synthetic.make_long_videos(
+        self.paths, self.captions = make_long_videos(
             self.long_dir, scenes, clips_per_video=3, seed=SEED, width=WIDTH, height=HEIGHT, fps=FPS, workers=1)
 
 

@@ -88,7 +88,8 @@ def test_embed_bad_usage_is_one_line_exit_2(env, run_cli, tmp_path):
 
 def small_videos(directory, count: int, seed: int, duration: float, broken: bool = True):
     """``count`` tiny synthetic videos in ``directory``, and a broken.mp4 that is not a video."""
-    from emoret.demo.synthetic import make_scenes, make_video
+    from emoret.demo.scenes import make_scenes
+    from emoret.demo.synthetic import make_video
 
     directory.mkdir()
     for scene in make_scenes(count, seed=seed):
@@ -109,7 +110,8 @@ def test_embed_video_files_reports_a_broken_one_and_exits_1(env, run_cli, tmp_pa
 
 
 def test_sampling_rule_picks_the_frames_and_is_recorded(env, run_cli, tmp_path):
-    from emoret.demo.synthetic import make_scenes, make_video
+    from emoret.demo.scenes import make_scenes
+    from emoret.demo.synthetic import make_video
     from emoret.embedding import runner as embed
     from emoret.embedding import sources
 

@@ -11,8 +11,10 @@ import orjson
 import pytest
 
 from emoret.demo import synthetic
-from emoret.video.decode import Sampling, extract, sample_indices
+from emoret.demo.encode import write_video
+from emoret.video.decode import extract
 from emoret.video.frames import read_manifest
+from emoret.video.sampling import Sampling, sample_indices
 
 SMALL = ["--num-frames", "4", "--size", "16", "--workers", "1"]
 
@@ -222,7 +224,7 @@ def test_bad_videos_are_reported_and_the_rest_extracted(run_cli, videos, tmp_pat
         frame.sample_rate = 8000
         for packet in list(stream.encode(frame)) + list(stream.encode(None)):
             container.mux(packet)
-    synthetic.write_video(videos / "short.mp4", [np.full((48, 64, 3), 90, np.uint8)] * 2, fps=10)
+    write_video(videos / "short.mp4", [np.full((48, 64, 3), 90, np.uint8)] * 2, fps=10)
     unreadable = videos / "locked.mp4"
     unreadable.write_bytes(good)
     unreadable.chmod(0)

@@ -135,7 +135,8 @@ def test_tsne_marks_videos_by_their_own_emotions(env, run_cli, tmp_path):
 
 
 def test_feel_and_index_feel_from_video_files(env, run_cli, tmp_path):
-    from emoret.demo.synthetic import make_scenes, make_video
+    from emoret.demo.scenes import make_scenes
+    from emoret.demo.synthetic import make_video
 
     videos = tmp_path / "videos"
     videos.mkdir()

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from fault_tools import cli_env
 
-from emoret.demo import synthetic
+from emoret.demo.long import make_long_videos
+from emoret.demo.scenes import make_scenes
 from emoret.video import frames as store
 
 LONG_A = ["-n", "2", "--size", "16", "--segment", "3", "-j", "1"]
@@ -22,8 +23,8 @@ LONG_B = ["-n", "4", "--size", "16", "--segment", "2", "-j", "1"]
 @pytest.fixture(scope="module")
 def long_videos(tmp_path_factory):
     root = tmp_path_factory.mktemp("long")
-    scenes = synthetic.make_scenes(4, seed=3)
-    synthetic.make_long_videos(root / "long", scenes, clips_per_video=3, seed=3, width=64, height=48, fps=8, workers=1)
+    scenes = make_scenes(4, seed=3)
+    make_long_videos(root / "long", scenes, clips_per_video=3, seed=3, width=64, height=48, fps=8, workers=1)
     return root / "long"
 
 

@@ -15,7 +15,8 @@ import av
 import numpy as np
 import pytest
 
-from emoret.demo import synthetic
+from emoret.demo.long import make_long_videos
+from emoret.demo.scenes import make_scenes
 from emoret.report.gallery import FrameSource, jpeg, play_link, render
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -55,8 +56,8 @@ def decode_jpeg(data: bytes) -> np.ndarray:
 def videos(tmp_path_factory):
     """One long video (3 clips) and a copy of it under a name full of HTML and quotes."""
     root = tmp_path_factory.mktemp("gallery")
-    scenes = synthetic.make_scenes(3, seed=4)
-    paths, records = synthetic.make_long_videos(root, scenes, clips_per_video=3, seed=4, width=64, height=48,
+    scenes = make_scenes(3, seed=4)
+    paths, records = make_long_videos(root, scenes, clips_per_video=3, seed=4, width=64, height=48,
                                                 fps=8, workers=1)
     weird = root / WEIRD
     shutil.copy(paths[0], weird)

@@ -6,7 +6,9 @@ import importlib.util
 import json
 from pathlib import Path
 
-from emoret.demo import heldout, synthetic
+from emoret.demo import heldout
+from emoret.demo.captions import captions_for
+from emoret.demo.scenes import MOODS, MOTIONS, make_scenes
 from emoret.text.emotions import EMOTIONS, nrc_counts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,15 +31,15 @@ def test_held_out_words_carry_their_moods_nrc_emotion_and_no_other():
 
 def test_no_held_out_word_in_any_training_caption():
     held = heldout.held_out_words()
-    assert not held & {a for mood in synthetic.MOODS for a in mood.adjectives}
+    assert not held & {a for mood in MOODS for a in mood.adjectives}
     for seed in (0, 1, 2):
-        for scene in synthetic.make_scenes(200, seed=seed):
-            for caption in synthetic.captions_for(scene, seed):
+        for scene in make_scenes(200, seed=seed):
+            for caption in captions_for(scene, seed):
                 assert not _words(caption) & held, caption
 
 
 def test_test_scenes_are_never_training_scenes_and_differ_only_in_mood_within_a_group():
-    train = synthetic.make_scenes(60, seed=0)
+    train = make_scenes(60, seed=0)
     test = heldout.make_test_scenes(60, seed=0, exclude=train)
     assert test == heldout.make_test_scenes(60, seed=0, exclude=train)
     assert len(test) == 60 and len({s.video_id for s in test}) == 60
@@ -52,8 +54,8 @@ def test_test_scenes_are_never_training_scenes_and_differ_only_in_mood_within_a_
 
 def test_emotional_test_captions_carry_their_mood_only_in_the_held_out_word():
     # Mood verbs that are also a plain motion ("bounces up and down") do not count.
-    plain_motion = {w for phrase in synthetic.MOTIONS.values() for w in phrase.split()}
-    training_cues = {a for mood in synthetic.MOODS for a in mood.adjectives + mood.verbs} - plain_motion
+    plain_motion = {w for phrase in MOTIONS.values() for w in phrase.split()}
+    training_cues = {a for mood in MOODS for a in mood.adjectives + mood.verbs} - plain_motion
     held = heldout.held_out_words()
     for scene in heldout.make_test_scenes(36, seed=3):
         pairs = heldout.heldout_captions_for(scene, seed=3)

@@ -177,7 +177,8 @@ def test_index_cli_errors(env, run_cli, tmp_path):
 
 
 def test_index_from_videos_embeds_only_what_changed(env, run_cli, tmp_path):
-    from emoret.demo.synthetic import make_scenes, make_video
+    from emoret.demo.scenes import make_scenes
+    from emoret.demo.synthetic import make_video
 
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -206,7 +207,8 @@ def test_index_from_videos_embeds_only_what_changed(env, run_cli, tmp_path):
 
 
 def test_index_from_videos_re_embeds_when_the_sampling_rule_changes(env, run_cli, tmp_path):
-    from emoret.demo.synthetic import make_scenes, make_video
+    from emoret.demo.scenes import make_scenes
+    from emoret.demo.synthetic import make_video
 
     videos = tmp_path / "videos"
     videos.mkdir()

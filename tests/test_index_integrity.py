@@ -204,7 +204,8 @@ def test_a_damaged_npy_header_is_one_line(run_cli, index_dir):
 
 
 def test_a_refresh_embeds_again_what_a_damaged_index_holds(env, run_cli, tmp_path):
-    from emoret.demo.synthetic import make_scenes, make_video
+    from emoret.demo.scenes import make_scenes
+    from emoret.demo.synthetic import make_video
 
     videos = tmp_path / "videos"
     videos.mkdir()

@@ -7,7 +7,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from emoret.demo import synthetic
+from emoret.demo.long import make_long_demo
+from emoret.demo.scenes import make_scenes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,11 +24,11 @@ def _script():
 def test_long_only_makes_the_long_videos_of_the_scenes_already_there(tmp_path):
     demo = tmp_path / "demo"
     demo.mkdir()
-    scenes = synthetic.make_scenes(3, seed=0)
+    scenes = make_scenes(3, seed=0)
     (demo / "scenes.json").write_text(json.dumps([asdict(s) for s in scenes]))
     (demo / "captions.json").write_text("kept\n")
     assert _script().main([str(demo), "--long-only", "--clips", "2"]) == 0
-    full = synthetic.make_long_demo(tmp_path / "full", n_videos=3, seed=0, clips_per_video=2)
+    full = make_long_demo(tmp_path / "full", n_videos=3, seed=0, clips_per_video=2)
     assert (demo / "long-captions.json").read_text() == full["long_captions"].read_text()
     assert sorted(p.name for p in (demo / "long").iterdir()) == sorted(p.name for p in full["long_videos"].iterdir())
     assert (demo / "captions.json").read_text() == "kept\n"  # the rest of the set is left as it was

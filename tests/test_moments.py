@@ -7,9 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from emoret.demo import synthetic
-from emoret.video.decode import Sampling, extract
+from emoret.demo.long import long_layout, make_long_demo, make_long_videos
+from emoret.demo.scenes import make_scenes
+from emoret.video.decode import extract
 from emoret.video.moments import clock, detect_shots, format_time, moment_id, windows
+from emoret.video.sampling import Sampling
 
 FPS = 12
 
@@ -40,8 +42,8 @@ def _surprise_first(scenes):
 @pytest.fixture(scope="module")
 def long_set(tmp_path_factory):
     root = tmp_path_factory.mktemp("long")
-    scenes = _surprise_first(synthetic.make_scenes(9, seed=2))
-    paths, records = synthetic.make_long_videos(root / "long", scenes[:6], clips_per_video=3, seed=2,
+    scenes = _surprise_first(make_scenes(9, seed=2))
+    paths, records = make_long_videos(root / "long", scenes[:6], clips_per_video=3, seed=2,
                                                 width=64, height=48, fps=FPS, workers=1)
     return root, paths, records
 
@@ -53,7 +55,7 @@ def clip_spans(records, video):
 def test_long_videos_hold_their_clips_back_to_back(long_set):
     _, paths, records = long_set
     assert [p.name for p in paths] == ["long000.mp4", "long001.mp4"]
-    layout = synthetic.long_layout(_surprise_first(synthetic.make_scenes(9, seed=2))[:6], 3, seed=2, fps=FPS)
+    layout = long_layout(_surprise_first(make_scenes(9, seed=2))[:6], 3, seed=2, fps=FPS)
     for path, clips in zip(paths, layout, strict=False):
         spans = clip_spans(records, path.name)
         assert len(spans) == 3 and spans[0][0] == 0
@@ -115,8 +117,8 @@ def test_bad_moment_options_are_usage_errors(long_set, run_cli, tmp_path, args):
 
 
 def test_make_demo_long_writes_videos_and_timed_captions(tmp_path):
-    paths = synthetic.make_long_demo(tmp_path, n_videos=4, seed=0, clips_per_video=2, width=32, height=24, fps=6)
+    paths = make_long_demo(tmp_path, n_videos=4, seed=0, clips_per_video=2, width=32, height=24, fps=6)
     records = json.loads(paths["long_captions"].read_text())
     assert sorted(p.name for p in paths["long_videos"].iterdir()) == ["long000.mp4", "long001.mp4"]
-    assert sorted({r["clip"] for r in records}) == [s.video_id for s in synthetic.make_scenes(4, seed=0)]
+    assert sorted({r["clip"] for r in records}) == [s.video_id for s in make_scenes(4, seed=0)]
     assert all(r["end"] > r["start"] >= 0 and r["caption"] for r in records)

@@ -108,7 +108,8 @@ def test_refresh_index_keeps_an_index_in_step_like_emoret_index(env, run_cli, tm
     import numpy as np
 
     import emoret
-    from emoret.demo.synthetic import make_scenes, make_video
+    from emoret.demo.scenes import make_scenes
+    from emoret.demo.synthetic import make_video
 
     videos = tmp_path / "videos"
     videos.mkdir()

@@ -15,30 +15,35 @@ import numpy as np
 import pytest
 
 from emoret.demo import synthetic
+from emoret.demo.captions import captions_for
+from emoret.demo.encode import write_video
+from emoret.demo.render import render_frames
+from emoret.demo.scenes import MOODS, SHAPES, Scene, make_scenes
 from emoret.text.emotions import nrc_counts
-from emoret.video.decode import Sampling, extract
+from emoret.video.decode import extract
+from emoret.video.sampling import Sampling
 from emoret.video.yuv import rgb_to_yuv420p
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_scenes_are_distinct_deterministic_and_cover_every_mood():
-    scenes = synthetic.make_scenes(60, seed=0)
-    assert scenes == synthetic.make_scenes(60, seed=0)
-    assert scenes != synthetic.make_scenes(60, seed=1)
+    scenes = make_scenes(60, seed=0)
+    assert scenes == make_scenes(60, seed=0)
+    assert scenes != make_scenes(60, seed=1)
     assert len({(s.mood, s.colour, s.shape, s.motion) for s in scenes}) == 60
-    assert {s.mood for s in scenes} == {m.name for m in synthetic.MOODS}
+    assert {s.mood for s in scenes} == {m.name for m in MOODS}
     assert len({s.video_id for s in scenes}) == 60
     for scene in scenes:
         assert 2 <= scene.duration <= 4 and 15 <= scene.fps <= 30
 
 
 def test_captions_name_what_is_shown():
-    for scene in synthetic.make_scenes(27, seed=0):
-        captions = synthetic.captions_for(scene, seed=0)
+    for scene in make_scenes(27, seed=0):
+        captions = captions_for(scene, seed=0)
         assert len(captions) >= 4 and len(set(captions)) == len(captions)
-        assert captions == synthetic.captions_for(scene, seed=0)
-        words = set(synthetic.SHAPES[scene.shape])
+        assert captions == captions_for(scene, seed=0)
+        words = set(SHAPES[scene.shape])
         for caption in captions:
             assert scene.colour in caption
             assert words & set(caption.replace(",", " ").replace(":", " ").split())
@@ -52,7 +57,7 @@ def test_captions_name_what_is_shown():
 
 def test_emotional_words_count_for_their_emotion():
     # The words the captions use carry the NRC emotion of their mood (or the rescue keywords).
-    for mood in synthetic.MOODS:
+    for mood in MOODS:
         if mood.name == "neutral":
             continue
         hits = [a for a in mood.adjectives if nrc_counts(a).get(mood.name, 0) > 0]
@@ -110,8 +115,8 @@ def test_x264_plain_c_path_gives_the_same_frames(tiny_set, tmp_path):
     _, paths, _ = tiny_set
     if b"x264" not in paths[0].read_bytes():
         pytest.skip("this PyAV has no libx264")
-    for scene, path in zip(synthetic.make_scenes(9, seed=5), paths, strict=True):
-        plain = synthetic.write_video(tmp_path / path.name, synthetic.render_frames(scene, 64, 48, 10, 1.0), 10,
+    for scene, path in zip(make_scenes(9, seed=5), paths, strict=True):
+        plain = write_video(tmp_path / path.name, render_frames(scene, 64, 48, 10, 1.0), 10,
                                       x264_params="asm=0")
         assert decoded_frames([plain]) == decoded_frames([path])
 
@@ -142,8 +147,8 @@ def test_yuv_conversion_is_bt601_limited_range():
 
 def test_decoded_frames_keep_the_drawn_colours(tiny_set):
     _, paths, _ = tiny_set
-    scene = synthetic.make_scenes(9, seed=5)[0]
-    drawn = np.stack(list(synthetic.render_frames(scene, 64, 48, 10, 1.0))).astype(int)
+    scene = make_scenes(9, seed=5)[0]
+    drawn = np.stack(list(render_frames(scene, 64, 48, 10, 1.0))).astype(int)
     import av
 
     with av.open(str(paths[0])) as container:
@@ -154,19 +159,19 @@ def test_decoded_frames_keep_the_drawn_colours(tiny_set):
 
 def test_moods_look_different():
     # Mean brightness of the first frame: happy scenes are bright, frightening ones dark.
-    scenes = {s.mood: s for s in synthetic.make_scenes(9, seed=0)}
+    scenes = {s.mood: s for s in make_scenes(9, seed=0)}
 
     def brightness(mood: str) -> float:
-        return float(next(synthetic.render_frames(scenes[mood], 64, 48, 10, 1.0)).mean())
+        return float(next(render_frames(scenes[mood], 64, 48, 10, 1.0)).mean())
 
     assert brightness("joy") > brightness("neutral") > brightness("sadness") > brightness("fear")
-    frame = next(synthetic.render_frames(scenes["anger"], 64, 48, 10, 1.0)).astype(int)
+    frame = next(render_frames(scenes["anger"], 64, 48, 10, 1.0)).astype(int)
     assert frame[..., 0].mean() > 2 * frame[..., 1].mean()  # red light
 
 
 def test_shapes_move_the_way_captions_say():
-    scene = synthetic.Scene("x", "neutral", "white", "square", "right", 2.0, 10, 0.0)
-    frames = list(synthetic.render_frames(scene, 96, 48))
+    scene = Scene("x", "neutral", "white", "square", "right", 2.0, 10, 0.0)
+    frames = list(render_frames(scene, 96, 48))
     columns = [np.nonzero(f[..., 2].max(axis=0) > 200)[0].mean() for f in (frames[0], frames[-1])]
     assert columns[1] > columns[0] + 30
 

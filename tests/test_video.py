@@ -5,20 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emoret.demo import synthetic
+from emoret.demo.encode import write_video
 from emoret.errors import InputError
-from emoret.video.decode import (
-    Sampling,
-    VideoError,
-    decode_video,
-    extract,
-    find_videos,
-    pick_frames,
-    resample_indices,
-    sample_indices,
-    scaled_size,
-)
+from emoret.video.container import VideoError
+from emoret.video.decode import decode_video, extract
 from emoret.video.frames import load_frames, read_manifest, save_frames
+from emoret.video.paths import find_videos
+from emoret.video.sampling import Sampling, pick_frames, resample_indices, sample_indices, scaled_size
 
 
 def numbered_frames(n: int, width: int = 64, height: int = 48):
@@ -41,7 +34,7 @@ def frame_number(frame: np.ndarray) -> int:
 def numbered_video(tmp_path_factory):
     """40 frames at 20 fps, H.264 with non-reference B-frames (which the reader may skip)."""
     path = tmp_path_factory.mktemp("videos") / "numbered.mp4"
-    return synthetic.write_video(path, numbered_frames(40), fps=20, crf=10,
+    return write_video(path, numbered_frames(40), fps=20, crf=10,
                                  x264_params="bframes=3:b-adapt=0:b-pyramid=none")
 
 
@@ -49,7 +42,7 @@ def numbered_video(tmp_path_factory):
 def long_video(tmp_path_factory):
     """150 frames, a keyframe every 10: wide gaps between wanted frames invite seeks."""
     path = tmp_path_factory.mktemp("videos") / "long.mp4"
-    return synthetic.write_video(path, numbered_frames(150, 32, 32), fps=5, crf=0, gop=10)
+    return write_video(path, numbered_frames(150, 32, 32), fps=5, crf=0, gop=10)
 
 
 def test_sample_indices_default_to_the_seeds_linspace():
@@ -140,7 +133,7 @@ def test_crop_and_squash(tmp_path):
     frame[:, :24] = (220, 20, 20)
     frame[:, 24:72] = (20, 220, 20)
     frame[:, 72:] = (20, 20, 220)
-    path = synthetic.write_video(tmp_path / "stripes.mp4", [frame] * 4, fps=4, crf=0)
+    path = write_video(tmp_path / "stripes.mp4", [frame] * 4, fps=4, crf=0)
     crop = decode_video(path, num_frames=1, size=24, resize="crop")[0].astype(int)
     squash = decode_video(path, num_frames=1, size=24, resize="squash")[0].astype(int)
     assert crop.shape == squash.shape == (24, 24, 3)
@@ -151,7 +144,7 @@ def test_crop_and_squash(tmp_path):
 def test_portrait_crop_keeps_the_middle(tmp_path):
     frame = np.zeros((96, 48, 3), np.uint8)
     frame[:24], frame[24:72], frame[72:] = (220, 20, 20), (20, 220, 20), (20, 20, 220)
-    path = synthetic.write_video(tmp_path / "portrait.mp4", [frame] * 2, fps=2, crf=0)
+    path = write_video(tmp_path / "portrait.mp4", [frame] * 2, fps=2, crf=0)
     result = extract(path, Sampling(num_frames=1, size=24))
     assert (result.width, result.height) == (48, 96)
     assert result.frames[0, 2:-2, :, 1].min() > 150
@@ -205,12 +198,12 @@ def test_unreadable_file(tmp_path, numbered_video, monkeypatch):
     path.write_bytes(numbered_video.read_bytes())
     path.chmod(0)
     if os_is_root():  # root reads anything: make the read itself refuse
-        import emoret.video.decode
+        import emoret.video.container
 
         def refuse(_path):
             raise PermissionError(13, "Permission denied")
 
-        monkeypatch.setattr(emoret.video.decode, "_read_first_byte", refuse)
+        monkeypatch.setattr(emoret.video.container, "_read_first_byte", refuse)
     with pytest.raises(VideoError, match="^permission denied$"):
         decode_video(path, num_frames=2, size=16)
 

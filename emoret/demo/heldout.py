@@ -1,7 +1,7 @@
 """A held-out test set for the synthetic demo: new videos, and emotion words never trained on.
 
-The training set is the ordinary demo set (``synthetic.make_demo``): its captions use the
-mood adjectives of ``synthetic.MOODS``. The test set here has
+The training set is the ordinary demo set (``make.make_demo``): its captions use the
+mood adjectives of ``scenes.MOODS``. The test set here has
 
 - videos never trained on: other ids, and no (mood, colour, shape, motion) of training;
 - scenes in groups that share colour, shape and motion and differ only in mood, so a
@@ -26,8 +26,10 @@ from typing import Any
 import numpy as np
 
 from emoret.atomic import write_bytes_atomic
-from emoret.demo import synthetic
-from emoret.demo.synthetic import COLOURS, MOODS, MOTIONS, SHAPES, Scene, drawn_scene
+from emoret.demo.captions import stable_hash, with_articles
+from emoret.demo.encode import encode_all
+from emoret.demo.scenes import COLOURS, MOODS, MOTIONS, SHAPES, Scene, drawn_scene
+from emoret.demo.synthetic import make_video
 
 # Emotional words for test captions only. Each is in the NRC lexicon under its mood's
 # emotion and no other of the eight (tests check this with emoret's NRC counting), and
@@ -80,7 +82,7 @@ def make_test_scenes(n_videos: int, seed: int = 0, exclude: Iterable[Scene] = ()
 def heldout_captions_for(scene: Scene, seed: int = 0) -> list[tuple[str, bool]]:
     """(caption, emotional) pairs: two naming the light, and for a mood with words three
     whose only mood cue is a held-out word (a neutral scene gets three plain ones)."""
-    rng = np.random.default_rng([seed, 7, synthetic._stable_hash(scene.video_id)])
+    rng = np.random.default_rng([seed, 7, stable_hash(scene.video_id)])
     mood = scene.mood_spec()
     colour, motion = scene.colour, MOTIONS[scene.motion]
     noun = lambda: str(rng.choice(SHAPES[scene.shape]))  # noqa: E731
@@ -102,7 +104,7 @@ def heldout_captions_for(scene: Scene, seed: int = 0) -> list[tuple[str, bool]]:
             (f"the {colour} {noun()} {motion}", False),
             (f"a {noun()} coloured {colour} that {motion}", False),
         ]
-    return [(synthetic._articles(text), emotional) for text, emotional in pairs]
+    return [(with_articles(text), emotional) for text, emotional in pairs]
 
 
 def make_test_set(out_dir: str | Path, n_videos: int, seed: int = 0, exclude: Iterable[Scene] = (),
@@ -113,7 +115,7 @@ def make_test_set(out_dir: str | Path, n_videos: int, seed: int = 0, exclude: It
     videos_dir.mkdir(parents=True, exist_ok=True)
     scenes = make_test_scenes(n_videos, seed, exclude)
     jobs = [(videos_dir / f"{scene.video_id}.mp4", scene) for scene in scenes]
-    _encode(jobs, workers)
+    encode_all(make_video, jobs, workers)
     records: list[dict[str, Any]] = []
     for scene in scenes:
         for caption, emotional in heldout_captions_for(scene, seed):
@@ -124,16 +126,3 @@ def make_test_set(out_dir: str | Path, n_videos: int, seed: int = 0, exclude: It
     scenes_path = out_dir / "scenes.json"
     write_bytes_atomic(scenes_path, (json.dumps([asdict(s) for s in scenes], indent=1) + "\n").encode())
     return {"test_videos": videos_dir, "test_captions": captions_path, "test_scenes": scenes_path}
-
-
-def _encode(jobs: list[tuple[Path, Scene]], workers: int | None) -> None:
-    import multiprocessing
-    import os
-
-    workers = min(workers or len(os.sched_getaffinity(0)), len(jobs))
-    if workers > 1:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            pool.starmap(synthetic.make_video, jobs, chunksize=1)
-    else:
-        for job in jobs:
-            synthetic.make_video(*job)

@@ -35,6 +35,11 @@ class Encoder(Embeds, Protocol):
     """Text and video into one embedding space. :class:`emoret.model.EmoretModel` is one."""
 
     @property
+    def source(self) -> str:
+        """Where it was loaded from: errors about what it gives name it."""
+        ...
+
+    @property
     def num_frames(self) -> int: ...
 
     @property

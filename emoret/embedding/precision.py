@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 from functools import lru_cache
-from typing import Any
 
 PRECISIONS = ("auto", "fp32", "bf16")
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
@@ -69,7 +68,7 @@ def resolve_precision(spec: str, device_type: str) -> str:
     return "bf16" if cpu_has_bf16() else "fp32"
 
 
-def autocast(precision: str, device_type: str) -> Any:
+def autocast(precision: str, device_type: str) -> contextlib.AbstractContextManager[object]:
     """The autocast context for a resolved precision (fp32: none)."""
     if precision == "fp32":
         return contextlib.nullcontext()

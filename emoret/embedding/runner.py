@@ -5,10 +5,11 @@ the precision, and vectors in item order (the set format is :mod:`emoret.embeddi
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -16,10 +17,14 @@ from emoret.embedding.encoder import Encoder
 from emoret.embedding.sources import VideoFailure, VideoItem
 from emoret.errors import InputError, ModelError
 from emoret.text.emotions import record_emotion_vector
-from emoret.video.decode import DEFAULT_RULE, VideoError, pick_frames
+from emoret.video.container import VideoError
+from emoret.video.sampling import DEFAULT_RULE, pick_frames
+
+if TYPE_CHECKING:  # torch is heavy; only the annotations name it
+    import torch
 
 
-def _autocast(model: Encoder, precision: str | None = None):
+def _autocast(model: Encoder, precision: str | None = None) -> contextlib.AbstractContextManager[object]:
     """``precision`` (fp32, bf16, fp16: see precision.py); None: half on a GPU, fp32 on a CPU."""
     from emoret.embedding.precision import autocast
 
@@ -29,12 +34,12 @@ def _autocast(model: Encoder, precision: str | None = None):
     return autocast(precision, device_type)
 
 
-def _finish(features, model: Encoder) -> np.ndarray:
+def _finish(features: torch.Tensor, model: Encoder) -> np.ndarray:
     """float32 and unit length again (half precision rounds the norms); NaN or infinity
     out of the model (damaged weights) stops the run, never reaches a file."""
     array = features.detach().float().cpu().numpy()
     if not np.isfinite(array).all():
-        raise ModelError(str(getattr(model, "source", "the model")),
+        raise ModelError(model.source,
                          "the model gave NaN or infinity (damaged weights?); nothing written")
     norms = np.linalg.norm(array, axis=1, keepdims=True)
     return (array / np.maximum(norms, 1e-12)).astype(np.float32)
@@ -88,7 +93,7 @@ def embed_videos(model: Encoder, items: Sequence[VideoItem], batch_size: int = 8
     return vectors, records
 
 
-def embed_items(model: Any, items: Sequence[VideoItem], batch_size: int = 8,
+def embed_items(model: Encoder, items: Sequence[VideoItem], batch_size: int = 8,
                 on_item: Callable[[], None] | None = None,
                 on_failure: Callable[[VideoFailure], None] | None = None,
                 rule: str = DEFAULT_RULE,
@@ -144,7 +149,7 @@ def default_decode_workers(device_type: str) -> int:
 Loaded = list[tuple[int, list, "str | None"]]  # (item position, its rows, why it failed)
 
 
-def _loaded_batches(model: Any, items: Sequence[VideoItem], batches: list[range], rule: str,
+def _loaded_batches(model: Encoder, items: Sequence[VideoItem], batches: list[range], rule: str,
                     decode_workers: int) -> Iterator[Loaded]:
     """Each batch loaded and preprocessed, in order, while the model works on earlier ones.
 
@@ -187,14 +192,14 @@ def _in_order(start: Callable[[Callable[[], Loaded]], Callable[[], Loaded]],
         yield waiting.popleft()()
 
 
-def _prepared(model: Any, raw: Loaded, rule: str) -> Loaded:
+def _prepared(model: Encoder, raw: Loaded, rule: str) -> Loaded:
     """A decoded batch with each row's frames picked by ``rule`` and preprocessed for ``model``."""
     return [(position, [(record, model.preprocess_frames(pick_frames(frames, int(model.num_frames), rule)))
                         for record, frames in rows], reason)
             for position, rows, reason in raw]
 
 
-def _load_batch(model: Any, items: Sequence[VideoItem], positions: range, rule: str) -> Loaded:
+def _load_batch(model: Encoder, items: Sequence[VideoItem], positions: range, rule: str) -> Loaded:
     return _prepared(model, _decode_batch([items[p] for p in positions], positions), rule)
 
 

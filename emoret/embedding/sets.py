@@ -17,7 +17,7 @@ from emoret.embedding import runner as embed
 from emoret.embedding import sources
 from emoret.embedding.encoder import Encoder
 from emoret.index.build import Cutting, Say, quiet
-from emoret.video.decode import DEFAULT_RULE
+from emoret.video.sampling import DEFAULT_RULE
 
 WHOLE = (0, 1)  # the shard that is every item
 

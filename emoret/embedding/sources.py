@@ -14,8 +14,11 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from emoret.video.decode import DEFAULT_RULE, Sampling, VideoError, extract, find_videos
+from emoret.video.container import VideoError
+from emoret.video.decode import extract
 from emoret.video.frames import check_frames, load_frames, read_manifest
+from emoret.video.paths import find_videos
+from emoret.video.sampling import DEFAULT_RULE, Sampling
 
 
 def parse_shard(spec: str | None) -> tuple[int, int]:

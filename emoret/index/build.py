@@ -23,7 +23,7 @@ from emoret.embedding.encoder import Encoder
 from emoret.errors import InputError
 from emoret.index import store
 from emoret.index.refresh import RefreshResult, refresh
-from emoret.video.decode import DEFAULT_RULE
+from emoret.video.sampling import DEFAULT_RULE
 
 if TYPE_CHECKING:
     from emoret.model.emoret_model import EmoretModel

@@ -23,7 +23,7 @@ from emoret.embedding.encoder import Encoder
 from emoret.errors import InputError
 from emoret.index import check as index_check
 from emoret.index import store
-from emoret.video.decode import DEFAULT_RULE
+from emoret.video.sampling import DEFAULT_RULE
 
 
 @dataclass
@@ -60,9 +60,9 @@ def refresh(
     """Bring the index at ``target`` up to date with the videos under ``paths``.
 
     The caller holds :func:`emoret.index.store.writer_lock`. ``params``: m, ef_construction, ef.
-    ``rule``: how frames are chosen (see :func:`emoret.video.decode.sample_indices`).
+    ``rule``: how frames are chosen (see :func:`emoret.video.sampling.sample_indices`).
     ``segment``/``overlap``/``scenes``: index moments instead of whole videos (see
-    :class:`emoret.video.decode.Sampling`). Counts in the result are of files.
+    :class:`emoret.video.sampling.Sampling`). Counts in the result are of files.
     ``before_write(vectors, records)`` may add fields to the records (video emotions) first.
     """
     target = store.resolve_target(target)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from emoret.embedding.encoder import Encoder
 from emoret.errors import InputError
 from emoret.perception.aggregate import as_dict, vector_of
 from emoret.records import iter_numbered, source_name, video_id_of
@@ -45,7 +46,7 @@ def attach(records: Sequence[dict[str, Any]], emotions: dict[tuple[str, Any, Any
     return missing
 
 
-def attach_scene(records: Sequence[dict[str, Any]], vectors: np.ndarray, model: Any, only_missing: bool = True) -> int:
+def attach_scene(records: Sequence[dict[str, Any]], vectors: np.ndarray, model: Encoder, only_missing: bool = True) -> int:
     """Scene emotions from the records' own video embeddings; returns how many were added."""
     from emoret.perception.scene import SceneReader
 

@@ -74,7 +74,7 @@ def feel(items: Sequence[VideoItem], model: Encoder | None = None, faces: FaceRe
         result = dict(record)
         scores = combine(scene, summary, face_share)
         if not np.isfinite(scores).all():  # each source checks its own; this is the contract
-            raise ModelError(str(getattr(model, "source", "the face model")), "gave NaN or infinite emotion scores")
+            raise ModelError(model.source if model is not None else "the face model", "gave NaN or infinite emotion scores")
         result["video_emotions"] = as_dict(scores)
         if faces is not None:
             result["faces"] = (summary or FaceSummary(None, 0, 0, 0)).as_record()
@@ -82,10 +82,11 @@ def feel(items: Sequence[VideoItem], model: Encoder | None = None, faces: FaceRe
     return out
 
 
-def _load_only(items: Sequence[VideoItem], on_item, on_failure) -> tuple[list[dict[str, Any]], list[None]]:
+def _load_only(items: Sequence[VideoItem], on_item: Callable[[], None] | None,
+               on_failure: Callable[[VideoFailure], None] | None) -> tuple[list[dict[str, Any]], list[None]]:
     """Faces without a scene: load each video (which reads its faces) and keep the readable ones."""
     from emoret.errors import InputError
-    from emoret.video.decode import VideoError
+    from emoret.video.container import VideoError
 
     records: list[dict[str, Any]] = []
     for item in items:

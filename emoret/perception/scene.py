@@ -8,10 +8,10 @@ of its embedding's cosine with each class. Works with any CLIP or emoret model.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
+from emoret.embedding.encoder import Encoder
 from emoret.perception import VIDEO_EMOTIONS
 from emoret.perception.prompts import TEMPLATES, class_prompts
 
@@ -20,7 +20,7 @@ MAX_LOGIT_SCALE = 100.0
 DEFAULT_LOGIT_SCALE = 1 / 0.07
 
 
-def class_embeddings(model: Any, templates: Sequence[str] = TEMPLATES) -> np.ndarray:
+def class_embeddings(model: Encoder, templates: Sequence[str] = TEMPLATES) -> np.ndarray:
     """[9, D] unit vectors, one a class in VIDEO_EMOTIONS order.
 
     Prompts are embedded as captions are, with their own NRC emotion counts, so an
@@ -38,8 +38,9 @@ def class_embeddings(model: Any, templates: Sequence[str] = TEMPLATES) -> np.nda
     return np.stack(classes).astype(np.float32)
 
 
-def logit_scale(model: Any) -> float:
-    """The model's learned temperature (exp of CLIP's ``logit_scale``), capped at 100."""
+def logit_scale(model: object) -> float:
+    """The model's learned temperature (exp of CLIP's ``logit_scale``), capped at 100; CLIP's
+    initial one for a model that learned none (the Encoder protocol does not ask for one)."""
     clip = getattr(model, "clip", None)
     raw = getattr(clip, "logit_scale", None)
     if raw is None:
@@ -58,13 +59,13 @@ def scene_scores(video_vectors: np.ndarray, classes: np.ndarray, scale: float) -
 class SceneReader:
     """Class embeddings built once for a model; then scores for any video embeddings."""
 
-    def __init__(self, model: Any, templates: Sequence[str] = TEMPLATES):
+    def __init__(self, model: Encoder, templates: Sequence[str] = TEMPLATES) -> None:
         self.classes = class_embeddings(model, templates)  # NaN from the model stops in embed_texts
         self.scale = logit_scale(model)
         if not np.isfinite(self.scale):
             from emoret.errors import ModelError
 
-            raise ModelError(str(getattr(model, "source", "the model")), "its logit_scale is not a number")
+            raise ModelError(model.source, "its logit_scale is not a number")
 
     def __call__(self, video_vectors: np.ndarray) -> np.ndarray:
         return scene_scores(video_vectors, self.classes, self.scale)

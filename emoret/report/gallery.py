@@ -75,7 +75,7 @@ class FrameSource:
             frames = self._stored(hit)
         else:
             frames = self._decoded(hit)
-        from emoret.video.decode import sample_indices
+        from emoret.video.sampling import sample_indices
 
         if len(frames) > self.count:
             frames = frames[sample_indices(len(frames), self.count)]
@@ -101,7 +101,9 @@ class FrameSource:
         return load_frames(self.frames_dir, str(hit.get("video_id")), rows, record=record)
 
     def _decoded(self, hit: dict[str, Any]) -> np.ndarray:
-        from emoret.video.decode import Sampling, VideoError, extract
+        from emoret.video.container import VideoError
+        from emoret.video.decode import extract
+        from emoret.video.sampling import Sampling
 
         path = hit.get("path") or hit.get("source")
         if not path:
@@ -114,7 +116,7 @@ class FrameSource:
 def thumbnails(hit: dict[str, Any], source: FrameSource) -> tuple[list[str], str | None]:
     """The hit's thumbnails as data URIs, and why there are none (None when there are)."""
     from emoret.errors import InputError
-    from emoret.video.decode import VideoError
+    from emoret.video.container import VideoError
     from emoret.video.frames import FramesMismatch
 
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import signal
 from collections import deque
+from multiprocessing.pool import AsyncResult
 from typing import Any, Iterable, Iterator
 
 from emoret.errors import InputError
@@ -20,6 +21,9 @@ from emoret.text import emotions
 
 CHUNK_SIZE = 256
 _MIN_FOR_WORKERS = 2 * CHUNK_SIZE  # below this, starting processes costs more than it saves
+
+_Chunk = tuple[list[dict[str, Any]], list[str]]  # records, and their captions
+_Annotations = list[tuple[dict[str, float], dict[str, int]]]  # (scores, counts) of each caption
 
 
 def _warm() -> None:
@@ -37,7 +41,7 @@ class _Chunks:
         self._size = size
         self.error: InputError | None = None
 
-    def __iter__(self) -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
+    def __iter__(self) -> Iterator[_Chunk]:
         records: list[dict[str, Any]] = []
         captions: list[str] = []
         try:
@@ -72,9 +76,9 @@ def annotate_records(
         raise chunks.error
 
 
-def _annotate_parallel(chunks: Iterator, workers: int, lowercase: bool) -> Iterator[dict[str, Any]]:
+def _annotate_parallel(chunks: Iterator[_Chunk], workers: int, lowercase: bool) -> Iterator[dict[str, Any]]:
     # Small inputs are done in-process: a pool would cost more than it saves.
-    head: list = []
+    head: list[_Chunk] = []
     for chunk in chunks:
         head.append(chunk)
         if sum(len(c[0]) for c in head) >= _MIN_FOR_WORKERS:
@@ -86,10 +90,10 @@ def _annotate_parallel(chunks: Iterator, workers: int, lowercase: bool) -> Itera
 
     context = multiprocessing.get_context("fork")
     with context.Pool(workers, initializer=_leave_interrupts_to_the_parent) as pool:
-        pending: deque = deque()
+        pending: deque[tuple[list[dict[str, Any]], AsyncResult[_Annotations]]] = deque()
         limit = 2 * workers
 
-        def submit(chunk):
+        def submit(chunk: _Chunk) -> None:
             records, captions = chunk
             pending.append((records, pool.apply_async(emotions.annotate_many, (captions, lowercase))))
 
@@ -113,7 +117,7 @@ def _leave_interrupts_to_the_parent() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _merge(records: list[dict[str, Any]], results: list) -> Iterator[dict[str, Any]]:
+def _merge(records: list[dict[str, Any]], results: _Annotations) -> Iterator[dict[str, Any]]:
     for record, (scores, counts) in zip(records, results, strict=True):
         yield emotions.merge_annotation(record, scores, counts)
 

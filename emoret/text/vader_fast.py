@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
-from typing import Iterator
+from typing import Any, Iterator, Protocol
 
 _PUNCTUATION = frozenset(string.punctuation)
 _ORIGINAL: list = []  # nltk's own method, once replaced
@@ -69,13 +69,17 @@ class PunctuatedWords(Mapping):
         return sum(1 for _ in self)
 
 
-def _fast_words_plus_punc(self) -> PunctuatedWords:
+def _fast_words_plus_punc(self: Any) -> PunctuatedWords:  # self: nltk's SentiText (untyped)
     no_punc_text = self.REGEX_REMOVE_PUNCTUATION.sub("", self.text)
     words = {w for w in no_punc_text.split() if len(w) > 1}
     return PunctuatedWords(words, frozenset(self.PUNC_LIST))
 
 
-def install(analyzer) -> bool:
+class _Scorer(Protocol):
+    def polarity_scores(self, text: str) -> dict[str, float]: ...
+
+
+def install(analyzer: _Scorer) -> bool:
     """Use the fast map in nltk's SentiText if it gives identical scores; True if it does."""
     from nltk.sentiment import vader as nltk_vader
 

@@ -12,15 +12,18 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emoret.errors import InputError
+
+if TYPE_CHECKING:  # torch and the model load when training starts, not when the CLI parses flags
+    from emoret.model import EmoretModel
 
 STATE_FILE = "train_state.pt"
 STATE_KEYS = ("step", "epoch", "batch", "best", "epoch_losses", "optimizer", "scaler", "rng")
 
 
-def save_checkpoint(out: Path, model, train_state: dict[str, Any], is_best: bool) -> Path:
+def save_checkpoint(out: Path, model: EmoretModel, train_state: dict[str, Any], is_best: bool) -> Path:
     """Write checkpoints/step-N (model dir + state) under a temporary name, then swap links."""
     import torch  # heavy: imported when training starts, not when the CLI parses flags
 

@@ -8,13 +8,18 @@ batches the uninterrupted run would have.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emoret.errors import InputError
 from emoret.records import check_file_name, iter_numbered, require_caption, require_video_id, source_name
 from emoret.text.emotions import record_emotion_vector
-from emoret.video.decode import DEFAULT_RULE, pick_frames
 from emoret.video.frames import check_frames, frames_path, load_frames, read_manifest_if_any
+from emoret.video.sampling import DEFAULT_RULE, pick_frames
+
+if TYPE_CHECKING:  # torch and the model load when training starts, not when the CLI parses flags
+    import torch
+
+    from emoret.model import EmoretModel
 
 
 @dataclass
@@ -63,18 +68,18 @@ class FrameCache:
     """Preprocessed frames of each video, kept in memory up to a byte budget. A store that
     holds more or fewer than ``num_frames`` a video is sampled by ``rule``."""
 
-    def __init__(self, frames_dir: str, model, num_frames: int, budget_bytes: int = 1 << 30,
-                 rule: str = DEFAULT_RULE):
+    def __init__(self, frames_dir: str, model: EmoretModel, num_frames: int, budget_bytes: int = 1 << 30,
+                 rule: str = DEFAULT_RULE) -> None:
         self.frames_dir = frames_dir
         self.model = model
         self.num_frames = num_frames
         self.rule = rule
         self.budget = budget_bytes
         self.used = 0
-        self.cache: dict[str, Any] = {}
+        self.cache: dict[str, torch.Tensor] = {}
         self.records = manifest_records(frames_dir)
 
-    def get(self, video_id: str):
+    def get(self, video_id: str) -> torch.Tensor:
         hit = self.cache.get(video_id)
         if hit is not None:
             return hit

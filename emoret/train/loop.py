@@ -17,7 +17,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -55,7 +55,7 @@ def train(
 
 
 @contextlib.contextmanager
-def _out_lock(config: TrainConfig, runtime: Runtime):
+def _out_lock(config: TrainConfig, runtime: Runtime) -> Iterator[None]:
     """One run a time on an output directory (the main process holds it for all), by a
     lock file beside it that exists only while held (``.OUT.lock``, as an index's)."""
     from emoret import lockfile
@@ -79,7 +79,8 @@ def _out_lock(config: TrainConfig, runtime: Runtime):
                 out.parent.rmdir()
 
 
-def _train_locked(config: TrainConfig, resume: bool, runtime: Runtime, on_record) -> Path:
+def _train_locked(config: TrainConfig, resume: bool, runtime: Runtime,
+                  on_record: Callable[[Record], None] | None) -> Path:
     """Train, holding the lock on OUT."""
     # Every input is checked (OUT, captions, frames, the model) before anything is written.
     config, state, settings_due = check_out(config, resume)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emoret.train.config import TrainConfig
+
+if TYPE_CHECKING:  # torch and the model load when training starts, not when the CLI parses flags
+    import torch
+
+    from emoret.model import EmoretModel
 
 # Parameters the base CLIP model does not have; they start untrained and learn at ``lr_new``.
 NEW_PARAMETERS = (
@@ -25,7 +30,7 @@ def lr_factor(step: int, total_steps: int, warmup: float) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * (step - warmup_steps) / span))
 
 
-def parameter_groups(model, config: TrainConfig) -> list[dict[str, Any]]:
+def parameter_groups(model: EmoretModel, config: TrainConfig) -> list[dict[str, Any]]:
     """CLIP weights at ``lr`` (decay on matrices only); new parameters at ``lr_new``, no decay."""
     decay, no_decay, new = [], [], []
     for name, param in model.clip.named_parameters():
@@ -44,7 +49,7 @@ def parameter_groups(model, config: TrainConfig) -> list[dict[str, Any]]:
     ]
 
 
-def set_learning_rates(optimizer, factor: float) -> None:
+def set_learning_rates(optimizer: torch.optim.Optimizer, factor: float) -> None:
     """Scale every group's base rate by ``factor`` (from :func:`lr_factor`)."""
     for group in optimizer.param_groups:
         group["lr"] = group["base_lr"] * factor

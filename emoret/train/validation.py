@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emoret.evaluation.metrics import evaluate
 from emoret.train.config import TrainConfig
 from emoret.train.data import FrameCache, VideoCaptions
 
+if TYPE_CHECKING:  # torch and the model load when training starts, not when the CLI parses flags
+    from emoret.model import EmoretModel
+
 
 def validate(
-    model, videos: list[VideoCaptions], config: TrainConfig, frames: FrameCache, batch: int = 32
+    model: EmoretModel, videos: list[VideoCaptions], config: TrainConfig, frames: FrameCache, batch: int = 32
 ) -> dict[str, dict[str, Any]]:
     """Text→video and video→text R@1/5/10 of every caption against the videos."""
     import torch  # heavy: imported when training starts, not when the CLI parses flags

@@ -1,1 +1,1 @@
-"""Videos: decoding with PyAV, frame sampling, the frame store, extraction, re-encoding, the synthetic set."""
+"""Videos: opening them with PyAV, frame sampling, decoding, moments, the frame store, extraction, re-encoding."""

@@ -22,8 +22,11 @@ from emoret.devices import available_cpus
 from emoret.errors import InputError
 from emoret.records import check_file_name, iter_numbered, source_name
 from emoret.video import frames as store
-from emoret.video.decode import VIDEO_EXTENSIONS, Sampling, VideoError, extract, sampling_record
+from emoret.video.container import VideoError
+from emoret.video.decode import extract
+from emoret.video.paths import VIDEO_EXTENSIONS
 from emoret.video.reencode import reencode_video
+from emoret.video.sampling import Sampling, sampling_record
 from emoret.workers import quiet_worker, stop_pool
 
 CHECKPOINT_SECONDS = 5.0

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -159,7 +159,8 @@ def _refuse_mismatch(path: Path, why: str | None) -> None:
 
 
 @contextlib.contextmanager
-def writer_lock(frames_dir: str | os.PathLike, wait: bool = True, on_wait=None) -> Iterator[None]:
+def writer_lock(frames_dir: str | os.PathLike, wait: bool = True,
+                on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """One writer a store at a time (``.DIR.lock`` beside it); :class:`emoret.atomic.Busy`
     without ``wait`` when another holds it. Two writers would each rewrite the manifest
     from what they read at the start, leaving records that describe the other's files."""

@@ -15,9 +15,14 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from emoret.video.container import StreamInfo, VideoError, open_video
+
+if TYPE_CHECKING:  # PyAV loads FFmpeg's libraries: imported where a video is opened
+    import av
 
 # Cut when the mean absolute change of the small frame exceeds this (0-255 scale; YUV for
 # 4:2:0 video). Chosen on the long synthetic videos (bench/moments.py): 8 and 10 found every cut.
@@ -123,8 +128,6 @@ def detect_shots(path: str | os.PathLike, threshold: float = CUT_THRESHOLD,
 
 def _signatures(path: str | os.PathLike, threads: int) -> tuple[np.ndarray, float]:
     """Every frame as a tiny float32 picture (Y, U, V blocks, or RGB), and the frame rate."""
-    from emoret.video.decode import StreamInfo, VideoError, open_video
-
     with open_video(path) as container:
         info = StreamInfo.of(container)
         context = info.stream.codec_context
@@ -137,7 +140,7 @@ def _signatures(path: str | os.PathLike, threads: int) -> tuple[np.ndarray, floa
     return np.stack(small), float(fps)
 
 
-def _signature(frame) -> np.ndarray:
+def _signature(frame: av.VideoFrame) -> np.ndarray:
     """A frame reduced to about 32 x 18 blocks of 3 channels.
 
     For 8-bit 4:2:0 frames (nearly every video) the planes are averaged in blocks as they

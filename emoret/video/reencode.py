@@ -11,7 +11,7 @@ import os
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
@@ -20,14 +20,8 @@ if TYPE_CHECKING:  # PyAV loads FFmpeg's libraries: imported where a video is op
     import av.container
 
 from emoret.atomic import atomic_path
-from emoret.video.decode import (
-    StreamInfo,
-    VideoError,
-    count_packets,
-    open_video,
-    resample_indices,
-    scaled_size,
-)
+from emoret.video.container import StreamInfo, VideoError, count_packets, open_video
+from emoret.video.sampling import resample_indices, scaled_size
 
 
 def reencode_video(source: str | os.PathLike, target: str | os.PathLike, fps: float | None = None,
@@ -45,45 +39,73 @@ def reencode_video(source: str | os.PathLike, target: str | os.PathLike, fps: fl
         if n_frames < 1 or ticks is None:
             raise VideoError("no video frames with timestamps to re-encode")
         repeats = Counter(resample_indices(n_frames, info.fps or out_fps, out_fps))
-        decoder = info.stream.codec_context
-        decoder.thread_type = "AUTO"
-        decoder.thread_count = threads
         width, height = (_even(v) for v in scaled_size(info.width, info.height, size, "crop"))
-        written = 0
-        with atomic_path(target) as tmp:
-            with av.open(tmp, mode="w", format="mp4") as output:
-                rate = Fraction(out_fps).limit_denominator(1001)
-                stream = add_h264_stream(output, rate)
-                if stream.codec_context.name == "libx264":
-                    stream.codec_context.options = {"crf": str(crf), "preset": preset}
-                rotated = None
-                for packet in container.demux(info.stream):
-                    index = _index(packet.pts, info.start, ticks)
-                    decoder.skip_frame = "DEFAULT" if index is None or index in repeats else "NONREF"
-                    try:
-                        frames = decoder.decode(packet)
-                    except av.error.FFmpegError:
-                        continue  # a corrupt packet: the frames around it still go out
-                    for frame in frames:
-                        index = _index(frame.pts, info.start, ticks)
-                        count = repeats[index] if index is not None else 0
-                        if not count:
-                            continue
-                        if rotated is None:
-                            rotated = round((frame.rotation or 0) / 90) % 4
-                            stream.width, stream.height = (height, width) if rotated % 2 else (width, height)
-                        picture = _resized(frame, width, height, rotated)
-                        for _ in range(count):
-                            picture.pts = written
-                            picture.time_base = 1 / rate
-                            written += 1
-                            for out_packet in stream.encode(picture):
-                                output.mux(out_packet)
-                if not written:
-                    raise VideoError("no frame could be decoded")
-                for out_packet in stream.encode(None):
-                    output.mux(out_packet)
+        with atomic_path(target) as tmp, av.open(tmp, mode="w", format="mp4") as output:
+            writer = _Writer(output, Fraction(out_fps).limit_denominator(1001), width, height, crf, preset)
+            for frame, count in _kept_frames(container, info, repeats, ticks, threads):
+                writer.write(frame, count)
+            writer.finish()
     return target
+
+
+def _kept_frames(container: av.container.InputContainer, info: StreamInfo, repeats: Counter[int], ticks: float,
+                 threads: int) -> Iterator[tuple[av.VideoFrame, int]]:
+    """The frames the new rate shows, each with how many times it shows it.
+
+    Where the codec allows, frames it drops are not even decoded."""
+    import av
+
+    decoder = info.stream.codec_context
+    decoder.thread_type = "AUTO"
+    decoder.thread_count = threads
+    for packet in container.demux(info.stream):
+        index = _index(packet.pts, info.start, ticks)
+        decoder.skip_frame = "DEFAULT" if index is None or index in repeats else "NONREF"
+        try:
+            frames = decoder.decode(packet)
+        except av.error.FFmpegError:
+            continue  # a corrupt packet: the frames around it still go out
+        for frame in frames:
+            index = _index(frame.pts, info.start, ticks)
+            count = repeats[index] if index is not None else 0
+            if count:
+                yield frame, count
+
+
+class _Writer:
+    """An H.264 stream that takes each kept frame as many times as the new rate shows it."""
+
+    def __init__(self, output: av.container.OutputContainer, rate: Fraction, width: int, height: int,
+                 crf: int, preset: str) -> None:
+        self.output = output
+        self.rate = rate
+        self.size = width, height
+        self.stream = add_h264_stream(output, rate)
+        if self.stream.codec_context.name == "libx264":
+            self.stream.codec_context.options = {"crf": str(crf), "preset": preset}
+        self.rotated: int | None = None  # quarter turns, from the first frame's display matrix
+        self.written = 0
+
+    def write(self, frame: av.VideoFrame, count: int) -> None:
+        width, height = self.size
+        if self.rotated is None:
+            self.rotated = round((frame.rotation or 0) / 90) % 4
+            self.stream.width, self.stream.height = (height, width) if self.rotated % 2 else (width, height)
+        picture = _resized(frame, width, height, self.rotated)
+        for _ in range(count):
+            picture.pts = self.written
+            picture.time_base = 1 / self.rate
+            self.written += 1
+            self._mux(picture)
+
+    def finish(self) -> None:
+        if not self.written:
+            raise VideoError("no frame could be decoded")
+        self._mux(None)
+
+    def _mux(self, picture: av.VideoFrame | None) -> None:
+        for packet in self.stream.encode(picture):
+            self.output.mux(packet)
 
 
 def _index(pts: int | None, start: int, ticks_per_frame: float) -> int | None:
@@ -97,13 +119,13 @@ def _even(value: int) -> int:
     return max(2, value - value % 2)
 
 
-def _resized(frame, width: int, height: int, quarters: int):
+def _resized(frame: av.VideoFrame, width: int, height: int, quarters: int) -> av.VideoFrame:
     import av
 
     picture = frame.reformat(width=width, height=height, format="yuv420p", interpolation="BICUBIC")
     if not quarters:
         return picture
-    array = np.ascontiguousarray(np.rot90(picture.to_ndarray(format="rgb24"), quarters))
+    array = np.ascontiguousarray(np.rot90(picture.to_ndarray(format="rgb24"), quarters), dtype=np.uint8)
     return av.VideoFrame.from_ndarray(array, format="rgb24").reformat(format="yuv420p")
 
 
