@@ -35,9 +35,10 @@ class Library:
 def make_library(root: Path) -> Library:
     """Two long synthetic videos of three moments each (64x48, 8 fps, H.264), and a hostile copy."""
     from emoret.demo import synthetic
+    from emoret.demo.long import make_long_videos
 
     scenes = synthetic.make_scenes(6, seed=5)
-    paths, records = synthetic.make_long_videos(root, scenes, clips_per_video=3, seed=5, width=64, height=48,
+    paths, records = make_long_videos(root, scenes, clips_per_video=3, seed=5, width=64, height=48,
                                                 fps=8, workers=1)
     by_name = {path.name: path for path in paths}
     spans = sorted({(r["video"], r["start"], r["end"]) for r in records})
