@@ -217,3 +217,18 @@ def test_without_int8_instructions_an_index_has_no_int8_tower(env, run_cli, tmp_
     path = tmp_path / "idx"
     assert run_cli("index", env.videos, "--out", path).code == 0  # conftest: EMORET_CPU_VNNI=0
     assert (path / "text_tower.safetensors").is_file() and not (path / text_onnx.INT8_FILE).exists()
+
+
+def test_no_int8_query_tower_where_it_would_change_a_top_10(env, run_cli, tmp_path, patch):
+    from emoret.query import text_onnx
+
+    patch.setenv(INT8_OVERRIDE, "1")
+    patch.setattr(text_onnx, "AGREEMENT_TOP", 3)  # the test index holds 6 videos
+    patch.setattr(text_onnx, "QUERY_MIN_COSINE", -1.0)  # the probe cosine passes: only the top 3 can refuse it
+    flipped = text_onnx.OnnxTextEncoder.encode_queries
+    patch.setattr(text_onnx.OnnxTextEncoder, "encode_queries", lambda self, texts, emotions=None: -flipped(self, texts, emotions))
+    path = tmp_path / "idx"
+    result = run_cli("index", env.videos, "--out", path)
+    assert result.code == 0, result.stderr
+    assert (path / "text_tower.safetensors").is_file() and not (path / text_onnx.INT8_FILE).exists()
+    assert "searches will run the fp32 query tower: int8 changes the top 3 of" in result.stderr

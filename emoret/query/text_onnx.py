@@ -214,6 +214,31 @@ def write_checked(directory: Path) -> float:
     return worst
 
 
+AGREEMENT_TOP = 10  # int8 must give the same this many videos as fp32 on every probe query
+
+
+def check_top_agreement(directory: Path) -> None:
+    """ValueError where the int8 tower changes the top ``AGREEMENT_TOP`` of any probe query on
+    this index's own vectors (exact search): on an index whose best scores lie close together,
+    int8's rounding would reorder what fp32 finds."""
+    from emoret.index.store import VECTORS_FILE
+    from emoret.query.export import EMOTION_PROBES, PROBES
+
+    vectors = np.load(directory / VECTORS_FILE, mmap_mode="r")
+    top = min(AGREEMENT_TOP, len(vectors))
+    tower = NumpyTextEncoder.load(directory)
+    fast = OnnxTextEncoder.load(tower, directory / INT8_FILE)
+    changed = total = 0
+    for emotions in EMOTION_PROBES:
+        rows = None if emotions is None else [emotions] * len(PROBES)
+        found = [np.argsort(-(encoder.encode_queries(PROBES, rows) @ vectors.T), axis=1)[:, :top]
+                 for encoder in (fast, tower)]
+        changed += sum(set(a) != set(b) for a, b in zip(*found, strict=True))
+        total += len(PROBES)
+    if changed:
+        raise ValueError(f"int8 changes the top {top} of {changed} of {total} probe queries on this index")
+
+
 def int8_exporter(say: Callable[[str], None]) -> Callable[[Path], None]:
     """An index build step after the numpy export: the int8 tower where the CPU has int8
     instructions (searches on it then run int8), else nothing."""
@@ -226,7 +251,9 @@ def int8_exporter(say: Callable[[str], None]) -> Callable[[Path], None]:
             return
         try:
             write_checked(directory)
+            check_top_agreement(directory)
         except (ValueError, ImportError, RuntimeError) as err:
+            (directory / INT8_FILE).unlink(missing_ok=True)
             say(f"index: searches will run the fp32 query tower: {err}")
 
     return run
