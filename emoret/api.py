@@ -56,10 +56,10 @@ def embed_captions(model: Encoder, model_spec: str, captions: Sequence[dict[str,
     """Caption records embedded by ``model`` (loaded from ``model_spec``) into the set ``out``
     (OUT.npy + OUT.jsonl + OUT.meta.json), as ``emoret embed --texts``."""
     from emoret.embedding.files import model_meta
-    from emoret.embedding.precision import resolve_precision
+    from emoret.embedding.int8 import choose_precision
     from emoret.embedding.sets import caption_set
 
-    chosen = resolve_precision(precision or "auto", model.device.type)
+    chosen, _ = choose_precision(precision or "auto", model, "texts")
     meta = {**model_meta(model, model_spec), "precision": chosen}
     return caption_set(model, captions, out, meta, use_emotion, batch_size, precision=chosen)
 
@@ -71,10 +71,10 @@ def embed_videos(model: Encoder, model_spec: str, videos: Sequence[PathLike] = (
     set ``out``, as ``emoret embed``; whole videos, or moments by ``cutting``. A video that
     cannot be read is said and left out (the result's ``failures``)."""
     from emoret.embedding.files import model_meta
-    from emoret.embedding.precision import resolve_precision
+    from emoret.embedding.int8 import choose_precision
     from emoret.embedding.sets import video_items, video_set
 
-    chosen = resolve_precision(precision or "auto", model.device.type)
+    chosen, _ = choose_precision(precision or "auto", model, "videos", say)
     meta = {**model_meta(model, model_spec), "precision": chosen, "sampling": rule}
     items = video_items(model, [Path(video) for video in videos], frames, rule, cutting, say=say)
     return video_set(model, items, out, meta, batch_size, rule, chosen, 0 if frames is not None else None,

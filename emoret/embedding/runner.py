@@ -34,6 +34,15 @@ def _autocast(model: Encoder, precision: str | None = None) -> contextlib.Abstra
     return autocast(precision, device_type)
 
 
+def _int8_towers(model: Any, precision: str | None) -> Any:
+    """``model`` itself, or for int8 its quantized towers (emoret/embedding/int8.py)."""
+    if precision != "int8":
+        return model
+    from emoret.embedding.int8 import int8_encoder
+
+    return int8_encoder(model)
+
+
 def _finish(features: torch.Tensor, model: Encoder) -> np.ndarray:
     """float32 and unit length again (half precision rounds the norms); NaN or infinity
     out of the model (damaged weights) stops the run, never reaches a file."""
@@ -59,6 +68,7 @@ def embed_texts(model: Encoder, texts: Sequence[str], emotions: Sequence[Sequenc
     """[N, D] text embeddings; ``emotions`` None embeds without the emotion signal."""
     import torch
 
+    model = _int8_towers(model, precision)
     out = np.zeros((len(texts), int(model.embed_dim)), dtype=np.float32)
     with torch.inference_mode(), _autocast(model, precision):
         for start in range(0, len(texts), batch_size):
@@ -101,6 +111,7 @@ def embed_items(model: Encoder, items: Sequence[VideoItem], batch_size: int = 8,
     """Like :func:`embed_videos`, and for each row the position of the item it came from."""
     import torch
 
+    model = _int8_towers(model, precision)
     if decode_workers is None:
         decode_workers = default_decode_workers(model.device.type)
     vectors: list[np.ndarray] = []

@@ -98,8 +98,16 @@ def query_export(model: Encoder | None, say: Say = quiet) -> Callable[[Path], No
     if model is None:
         return None
     from emoret.query.export import exporter
+    from emoret.query.text_onnx import int8_exporter
 
-    return exporter(model, lambda why: say(f"index: searches will load torch: no numpy query encoder ({why})"))
+    export = exporter(model, lambda why: say(f"index: searches will load torch: no numpy query encoder ({why})"))
+    export_int8 = int8_exporter(say)
+
+    def run(directory: Path) -> None:
+        export(directory)
+        export_int8(directory)
+
+    return run
 
 
 def recorded_model(meta: dict[str, Any], say: Say = quiet) -> EmoretModel | None:

@@ -62,8 +62,8 @@ DEFAULT_INDEX_DIR = "emoret-index"
 # 20.8 at 1M, the graph (ef 512) 2.4 and 4.1; here exact costs at most about the graph's 1M figure.
 EXACT_MAX_ITEMS = 200_000
 SEARCH_METHODS = ("auto", "exact", "graph")
-# Files a search reads without reading them whole: checked by their block sums (index_check.py).
-BLOCK_SUMMED = (VECTORS_FILE, "text_tower.safetensors")
+# Files a search reads without reading them whole, or large ones it reads at once: checked by their block sums (index_check.py).
+BLOCK_SUMMED = (VECTORS_FILE, "text_tower.safetensors", "text_tower.int8.onnx")
 
 
 class IndexBusy(Exception):

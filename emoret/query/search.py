@@ -55,7 +55,9 @@ def query_encoder(index: store.Index, model_spec: str | None = None, device: str
         encoder = for_index(index.path, index.meta.get("fingerprint"), index.meta)
         if encoder is not None:
             check_model(index, encoder)
-            return encoder
+            from emoret.query import text_onnx
+
+            return text_onnx.for_index(index.path, encoder, index.meta)  # int8 where it has it and the CPU too
     from emoret.model.factory import ModelOptions, create_model
 
     model = create_model(model_spec_for(index, model_spec), ModelOptions(device=device))
