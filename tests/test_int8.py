@@ -191,6 +191,9 @@ def test_an_index_carries_an_int8_query_tower_where_the_cpu_has_int8(env, run_cl
     patch.setenv(INT8_OVERRIDE, "1")
     path = tmp_path / "idx"
     assert run_cli("index", env.videos, "--out", path).code == 0
+    assert not (path / text_onnx.INT8_FILE).exists()  # only when asked for
+    patch.setenv(text_onnx.QUERY_INT8_OPT_IN, "1")
+    assert run_cli("index", env.videos, "--out", path).code == 0
     assert (path / text_onnx.INT8_FILE).is_file()
     index = store.open_index(path)
     fast = search.query_encoder(index)
@@ -211,9 +214,10 @@ def test_an_index_carries_an_int8_query_tower_where_the_cpu_has_int8(env, run_cl
     assert result.code == 2 and "text_tower.int8.onnx" in result.stderr and result.stdout == b""
 
 
-def test_without_int8_instructions_an_index_has_no_int8_tower(env, run_cli, tmp_path):
+def test_without_int8_instructions_an_index_has_no_int8_tower(env, run_cli, tmp_path, patch):
     from emoret.query import text_onnx
 
+    patch.setenv(text_onnx.QUERY_INT8_OPT_IN, "1")
     path = tmp_path / "idx"
     assert run_cli("index", env.videos, "--out", path).code == 0  # conftest: EMORET_CPU_VNNI=0
     assert (path / "text_tower.safetensors").is_file() and not (path / text_onnx.INT8_FILE).exists()
@@ -223,6 +227,7 @@ def test_no_int8_query_tower_where_it_would_change_a_top_10(env, run_cli, tmp_pa
     from emoret.query import text_onnx
 
     patch.setenv(INT8_OVERRIDE, "1")
+    patch.setenv(text_onnx.QUERY_INT8_OPT_IN, "1")
     patch.setattr(text_onnx, "AGREEMENT_TOP", 3)  # the test index holds 6 videos
     patch.setattr(text_onnx, "QUERY_MIN_COSINE", -1.0)  # the probe cosine passes: only the top 3 can refuse it
     flipped = text_onnx.OnnxTextEncoder.encode_queries

@@ -239,15 +239,20 @@ def check_top_agreement(directory: Path) -> None:
         raise ValueError(f"int8 changes the top {top} of {changed} of {total} probe queries on this index")
 
 
+# Opt-in: measured on a busy 2-core EPYC, the int8 tower made the cold query slower (ONNX Runtime
+# loads in ~0.45 s) and kept the fp32 top 10 on only 45 % of queries of a 100k random index.
+QUERY_INT8_OPT_IN = "EMORET_QUERY_INT8"
+
+
 def int8_exporter(say: Callable[[str], None]) -> Callable[[Path], None]:
-    """An index build step after the numpy export: the int8 tower where the CPU has int8
-    instructions (searches on it then run int8), else nothing."""
+    """An index build step after the numpy export: the int8 tower where ``EMORET_QUERY_INT8=1``
+    asks for it and the CPU has int8 instructions (searches on it then run int8), else nothing."""
 
     def run(directory: Path) -> None:
         from emoret.embedding.precision import cpu_has_int8
         from emoret.query.text_numpy import exported
 
-        if not exported(directory) or not cpu_has_int8():
+        if os.environ.get(QUERY_INT8_OPT_IN) != "1" or not exported(directory) or not cpu_has_int8():
             return
         try:
             write_checked(directory)
