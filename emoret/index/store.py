@@ -18,7 +18,6 @@ second writer waits, or with ``wait=False`` fails with :class:`IndexBusy`.
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import io
 import os
@@ -35,13 +34,14 @@ from typing import Any
 import numpy as np
 import orjson
 
-from emoret import atomic
+from emoret import atomic, publish
 from emoret.atomic import default_mode, save_npy, write_bytes_atomic
 from emoret.errors import InputError
 from emoret.index import check as index_check
 from emoret.index import exact
 from emoret.index.lazy_items import LazyItems
 from emoret.npy_header import read_npy_header
+from emoret.publish import lock_path, resolve_target  # noqa: F401  (the index's names for them)
 from emoret.records import JsonlWriter
 
 FORMAT = "emoret-index"
@@ -75,42 +75,12 @@ def default_index_dir() -> Path:
     return Path(os.environ.get("EMORET_INDEX") or DEFAULT_INDEX_DIR)
 
 
-def resolve_target(target: str | os.PathLike) -> Path:
-    """The directory an index path names: a symlink stands for its target.
-
-    Writers through the link and through the target then take the same lock, and
-    the new version replaces the target, not the link.
-    """
-    target = Path(target)
-    return Path(os.path.realpath(target)) if target.is_symlink() else target
-
-
-def lock_path(target: str | os.PathLike) -> Path:
-    return atomic.lock_beside(resolve_target(target))
-
-
-def sweep_stale_staging(target: str | os.PathLike) -> int:
-    """Remove ``.NAME.new-*`` / ``.NAME.old-*`` left by killed writers; call with the lock held.
-
-    Only a holder of the writer lock makes them, so under the lock none is live.
-    """
-    target = resolve_target(target)
-    removed = 0
-    for pattern in (f".{target.name}.new-*", f".{target.name}.old-*"):
-        for leftover in target.parent.glob(pattern):
-            if leftover.is_dir() and not leftover.is_symlink():
-                shutil.rmtree(leftover, ignore_errors=True)
-                removed += 1
-    return removed
-
-
 @contextlib.contextmanager
 def writer_lock(target: str | os.PathLike, wait: bool = True, on_wait=None) -> Iterator[None]:
     """Hold the index's writer lock for the duration of the block."""
     try:
-        with atomic.writer_lock(lock_path(target), f"{target}: another 'emoret index' is writing this index",
-                                wait=wait, on_wait=on_wait):
-            sweep_stale_staging(target)
+        with publish.writer_lock(target, f"{target}: another 'emoret index' is writing this index",
+                                 wait=wait, on_wait=on_wait):
             yield
     except atomic.Busy as err:
         raise IndexBusy(str(err)) from None
@@ -207,7 +177,7 @@ def write_index(
     try:
         index = build_hnsw(vectors, m=m, ef_construction=ef_construction, threads=threads)
         index.save_index(str(staging / INDEX_FILE))
-        _raise_if_disk_filled(staging / INDEX_FILE)
+        publish.raise_if_disk_filled(staging / INDEX_FILE)
         with open(staging / VECTORS_FILE, "wb") as handle:
             save_npy(handle, vectors)
         with JsonlWriter(staging / ITEMS_FILE) as writer:
@@ -219,25 +189,12 @@ def write_index(
         full_meta = index_check.seal_meta(full_meta)
         write_bytes_atomic(staging / META_FILE, orjson.dumps(full_meta, option=orjson.OPT_INDENT_2))
         os.chmod(staging, default_mode(directory=True))  # mkdtemp's mode is private (0700)
-        _fsync_dir(staging)
-        _publish(staging, target)
+        publish.fsync_dir(staging)
+        publish.publish(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return full_meta
-
-
-def _raise_if_disk_filled(path: Path) -> None:
-    """hnswlib writes with a C++ stream that drops a full disk's error: a truncated file.
-
-    A write cut short by a full disk leaves no free block behind it, so no free
-    block after the write is taken as the sign (at worst a false alarm on a disk
-    filled exactly to the last block).
-    """
-    stats = os.statvfs(path.parent)
-    free = stats.f_bfree if os.geteuid() == 0 else stats.f_bavail  # root may use reserved blocks
-    if free == 0:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 
 def refuse_foreign_directory(target: Path) -> None:
@@ -253,51 +210,6 @@ def _is_index(path: Path) -> bool:
         return orjson.loads((path / META_FILE).read_bytes()).get("format") == FORMAT
     except (OSError, orjson.JSONDecodeError, AttributeError):
         return False
-
-
-def _publish(staging: Path, target: Path) -> None:
-    """Put ``staging`` at ``target`` in one step; the old version is removed after."""
-    if not target.exists() or (target.is_dir() and not any(target.iterdir())):
-        if target.exists():
-            target.rmdir()
-        os.rename(staging, target)
-        _fsync_dir(target.parent)
-        return
-    if _exchange(staging, target):
-        _fsync_dir(target.parent)
-        shutil.rmtree(staging, ignore_errors=True)
-        return
-    # No atomic exchange on this system: a brief moment without the directory,
-    # which readers ride out by retrying (see open_index).
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-    old.rmdir()
-    os.rename(target, old)
-    os.rename(staging, target)
-    _fsync_dir(target.parent)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 @dataclass
@@ -452,7 +364,7 @@ def open_index(path: str | os.PathLike, attempts: int = 5) -> Index:
                 return index
         except (FileNotFoundError, InputError, RuntimeError):
             # A file that fails its digest because a new version landed mid-read: read again.
-            if attempt == attempts - 1 or not (_may_be_swapping(path) or _rebuilt_since(path, meta)):
+            if attempt == attempts - 1 or not (publish.may_be_swapping(path) or _rebuilt_since(path, meta)):
                 raise
         time.sleep(0.05 * (attempt + 1))
     raise InputError(str(path), "the index kept changing while being read; try again")
@@ -463,13 +375,6 @@ def _rebuilt_since(path: Path, meta: dict[str, Any]) -> bool:
         return bool(meta) and read_meta(path).get("build_id") != meta.get("build_id")
     except InputError:
         return False
-
-
-def _may_be_swapping(path: Path) -> bool:
-    """A staging directory or a missing target means a writer may be publishing."""
-    return not path.exists() or any(path.parent.glob(f".{path.name}.new-*")) or any(
-        path.parent.glob(f".{path.name}.old-*")
-    )
 
 
 def _map_vectors(directory: Path, meta: dict[str, Any]) -> tuple[np.ndarray | None, np.ndarray | None]:
