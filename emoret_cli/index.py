@@ -19,6 +19,7 @@ from emoret.index.build import (
     index_videos,
     locked,
 )
+from emoret.index.verify import verify_index
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
 from emoret_cli.modelopt import load_model_or_fail
 from emoret_cli.samplingopt import SAMPLING_HELP, Rule, check_cutting
@@ -97,7 +98,7 @@ def COMMAND(
 
 def _verify(path: Path) -> None:
     """One line on stderr: what was checked, or (exit 2, from the error) the first fault found."""
-    checked = store.verify_index(path)
+    checked = verify_index(path)
     what = f"{checked['count']} items, dimension {checked['dim']}, {checked['files']} files"
     if checked["digests"]:
         message(f"index: {path}: verified ({what}: every digest matches meta.json, vectors finite and of unit length)")

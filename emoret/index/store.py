@@ -7,7 +7,7 @@ Layout of ``DIR``::
     vectors.npy   the vectors, so an update can reuse them and rebuild
     meta.json     format, dimension, metric, count, model and its fingerprint, parameters,
                   and (written last) ``files``: the size and digests of every other file,
-                  which readers check (see index_check.py; ``verify_index`` checks all)
+                  which readers check (see check.py; verify.py checks all)
 
 A new version is written to a temporary directory beside ``DIR`` and swapped into
 place in one step, so a reader sees the old index or the new one, never half of
@@ -418,45 +418,3 @@ def _load_hnsw(directory: Path, meta: dict[str, Any]):
         raise index_check.IndexDamaged(directory, INDEX_FILE, f"holds {index.get_current_count()} items, not {count}")
     index.set_num_threads(os.cpu_count() or 1)  # a batch of piped queries splits across cores
     return index
-
-
-def verify_index(path: str | os.PathLike) -> dict[str, Any]:
-    """Check an index directory in full (``emoret index --verify``): meta.json's fields, every
-    file against its listed size and sha256 (and block sums), no file it does not list,
-    every item record, and vectors that are finite and of unit length; the graph is then
-    loaded. Raises :class:`InputError` (:class:`index_check.IndexDamaged`) at the first
-    fault; returns what was checked. An index from before digests gets every check but
-    the digests (``digests`` False in the result) and its graph is not loaded.
-    """
-    path = Path(path)
-    meta = read_meta(path)
-    names = sorted(entry.name for entry in path.iterdir() if entry.name != META_FILE)
-    if index_check.has_digests(meta):
-        for name in meta[index_check.FILES_KEY]:
-            if (index_check.listed(meta, name) or {}).get("block_sums"):
-                index_check.check_block_sums(path, meta, name)
-            index_check.check_sha256(path, meta, name)
-        for name in names:
-            index_check.check_size(path, meta, name)  # refuses a file meta.json does not list
-    items = LazyItems.read(path / ITEMS_FILE)
-    for _ in items:  # every record parses as a JSON object
-        pass
-    if len(items) != int(meta["count"]):
-        raise InputError(str(path / ITEMS_FILE), f"{len(items)} records, meta.json says {meta['count']}")
-    _, vectors = _map_vectors(path, meta)
-    if vectors is not None:
-        _check_unit_rows(path, vectors)
-    if index_check.has_digests(meta) and (path / INDEX_FILE).exists():
-        _load_hnsw(path, meta)
-    return {"path": str(path), "count": int(meta["count"]), "dim": int(meta["dim"]), "files": len(names),
-            "digests": index_check.has_digests(meta), "vectors": vectors is not None}
-
-
-def _check_unit_rows(path: Path, vectors: np.ndarray, tolerance: float = 1e-3) -> None:
-    for start in range(0, len(vectors), exact.BLOCK_ROWS):
-        block = np.asarray(vectors[start : start + exact.BLOCK_ROWS], dtype=np.float32)
-        with np.errstate(over="ignore", invalid="ignore"):
-            bad = ~(np.abs(np.linalg.norm(block.astype(np.float64), axis=1) - 1.0) <= tolerance)  # NaN: bad
-        if bad.any():
-            row = start + int(np.argmax(bad))
-            raise index_check.IndexDamaged(path, VECTORS_FILE, f"row {row} is not a finite unit vector")
