@@ -280,7 +280,7 @@ def check_costs(index_dir: Path, repeats: int = 7) -> dict[str, list[float]]:
         "meta.json fields": lambda: index_check.validate_meta(meta, "meta.json"),
         f"items.jsonl sha256 ({len(items) / 1e6:.1f} MB, read anyway)": lambda: index_check.check_sha256(
             index_dir, meta, store.ITEMS_FILE, items),
-        "vectors.npy size + header": lambda: store._map_vectors(index_dir, meta),
+        "vectors.npy size + header": lambda: store.map_vectors(index_dir, meta),
         "vectors.npy block sums (exact search)": lambda: index_check.check_block_sums(index_dir, meta, store.VECTORS_FILE),
         "tower: text_tower.json + tokenizer.json sha256": lambda: [index_check.check_sha256(index_dir, meta, name)
                                                                     for name in (CONFIG_FILE, TOKENIZER_FILE)],

@@ -61,6 +61,22 @@ def writer_lock(target: str | os.PathLike[str], busy: str, wait: bool = True,
         yield
 
 
+@contextlib.contextmanager
+def staged(target: Path) -> Iterator[Path]:
+    """A new staging directory beside ``target`` for the block to fill: published at ``target``
+    when the block ends, removed (the old version left as it was) when it raises."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+    try:
+        yield staging
+        os.chmod(staging, atomic.default_mode(directory=True))  # mkdtemp's mode is private (0700)
+        fsync_dir(staging)
+        publish(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def raise_if_disk_filled(path: Path) -> None:
     """hnswlib writes with a C++ stream that drops a full disk's error: a truncated file.
 

@@ -9,10 +9,10 @@ Layout of ``DIR``::
                   and (written last) ``files``: the size and digests of every other file,
                   which readers check (see check.py; verify.py checks all)
 
-A new version is written to a temporary directory beside ``DIR`` and swapped into
-place in one step, so a reader sees the old index or the new one, never half of
-either. Writers take a lock file beside ``DIR`` (``.DIR.lock``, removed on release): a
-second writer waits, or with ``wait=False`` fails with :class:`IndexBusy`.
+A new version is written and swapped into place whole (:mod:`emoret.publish`), so a
+reader sees the old index or the new one, never half of either. Writers take the lock
+beside ``DIR`` (``.DIR.lock``, removed on release): a second writer waits, or with
+``wait=False`` fails with :class:`IndexBusy`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ import contextlib
 import functools
 import io
 import os
-import shutil
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -35,13 +33,13 @@ import numpy as np
 import orjson
 
 from emoret import atomic, publish
-from emoret.atomic import default_mode, save_npy, write_bytes_atomic
+from emoret.atomic import save_npy, write_bytes_atomic
 from emoret.errors import InputError
 from emoret.index import check as index_check
 from emoret.index import exact
 from emoret.index.lazy_items import LazyItems
 from emoret.npy_header import read_npy_header
-from emoret.publish import lock_path, resolve_target  # noqa: F401  (the index's names for them)
+from emoret.publish import resolve_target
 from emoret.records import JsonlWriter
 
 FORMAT = "emoret-index"
@@ -172,9 +170,7 @@ def write_index(
         **(meta or {}),
         "max_items_per_video": max_items_per_video(records),  # lets a search skip reading every item
     }
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
-    try:
+    with publish.staged(target) as staging:
         index = build_hnsw(vectors, m=m, ef_construction=ef_construction, threads=threads)
         index.save_index(str(staging / INDEX_FILE))
         publish.raise_if_disk_filled(staging / INDEX_FILE)
@@ -188,12 +184,6 @@ def write_index(
         # meta.json last: a directory with meta.json is complete.
         full_meta = index_check.seal_meta(full_meta)
         write_bytes_atomic(staging / META_FILE, orjson.dumps(full_meta, option=orjson.OPT_INDENT_2))
-        os.chmod(staging, default_mode(directory=True))  # mkdtemp's mode is private (0700)
-        publish.fsync_dir(staging)
-        publish.publish(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return full_meta
 
 
@@ -249,7 +239,7 @@ class Index:
         """The hnswlib graph, loaded on first use (checked to be of this version)."""
         if self._graph is None:
             try:
-                graph = _load_hnsw(self.path, self.meta)
+                graph = load_hnsw(self.path, self.meta)
             finally:  # a digest that fails because a writer swapped in a new version: say so
                 if read_meta(self.path).get("build_id") != self.meta.get("build_id"):
                     raise InputError(str(self.path), "the index was rebuilt while being read; try again")
@@ -353,8 +343,8 @@ def open_index(path: str | os.PathLike, attempts: int = 5) -> Index:
             meta = read_meta(path)
             # A search parses only its hits, but reads the whole file: its sha256 costs little.
             items = LazyItems.read(path / ITEMS_FILE, functools.partial(index_check.check_sha256, path, meta, ITEMS_FILE))
-            raw, vectors = _map_vectors(path, meta)
-            graph = None if vectors is not None else _load_hnsw(path, meta)
+            raw, vectors = map_vectors(path, meta)
+            graph = None if vectors is not None else load_hnsw(path, meta)
             if read_meta(path).get("build_id") == meta.get("build_id"):
                 if len(items) != int(meta["count"]):
                     raise InputError(str(path), f"meta.json says {meta['count']} items, items.jsonl has {len(items)}")
@@ -377,7 +367,7 @@ def _rebuilt_since(path: Path, meta: dict[str, Any]) -> bool:
         return False
 
 
-def _map_vectors(directory: Path, meta: dict[str, Any]) -> tuple[np.ndarray | None, np.ndarray | None]:
+def map_vectors(directory: Path, meta: dict[str, Any]) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(the whole file, its [count, dim] float32 rows), both views of one memory map of
     ``vectors.npy``; (None, None) where an index without digests has none of that shape.
     Listed in meta.json, a file of another size or shape is refused."""
@@ -396,7 +386,7 @@ def _map_vectors(directory: Path, meta: dict[str, Any]) -> tuple[np.ndarray | No
     return raw, raw[offset:].view(np.float32).reshape(expected)
 
 
-def _load_hnsw(directory: Path, meta: dict[str, Any]):
+def load_hnsw(directory: Path, meta: dict[str, Any]):
     """The hnswlib graph, read only once its sha256 matches meta.json's (a damaged graph can
     crash hnswlib: no digest, no load)."""
     import hnswlib

@@ -12,7 +12,7 @@ from emoret.errors import InputError
 from emoret.index import check as index_check
 from emoret.index import exact
 from emoret.index.lazy_items import LazyItems
-from emoret.index.store import INDEX_FILE, ITEMS_FILE, META_FILE, VECTORS_FILE, _load_hnsw, _map_vectors, read_meta
+from emoret.index.store import INDEX_FILE, ITEMS_FILE, META_FILE, VECTORS_FILE, load_hnsw, map_vectors, read_meta
 
 
 def verify_index(path: str | os.PathLike) -> dict[str, Any]:
@@ -38,11 +38,11 @@ def verify_index(path: str | os.PathLike) -> dict[str, Any]:
         pass
     if len(items) != int(meta["count"]):
         raise InputError(str(path / ITEMS_FILE), f"{len(items)} records, meta.json says {meta['count']}")
-    _, vectors = _map_vectors(path, meta)
+    _, vectors = map_vectors(path, meta)
     if vectors is not None:
         _check_unit_rows(path, vectors)
     if index_check.has_digests(meta) and (path / INDEX_FILE).exists():
-        _load_hnsw(path, meta)
+        load_hnsw(path, meta)
     return {"path": str(path), "count": int(meta["count"]), "dim": int(meta["dim"]), "files": len(names),
             "digests": index_check.has_digests(meta), "vectors": vectors is not None}
 
