@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emoret.embedding.encoder import Encoder, QueryEncoder
+from emoret.fields import VideoRecord
 from emoret.index.build import Cutting, EmotionTagger, IndexParams, Say, quiet
 from emoret.model.factory import ModelOptions, create_model
 from emoret.query.search import Answer, SearchOptions
@@ -78,7 +79,7 @@ def embed_videos(model: Encoder, model_spec: str, videos: Sequence[PathLike] = (
     meta = {**model_meta(model, model_spec), "precision": chosen, "sampling": rule}
     items = video_items(model, [Path(video) for video in videos], frames, rule, cutting, say=say)
     return video_set(model, items, out, meta, batch_size, rule, chosen, 0 if frames is not None else None,
-                     on_failure=lambda failure: say(f"emoret: {failure.record.get('video_id')}: {failure.reason}"))
+                     on_failure=lambda failure: say(f"emoret: {VideoRecord(failure.record).label}: {failure.reason}"))
 
 
 def build_index(target: PathLike, embeddings: Sequence[PathLike], model_spec: str | None = None,
@@ -158,7 +159,7 @@ def feel(videos: Sequence[PathLike] = (), frames: PathLike | None = None, model:
     reader = face_reader(face_model) if faces else None
     items = feel_items(model, [Path(video) for video in videos], frames, say)
     return read(items, model, reader, face_share, batch_size,
-                on_failure=lambda failure: say(f"emoret: {failure.record.get('video_id')}: {failure.reason}"))
+                on_failure=lambda failure: say(f"emoret: {VideoRecord(failure.record).label}: {failure.reason}"))
 
 
 def evaluate(texts: PathLike, videos: PathLike, video_emotions: PathLike | None = None,

@@ -10,6 +10,7 @@ import typer
 from emoret.embedding import files as set_files
 from emoret.embedding import sets
 from emoret.embedding.sources import parse_shard, shard_bounds
+from emoret.fields import VideoRecord
 from emoret.index.build import Cutting
 from emoret.records import read_captions
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, hint_reading_stdin, message, progress, stderr_console
@@ -120,8 +121,7 @@ def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, met
         fail("no videos to embed" + (" in this shard" if part != (0, 1) else ""))
 
     def report(failure) -> None:
-        where = failure.record.get("path") or failure.record.get("source") or failure.record.get("video_id")
-        message(f"emoret: {where}: {failure.reason}")
+        message(f"emoret: {VideoRecord(failure.record).label}: {failure.reason}")
 
     with progress() as bar:
         task = bar.add_task("embedding videos", total=len(items))

@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 
+from emoret.fields import VideoRecord
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
 
 EPILOG = (
@@ -56,8 +57,7 @@ def COMMAND(
 
     def report(failure) -> None:
         failures.append(failure)
-        where = failure.record.get("path") or failure.record.get("source") or failure.record.get("video_id")
-        message(f"emoret: {where}: {failure.reason}")
+        message(f"emoret: {VideoRecord(failure.record).label}: {failure.reason}")
 
     from emoret.records import JsonlWriter
 

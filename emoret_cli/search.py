@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from emoret.fields import VideoRecord
 from emoret.index.store import EXACT_MAX_ITEMS, SEARCH_METHODS
 from emoret.records import dumps
 from emoret.text.emotions import parse_emotion_names
@@ -195,12 +196,12 @@ def _print_table(query: str, query_emotions: list[str], hits) -> None:
         duration = item.get("duration")
         link = play_link(item)
         # OSC 8 links: the terminal opens the file (at the moment, where the player honours #t=).
-        row = [str(hit.rank), f"{hit.score:.3f}", _text(str(item.get("video_id") or item.get("video") or ""), link)]
+        row = [str(hit.rank), f"{hit.score:.3f}", _text(VideoRecord(item).name, link)]
         if moments:
             start, end = item.get("start"), item.get("end")
             row.append(f"{clock(start)}–{clock(end)}" if isinstance(start, (int, float)) and isinstance(end, (int, float)) else "")
         row += [
-            _text(str(item.get("path") or item.get("source") or item.get("video") or ""), link),
+            _text(VideoRecord(item).file, link),
             f"{float(duration):.1f}s" if isinstance(duration, (int, float)) else "",
         ]
         if feels:

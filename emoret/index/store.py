@@ -35,6 +35,7 @@ import orjson
 from emoret import atomic, publish
 from emoret.atomic import save_npy, write_bytes_atomic
 from emoret.errors import InputError
+from emoret.fields import VideoRecord
 from emoret.index import check as index_check
 from emoret.index import exact
 from emoret.index.lazy_items import LazyItems
@@ -84,14 +85,9 @@ def writer_lock(target: str | os.PathLike, wait: bool = True, on_wait=None) -> I
         raise IndexBusy(str(err)) from None
 
 
-def video_key(item: dict[str, Any]) -> str:
-    """What makes two items moments of one video: its file, else its id."""
-    return str(item.get("path") or item.get("video") or item.get("video_id") or item.get("source"))
-
-
 def max_items_per_video(records: Iterable[dict[str, Any]]) -> int:
-    """The most records that share one :func:`video_key` (1 when each video has one)."""
-    return max(Counter(video_key(record) for record in records).values(), default=1)
+    """The most records of one video (:attr:`VideoRecord.key`; 1 when each video has one)."""
+    return max(Counter(VideoRecord(record).key for record in records).values(), default=1)
 
 
 def check_vectors(vectors: np.ndarray, source: str) -> np.ndarray:
