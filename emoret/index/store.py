@@ -38,6 +38,7 @@ from emoret.errors import InputError
 from emoret.fields import VideoRecord
 from emoret.index import check as index_check
 from emoret.index import exact
+from emoret.index.graph import build_hnsw
 from emoret.index.lazy_items import LazyItems
 from emoret.npy_header import read_npy_header
 from emoret.publish import resolve_target
@@ -75,7 +76,7 @@ def default_index_dir() -> Path:
 
 
 @contextlib.contextmanager
-def writer_lock(target: str | os.PathLike, wait: bool = True, on_wait=None) -> Iterator[None]:
+def writer_lock(target: str | os.PathLike, wait: bool = True, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold the index's writer lock for the duration of the block."""
     try:
         with publish.writer_lock(target, f"{target}: another 'emoret index' is writing this index",
@@ -100,33 +101,6 @@ def check_vectors(vectors: np.ndarray, source: str) -> np.ndarray:
     if not np.isfinite(vectors).all():
         raise InputError(source, "vectors contain NaN or infinity")
     return vectors
-
-
-def build_hnsw(vectors: np.ndarray, m: int = DEFAULT_M, ef_construction: int = DEFAULT_EF_CONSTRUCTION, threads: int = -1):
-    """An hnswlib inner-product index over the rows (label = row number)."""
-    import hnswlib
-
-    index = hnswlib.Index(space="ip", dim=int(vectors.shape[1]))
-    index.init_index(max_elements=len(vectors), M=m, ef_construction=ef_construction, random_seed=0)
-    index.set_num_threads(threads if threads > 0 else (os.cpu_count() or 1))
-    _add_in_short_calls(index, vectors)
-    return index
-
-
-def _add_in_short_calls(index, vectors: np.ndarray, seconds: float = 0.1) -> None:
-    """Add the rows in blocks sized to take about ``seconds`` each.
-
-    Python handles a signal only between calls: one call for all rows would keep
-    Ctrl-C waiting for the whole build (seconds, minutes on a large set).
-    """
-    block, start = 64, 0
-    while start < len(vectors):
-        stop = min(start + block, len(vectors))
-        began = time.monotonic()
-        index.add_items(vectors[start:stop], np.arange(start, stop))
-        elapsed = max(time.monotonic() - began, 1e-4)
-        block = int(min(max(block * seconds / elapsed, 16), 2 * block, 65536))
-        start = stop
 
 
 def write_index(
@@ -382,7 +356,7 @@ def map_vectors(directory: Path, meta: dict[str, Any]) -> tuple[np.ndarray | Non
     return raw, raw[offset:].view(np.float32).reshape(expected)
 
 
-def load_hnsw(directory: Path, meta: dict[str, Any]):
+def load_hnsw(directory: Path, meta: dict[str, Any]) -> Any:
     """The hnswlib graph, read only once its sha256 matches meta.json's (a damaged graph can
     crash hnswlib: no digest, no load)."""
     import hnswlib
