@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from typing import IO, Any
 
 from emoret.errors import InputError
@@ -21,79 +22,98 @@ def decode_utf8(raw: bytes, source: str, line: int) -> str:
         raise InputError(source, f"not UTF-8 text (byte {err.start + 1} of the line)", line) from None
 
 
-def iter_json_array(handle: IO[bytes], first: bytes, first_no: int, source: str):
-    """Decode a JSON array element by element with ``raw_decode`` over a sliding buffer."""
-    decoder = _DECODER
-    text = decode_utf8(first, source, first_no)
-    line_no = first_no  # line of text[0]
-    counted_to = counted = 0  # newlines in text[:counted_to], counted incrementally
-    pos = text.index("[") + 1
-    exhausted = False
-    expect_value = True  # after '[' or ','
-    seen_any = False
+def iter_json_array(handle: IO[bytes], first: bytes, first_no: int, source: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line, object)`` for each element of the JSON array that ``first`` (line ``first_no``) opens."""
+    return _ArrayReader(handle, first, first_no, source).elements()
 
-    def line_at(index: int) -> int:
-        nonlocal counted_to, counted
-        if index < counted_to:  # only on error paths
-            return line_no + text.count("\n", 0, index)
-        counted += text.count("\n", counted_to, index)
-        counted_to = index
-        return line_no + counted
 
-    def refill() -> bool:
-        nonlocal text, pos, line_no, exhausted, counted_to, counted
-        chunk = handle.read(_CHUNK)
+class _ArrayReader:
+    """A JSON array decoded element by element with ``raw_decode`` over a sliding buffer."""
+
+    def __init__(self, handle: IO[bytes], first: bytes, first_no: int, source: str) -> None:
+        self.handle, self.source = handle, source
+        self.text = decode_utf8(first, source, first_no)
+        self.line_no = first_no  # line of text[0]
+        self.counted_to = self.counted = 0  # newlines in text[:counted_to], counted incrementally
+        self.pos = self.text.index("[") + 1
+        self.exhausted = False
+
+    def elements(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        expect_value, seen_any = True, False  # after '[' or ','
+        while True:
+            char = self._next_char()
+            here = self.line_at(self.pos)
+            if char == "]" and (not expect_value or not seen_any):
+                _check_trailing(self.handle, self.text[self.pos + 1 :], self.source, here)
+                return
+            if char == "," and not expect_value:
+                expect_value = True
+                self.pos += 1
+                continue
+            if not expect_value:
+                raise InputError(self.source, "malformed JSON (expected ',' or ']')", here)
+            yield self._object()
+            seen_any, expect_value = True, False
+
+    def line_at(self, index: int) -> int:
+        if index < self.counted_to:  # only on error paths
+            return self.line_no + self.text.count("\n", 0, index)
+        self.counted += self.text.count("\n", self.counted_to, index)
+        self.counted_to = index
+        return self.line_no + self.counted
+
+    def _refill(self) -> bool:
+        """Read on (False at the end of the input), keeping the text from ``pos``."""
+        chunk = self.handle.read(_CHUNK)
         if not chunk:
-            exhausted = True
+            self.exhausted = True
             return False
         # Keep whole UTF-8 sequences together: read on to the next newline.
-        chunk += handle.readline()
-        line_no = line_at(pos)
-        rest = text[pos:]
-        text = rest + decode_utf8(chunk, source, line_no + rest.count("\n"))
-        pos = counted_to = counted = 0
+        chunk += self.handle.readline()
+        self.line_no = self.line_at(self.pos)
+        rest = self.text[self.pos :]
+        self.text = rest + decode_utf8(chunk, self.source, self.line_no + rest.count("\n"))
+        self.pos = self.counted_to = self.counted = 0
         return True
 
-    while True:
-        while pos < len(text) and text[pos] in _WHITESPACE:
-            pos += 1
-        if pos >= len(text):
-            if not refill():
-                raise InputError(source, "JSON array is not closed", line_at(pos))
-            continue
-        here = line_at(pos)
-        char = text[pos]
-        if char == "]" and (not expect_value or not seen_any):
-            _check_trailing(handle, text[pos + 1 :], source, here)
-            return
-        if char == "," and not expect_value:
-            expect_value = True
-            pos += 1
-            continue
-        if not expect_value:
-            raise InputError(source, "malformed JSON (expected ',' or ']')", here)
+    def _next_char(self) -> str:
+        """The next character that is not blank, at ``pos``."""
+        while True:
+            text, pos = self.text, self.pos
+            while pos < len(text) and text[pos] in _WHITESPACE:
+                pos += 1
+            self.pos = pos
+            if pos < len(text):
+                return text[pos]
+            if not self._refill():
+                raise InputError(self.source, "JSON array is not closed", self.line_at(pos))
+
+    def _object(self) -> tuple[int, dict[str, Any]]:
+        """The object at ``pos`` and its line; ``pos`` moves past it."""
+        value, end = self._value()
+        here = self.line_at(self.pos)
+        if not isinstance(value, dict):
+            raise InputError(self.source, f"expected a JSON object, got {kind_of(value)}", here)
+        self.pos = end
+        return here, value
+
+    def _value(self) -> tuple[Any, int]:
+        """The JSON value at ``pos`` and where it ends, reading on where the buffer may cut it."""
         while True:
             try:
-                value, end = decoder.raw_decode(text, pos)
-                # A value ending exactly at the buffer's end may be cut (a number).
-                if end == len(text) and not exhausted and refill():
-                    continue
-                break
+                value, end = _DECODER.raw_decode(self.text, self.pos)
             except json.JSONDecodeError as err:
-                if not exhausted and refill():
+                if not self.exhausted and self._refill():
                     continue
-                raise InputError(source, f"malformed JSON ({err.msg})", line_at(err.pos)) from None
+                raise InputError(self.source, f"malformed JSON ({err.msg})", self.line_at(err.pos)) from None
             except ValueError as err:  # NaN, Infinity
-                raise InputError(source, f"malformed JSON ({err})", line_at(pos)) from None
+                raise InputError(self.source, f"malformed JSON ({err})", self.line_at(self.pos)) from None
             except RecursionError:
-                raise InputError(source, "malformed JSON (nested too deeply)", line_at(pos)) from None
-        here = line_at(pos)
-        if not isinstance(value, dict):
-            raise InputError(source, f"expected a JSON object, got {kind_of(value)}", here)
-        yield here, value
-        seen_any = True
-        expect_value = False
-        pos = end
+                raise InputError(self.source, "malformed JSON (nested too deeply)", self.line_at(self.pos)) from None
+            # A value ending exactly at the buffer's end may be cut (a number).
+            if end == len(self.text) and not self.exhausted and self._refill():
+                continue
+            return value, end
 
 
 def _check_trailing(handle: IO[bytes], rest: str, source: str, line: int) -> None:

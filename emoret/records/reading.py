@@ -85,8 +85,8 @@ def _peek_first_byte(handle: IO[bytes]) -> tuple[bytes, int] | None:
 _ACCEPTED_FORMATS = "; records are read from a JSON array or JSON lines (one object a line), not CSV or text"
 
 
-def _iter_json_lines(handle: IO[bytes], first: bytes, first_no: int, source: str):
-    def lines():
+def _iter_json_lines(handle: IO[bytes], first: bytes, first_no: int, source: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    def lines() -> Iterator[tuple[int, bytes]]:
         yield first_no, first
         for offset, raw in enumerate(handle, start=first_no + 1):
             yield offset, raw

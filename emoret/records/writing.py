@@ -8,12 +8,13 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import orjson
 
 from emoret.atomic import resolve_output, temp_beside
-from emoret.errors import InputError, OutputClosed
+from emoret.errors import InputError, OutputClosed, naming
 
 STDOUT_NAME = "<stdout>"
 
@@ -74,13 +75,10 @@ class JsonlWriter:
     def _output_errors(self) -> Iterator[None]:
         """A closed reader is OutputClosed; an OSError that names no file (a full disk) names the output."""
         try:
-            yield
-        except BrokenPipeError:
+            with naming(self.path or STDOUT_NAME):
+                yield
+        except BrokenPipeError:  # named or not (OSError's EPIPE is a BrokenPipeError)
             raise OutputClosed() from None
-        except OSError as err:
-            if err.filename is None:
-                raise OSError(err.errno, err.strerror, str(self.path or STDOUT_NAME)) from None
-            raise
 
     def write(self, record: dict[str, Any]) -> None:
         with self._output_errors():
@@ -111,16 +109,13 @@ class JsonlWriter:
             return
         tmp, self._tmp = self._tmp, None
         try:
-            if keep:
-                self._handle.flush()
-                os.fsync(self._handle.fileno())
-                self._handle.close()
-                assert self.path is not None  # a temp name means a file target
-                os.replace(tmp, self.path)
-        except OSError as err:
-            if err.filename is None:
-                raise OSError(err.errno, err.strerror, str(self.path)) from None
-            raise
+            with naming(str(self.path)):
+                if keep:
+                    self._handle.flush()
+                    os.fsync(self._handle.fileno())
+                    self._handle.close()
+                    assert self.path is not None  # a temp name means a file target
+                    os.replace(tmp, self.path)
         finally:
             # Whatever stopped the write (a full disk included), no temp file stays.
             with contextlib.suppress(OSError):
@@ -131,7 +126,7 @@ class JsonlWriter:
     def __enter__(self) -> JsonlWriter:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         # Publish on success and on bad input (the records before it are good); a crash
         # or Ctrl-C leaves the previous file untouched (and stdout unflushed).
         good = exc_type is None or issubclass(exc_type, InputError)
