@@ -110,6 +110,22 @@ def not_a_set(name: str | os.PathLike, kind: str | None = None) -> InputError:
     return InputError(str(npy), f"no such file: {wanted}")
 
 
+def names_a_set(source: str | os.PathLike[str]) -> bool:
+    """Whether ``source`` names an embedding set (NAME.npy, NAME.jsonl, or NAME with NAME.npy
+    beside it) rather than videos; a directory is videos, unless it ends without ``/`` and a
+    NAME.npy lies beside it too (InputError: the caller must say which it means)."""
+    text = os.fspath(source)
+    if text.endswith((".npy", ".jsonl")):
+        return True
+    npy, _, _ = embedding_paths(text)
+    if Path(text).is_dir():
+        if npy.is_file() and not text.endswith("/"):
+            raise InputError(text, f"both a directory and {npy.name} exist; write {npy} for the embeddings or "
+                                   f"{text}/ for the videos")
+        return False
+    return npy.is_file()
+
+
 def load_embeddings(name: str | os.PathLike, kind: str | None = None) -> Embeddings:
     """Read a set NAME.npy + NAME.jsonl + NAME.meta.json, checking the three belong together.
 

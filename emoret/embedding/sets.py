@@ -23,6 +23,10 @@ from emoret.video.decode import DEFAULT_RULE
 WHOLE = (0, 1)  # the shard that is every item
 
 
+class NoVideos(Exception):
+    """No video to work on: none given, none in this shard, or none a frame store could read."""
+
+
 @dataclass
 class WrittenSet:
     """An embedding set written (``path`` None when no video could be read)."""
