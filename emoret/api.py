@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from emoret.evaluation.evaluate import CannotEvaluate
     from emoret.evaluation.metrics import Report, format_table
     from emoret.evaluation.tsne import CannotPlot, plot_tsne
-    from emoret.index.build import Cutting, IndexParams, NeedsModel
+    from emoret.index.build import Cutting, EmotionTagger, IndexParams, NeedsModel
     from emoret.index.refresh import RefreshResult
     from emoret.index.store import EXACT_MAX_ITEMS, SEARCH_METHODS, Hit, Index, IndexBusy
     from emoret.index.verify import verify_index
@@ -281,7 +281,7 @@ def writable_index(target: PathLike | None) -> Path:
 
 
 def _tagger(emotions: PathLike | None, say: Say, feel: bool = False, model_spec: str | None = None,
-            device: str = "auto") -> Any:
+            device: str = "auto") -> EmotionTagger | None:
     from emoret.index.build import EmotionTagger
 
     if emotions is None and not feel:
