@@ -268,7 +268,8 @@ def refresh_index(target: PathLike | None, videos: Sequence[PathLike], model: En
     with locked(resolved, wait, say):
         return index_videos(list(videos), resolved, model, model_spec, params, batch_size, rule, cutting,
                             _tagger(emotions, say, feel, model_spec), say, on_start=on_total,
-                            on_item=None if on_step is None else lambda: on_step(1), on_failure=on_failure)
+                            on_item=None if on_step is None else lambda: on_step(1),
+                            on_failure=on_failure or _said(say))
 
 
 def writable_index(target: PathLike | None) -> Path:
