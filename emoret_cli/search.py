@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
@@ -10,8 +11,6 @@ import typer
 
 from emoret import api
 from emoret_cli.common import fail, hint_reading_stdin, message
-from emoret_cli.hits_table import print_table
-from emoret_cli.query_lines import stdin_batches
 
 EPILOG = (
     'Example: emoret search "my daughter laughing at her birthday party" --top 5\n\n'
@@ -56,10 +55,12 @@ def COMMAND(
     except api.ModelMismatch as err:
         fail(str(err))
     table = not as_json and _stdout_is_terminal()
+    if table:
+        from emoret_cli.hits_table import print_table  # rich: only for a terminal
     if query == "-":
         hint_reading_stdin(query, "search", "queries, one a line", 'the query: emoret search "a happy dog"')
     shown = []
-    for batch in stdin_batches() if query == "-" else iter([[query]]):
+    for batch in _batches(query):
         for answer in api.search(index, batch, encoder, options):
             if html_page is not None:
                 shown += answer.records()
@@ -93,6 +94,14 @@ def _options(top: int, per_video: int, method: str, ef: Optional[int], emotions:
             fail(f"--emotion: {err}")
         only_emotion = only_emotion.strip().lower()
     return api.SearchOptions(top, per_video, ef, method, mode, not as_written, emotion_weight, only_emotion, threshold)
+
+
+def _batches(query: str) -> Iterator[list[str]]:
+    if query != "-":
+        return iter([[query]])
+    from emoret_cli.query_lines import stdin_batches
+
+    return stdin_batches()
 
 
 def _stdout_is_terminal() -> bool:
