@@ -223,6 +223,8 @@ def main() -> None:
     parser.add_argument("--baseline-src", type=Path,
                         help="instead of the query path: the cost of each integrity check, and cold searches from "
                              "this tree against this source tree (e.g. a worktree of the commit before), interleaved")
+    parser.add_argument("--compare-parsers", action="store_true",
+                        help="with --query-path-only: cold searches through the fast parser against typer's own, interleaved")
     parser.add_argument("--query-path-only", action="store_true",
                         help="only the query path, on the --cold-size index and model an earlier run left in --work")
     args = parser.parse_args()
@@ -230,6 +232,9 @@ def main() -> None:
         if args.work is None:
             parser.error("--query-path-only needs --work")
         args.model_dir = args.work / "model" / "emoret"
+        if args.compare_parsers:
+            report_parsers(args.work / f"index-{args.cold_size}", args.cold_repeats)
+            return
         report_query_path(args.work / f"index-{args.cold_size}", args)
         return
 
@@ -280,7 +285,7 @@ def check_costs(index_dir: Path, repeats: int = 7) -> dict[str, list[float]]:
         "meta.json fields": lambda: index_check.validate_meta(meta, "meta.json"),
         f"items.jsonl sha256 ({len(items) / 1e6:.1f} MB, read anyway)": lambda: index_check.check_sha256(
             index_dir, meta, store.ITEMS_FILE, items),
-        "vectors.npy size + header": lambda: store._map_vectors(index_dir, meta),
+        "vectors.npy size + header": lambda: store.map_vectors(index_dir, meta),
         "vectors.npy block sums (exact search)": lambda: index_check.check_block_sums(index_dir, meta, store.VECTORS_FILE),
         "tower: text_tower.json + tokenizer.json sha256": lambda: [index_check.check_sha256(index_dir, meta, name)
                                                                     for name in (CONFIG_FILE, TOKENIZER_FILE)],
@@ -314,6 +319,26 @@ def before_after(index_dir: Path, baseline: Path, repeats: int, query: str) -> d
                                env={**os.environ, "PYTHONPATH": str(tree)})
                 times.setdefault(f"{method}, {tree_label}", []).append(time.perf_counter() - start)
     return times
+
+
+def report_parsers(index_dir: Path, repeats: int) -> None:
+    """Cold `emoret search` parsed by the fast path (emoret_cli/fastpath.py) and by typer itself
+    (the fast path switched off), interleaved; BLAS on one thread in both, as the fast path sets it."""
+    argv = ["search", "my daughter laughing at her birthday party", "--index", str(index_dir), "--json"]
+    typer_only = ("import sys, emoret_cli.main as m; m._fast_search = lambda args: None; "
+                  f"sys.argv = ['emoret', *{argv!r}]; m.main()")
+    commands = {"fast parser": [sys.executable, "-m", "emoret_cli", *argv],
+                "typer (fast path off)": [sys.executable, "-c", typer_only]}
+    times: dict[str, list[float]] = {label: [] for label in commands}
+    for _ in range(repeats):
+        for label, command in commands.items():
+            start = time.perf_counter()
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)})
+            times[label].append(time.perf_counter() - start)
+    print(f"cold `emoret search`, {repeats} runs each, interleaved: median (min-max); load {loadavg()}")
+    for label, values in times.items():
+        print(f"  {label}: {statistics.median(values):.3f} s ({min(values):.3f}-{max(values):.3f})")
 
 
 def report_before_after(index_dir: Path, args) -> None:

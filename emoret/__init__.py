@@ -63,8 +63,10 @@ def __getattr__(name: str) -> Any:
     # Read on first use: importlib.metadata costs a tenth of a cold `emoret search`.
     if name == "__version__":
         return _installed_version()
-    if name in __all__:  # the API's modules load numpy and more: only when a caller wants them
-        from emoret import api
+    if not name.startswith("_") and name != "api":  # emoret.api's names (numpy and more: only when used)
+        from importlib import import_module
 
-        return getattr(api, name)
+        api = import_module("emoret.api")  # not `from emoret import api`: that asks this hook again
+        if name in api.__all__:
+            return getattr(api, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,9 +20,10 @@ import errno
 import os
 import stat
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, BinaryIO
 
 from emoret import lockfile
 
@@ -146,11 +147,11 @@ class _WriteOnly:
     """A file seen only through ``write``: numpy then writes in chunks with ordinary
     writes, whose full-disk error is ENOSPC, instead of ``tofile``'s errno-less one."""
 
-    def __init__(self, handle):
+    def __init__(self, handle: BinaryIO) -> None:
         self.write = handle.write
 
 
-def save_npy(handle, array) -> None:
+def save_npy(handle: BinaryIO, array: Any) -> None:
     """``np.save`` onto an open binary file, reporting a full disk as ENOSPC."""
     import numpy as np
 
@@ -226,7 +227,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
 
 
 @contextlib.contextmanager
-def atomic_paths(paths: list[Path], before_swap=None) -> Iterator[list[str]]:
+def atomic_paths(paths: list[Path], before_swap: Callable[[], object] | None = None) -> Iterator[list[str]]:
     """Temporary paths for several files, renamed into place in order once all are written.
 
     A failure while writing (a full disk) removes every temp file and leaves all the
@@ -264,7 +265,8 @@ def lock_beside(target: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
-def writer_lock(lock_file: Path, busy: str, wait: bool = True, on_wait=None) -> Iterator[None]:
+def writer_lock(lock_file: Path, busy: str, wait: bool = True,
+                on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold the lock at ``lock_file`` for the block: one writer at a time.
 
     A second writer waits (``on_wait()`` is called first) or, with ``wait=False``,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import unicodedata
+from collections.abc import Iterator
 
 
 class InputError(Exception):
@@ -26,7 +29,7 @@ class ModelError(Exception):
         self.message = message
         super().__init__(f"{source}: {message}")
 
-    def __reduce__(self):  # whole across a decode worker's pipe
+    def __reduce__(self) -> tuple[type[ModelError], tuple[str, str]]:  # whole across a decode worker's pipe
         return (type(self), (self.source, self.message))
 
 
@@ -35,6 +38,18 @@ class OutputClosed(Exception):
 
     Deliberately not an OSError, so that no generic handler reports it as a failure.
     """
+
+
+@contextlib.contextmanager
+def naming(output: str | os.PathLike[str]) -> Iterator[None]:
+    """An OSError raised in the block that names no file (a full disk mid-write, a failing
+    flush) is raised again naming ``output``, so its one line says which output failed."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is None:
+            raise OSError(err.errno, err.strerror, str(output)) from None
+        raise
 
 
 def first_line(err: BaseException) -> str:

@@ -11,7 +11,8 @@ named here pass through untouched; a known field may be absent.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 # A moment's time in seconds: far beyond any video (115 days), far below what a
 # decoder's 64-bit timestamps or a float's rounding would turn into nonsense.
@@ -135,3 +136,37 @@ def describe(value: Any) -> str:
     if isinstance(value, list):
         return "an array"
     return "an object" if isinstance(value, dict) else type(value).__name__
+
+
+class VideoRecord:
+    """The video a record (a caption, an embedding row, an index item, a hit) is of, read one
+    way everywhere. Records name it by some of ``path`` (the file as found), ``source`` (the
+    file a frame store was made from), ``video`` (a file name) and ``video_id``."""
+
+    __slots__ = ("record",)
+
+    def __init__(self, record: Mapping[str, Any]) -> None:
+        self.record = record
+
+    @property
+    def key(self) -> str:
+        """The video's identity: records with one key are moments of one video (its file, else its name)."""
+        get = self.record.get
+        return str(get("path") or get("video") or get("video_id") or get("source"))
+
+    @property
+    def file(self) -> str:
+        """The video's file as the record names it ("" when it names none)."""
+        get = self.record.get
+        return str(get("path") or get("source") or get("video") or "")
+
+    @property
+    def name(self) -> str:
+        """The video's short name: ``video_id``, else ``video`` ("" when it has neither)."""
+        get = self.record.get
+        return str(get("video_id") or get("video") or "")
+
+    @property
+    def label(self) -> str:
+        """What to show a person for the video: its file, else its name."""
+        return self.file or self.name

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from typing import Any
+from types import FrameType
+from typing import Any, NoReturn
 
 
 def quiet_worker(parent: int) -> None:
@@ -22,7 +23,7 @@ def quiet_worker(parent: int) -> None:
     dies, however it dies (``kill -9`` included), instead of sleeping on forever.
     """
 
-    def stop(signum, frame):
+    def stop(signum: int, frame: FrameType | None) -> NoReturn:
         raise SystemExit(1)
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)

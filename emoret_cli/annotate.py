@@ -7,9 +7,7 @@ from typing import Optional
 
 import typer
 
-from emoret.devices import available_cpus
-from emoret.records import JsonlWriter
-from emoret.text.annotate import annotate_path
+from emoret import api
 from emoret_cli.common import hint_reading_stdin
 
 EPILOG = (
@@ -30,5 +28,4 @@ def COMMAND(
     """Add `sentiment` (VADER) and NRC emotion counts to caption records."""
 
     hint_reading_stdin(input, "annotate", "caption records", "a file: emoret annotate captions.json")
-    with JsonlWriter(output) as writer:
-        writer.write_all(annotate_path(input, workers=workers or available_cpus(), by_video=by_video, lowercase=lowercase))
+    api.write_records(api.annotate(input, by_video=by_video, lowercase=lowercase, workers=workers), output)

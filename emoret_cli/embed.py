@@ -7,11 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from emoret.embedding import files as set_files
-from emoret.embedding import sets
-from emoret.embedding.sources import parse_shard, shard_bounds
-from emoret.index.build import Cutting
-from emoret.records import read_captions
+from emoret import api
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, hint_reading_stdin, message, progress, stderr_console
 from emoret_cli.modelopt import load_model_or_fail
 from emoret_cli.samplingopt import SAMPLING_HELP, Rule, check_cutting
@@ -43,9 +39,7 @@ def COMMAND(
     precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or int8 (auto: bf16 on a CPU with AMX/AVX-512 BF16, fp16 on a GPU, else fp32; int8 where the CPU has VNNI and int8 was measured faster and close to fp32)."),
 ) -> None:
     """Embed videos (a frame store or video files) or captions with a model."""
-
-    sources = sum((bool(videos), frames is not None, texts is not None))
-    if sources != 1:
+    if sum((bool(videos), frames is not None, texts is not None)) != 1:
         fail("give one of: video paths, --frames DIR or --texts FILE")
     if no_emotion and texts is None:
         fail("--no-emotion applies to --texts only")
@@ -54,91 +48,48 @@ def COMMAND(
     check_cutting(segment, overlap)
     if sampling is not None and texts is not None:
         fail("--sampling applies to videos only")
-    rule = (sampling or Rule.linspace).value
     try:
-        part = parse_shard(shard)
-    except ValueError as err:
-        fail(str(err))
-
-    from emoret.embedding.precision import PRECISIONS, bf16_override, int8_override, resolve_precision
-
-    if precision not in PRECISIONS:
-        fail(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    try:
-        bf16_override(), int8_override()
+        api.parse_shard(shard)
+        api.check_precision(precision)
     except ValueError as err:
         fail(str(err))
     model = load_model_or_fail(model_spec, device)
-    try:
-        resolve_precision(precision, model.device.type)
-    except ValueError as err:
-        fail(str(err))
-    precision = _say_precision(precision, model.device.type, model, "texts" if texts is not None else "videos")
-    meta = set_files.model_meta(model, model_spec)
-    meta["precision"] = precision
-    if shard:
-        meta["shard"] = shard
+    chosen = _say_precision(precision, model, "texts" if texts is not None else "videos")
     if texts is not None:
-        _embed_texts(model, texts, not no_emotion, batch_size or 64, part, out, meta, precision)
-        return
-    meta["sampling"] = rule
-    cutting = Cutting(segment, overlap, scenes)
-    failed = _embed_videos(model, videos or [], frames, batch_size or 8, part, out, meta, rule, cutting, precision,
-                           decode_workers)
-    if failed:
-        exit_with(EXIT_FAILED)
-
-
-def _say_precision(spec: str, device_type: str, model=None, kind: str = "videos") -> str:
-    """The precision ``spec`` means here (with ``model``: int8 where auto measured it better, or
-    asked for and made ready); what auto chose goes to stderr on a terminal (logs and pipes keep
-    stderr for errors; NAME.meta.json records the choice either way)."""
-    from emoret.embedding.precision import BF16_OVERRIDE, bf16_override, cpu_has_bf16, resolve_precision
-
-    chosen, int8_why = resolve_precision(spec, device_type), ""
-    if model is not None:
-        from emoret.embedding.int8 import choose_precision
-
-        chosen, int8_why = choose_precision(spec, model, kind, say=message)
-    if spec == "auto" and device_type == "cpu" and stderr_console().is_terminal:
-        override = bf16_override()
-        if override is not None:
-            why = f"{BF16_OVERRIDE}={int(override)}"
-        else:
-            why = "this CPU has bf16 instructions" if cpu_has_bf16() else "no AMX/AVX-512 BF16 on this CPU"
-        message(f"embed: precision {chosen} (auto: {why}" + (f"; {int8_why})" if int8_why else ")"))
-    return chosen
-
-
-def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, out: str, meta: dict,
-                 precision: str | None = None) -> None:
-    hint_reading_stdin(source, "embed", "caption records", "a file: --texts captions.jsonl")
-    captions = read_captions(source)
-    start, stop = shard_bounds(len(captions), part)
+        hint_reading_stdin(texts, "embed", "caption records", "a file: --texts captions.jsonl")
+        captions = api.read_captions(texts)
     with progress() as bar:
-        task = bar.add_task("embedding captions", total=stop - start)
-        written = sets.caption_set(model, captions, out, meta, use_emotion, batch_size, part, precision,
-                                   on_batch=lambda n: bar.advance(task, n))
-    message(f"embed: {written.count} captions → {written.path}")
+        task = bar.add_task("embedding captions" if texts is not None else "embedding videos", total=0)
+        on_total, on_step = (lambda n: bar.update(task, total=n)), (lambda n: bar.advance(task, n))
+        if texts is not None:
+            written = api.embed_captions(model, model_spec, captions, out, not no_emotion,
+                                         batch_size or 64, chosen, shard, on_total, on_step)
+            message(f"embed: {written.count} captions → {written.path}")
+            return
+        try:
+            written = api.embed_videos(model, model_spec, videos or [], out, frames, api.Cutting(segment, overlap, scenes),
+                                       (sampling or Rule.linspace).value, batch_size or 8, chosen, message, shard,
+                                       decode_workers, on_total, on_step)
+        except api.NoVideos as err:
+            fail(str(err))
+    _summary(written)
 
 
-def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, meta: dict, rule: str,
-                  cutting: Cutting, precision: str | None = None, decode_workers: int | None = None) -> int:
-    items = sets.video_items(model, paths, frames_dir, rule, cutting, part, say=message)
-    if not items:
-        fail("no videos to embed" + (" in this shard" if part != (0, 1) else ""))
-
-    def report(failure) -> None:
-        where = failure.record.get("path") or failure.record.get("source") or failure.record.get("video_id")
-        message(f"emoret: {where}: {failure.reason}")
-
-    with progress() as bar:
-        task = bar.add_task("embedding videos", total=len(items))
-        written = sets.video_set(model, items, out, meta, batch_size, rule, precision,
-                                 decode_workers if frames_dir is None else 0, on_item=lambda: bar.advance(task),
-                                 on_failure=report)
+def _summary(written: api.WrittenSet) -> None:
     failures = written.failures
     if written.path is not None:
         what = "moments" if written.moments else "videos"
         message(f"embed: {written.count} {what} → {written.path}" + (f"; {len(failures)} failed" if failures else ""))
-    return len(failures)
+    if failures:
+        exit_with(EXIT_FAILED)
+
+
+def _say_precision(spec: str, model: api.Encoder, kind: str) -> str:
+    """The precision ``spec`` means here (int8 where auto measured it better); what auto chose
+    goes to stderr on a terminal (logs and pipes keep stderr for errors; NAME.meta.json records
+    the choice either way)."""
+    device_type = model.device.type
+    chosen, why = api.precision_note(spec, device_type, model, kind, message)
+    if spec == "auto" and device_type == "cpu" and stderr_console().is_terminal:
+        message(f"embed: precision {chosen} (auto: {why})")
+    return chosen

@@ -7,9 +7,7 @@ from typing import Optional
 
 import typer
 
-from emoret.evaluation import evaluate as evaluating
-from emoret.evaluation import metrics
-from emoret.records import dumps, read_captions
+from emoret import api
 from emoret_cli.common import fail, hint_reading_stdin, message, progress
 from emoret_cli.modelopt import load_model_or_fail
 
@@ -42,27 +40,27 @@ def COMMAND(
         if from_embeddings:
             if texts is None or videos is None:
                 fail("give both --texts and --videos")
-            pair = evaluating.load_pair(texts, videos)
+            reports = api.evaluate(texts, videos, video_emotions, emotion_weight, message)
         else:
             if model_spec is None or captions is None or frames is None:
                 fail("--model needs --captions and --frames")
-            pair = _embed(model_spec, captions, frames, not no_emotion, device)
-        reports = evaluating.evaluate(pair, video_emotions, emotion_weight, message)
-    except evaluating.CannotEvaluate as err:
+            reports = _with_model(model_spec, captions, frames, not no_emotion, device, video_emotions, emotion_weight)
+    except api.CannotEvaluate as err:
         fail(str(err))
     if as_json:
         import sys
 
-        sys.stdout.buffer.write(dumps({name: report.as_dict() for name, report in reports.items()}))
+        sys.stdout.buffer.write(api.dumps({name: report.as_dict() for name, report in reports.items()}))
     else:
-        print(metrics.format_table(reports))
+        print(api.format_table(reports))
 
 
-def _embed(model_spec: str, captions: str, frames: Path, use_emotion: bool, device: str) -> evaluating.Pair:
+def _with_model(model_spec: str, captions: str, frames: Path, use_emotion: bool, device: str,
+                video_emotions: Optional[Path], emotion_weight: Optional[float]) -> dict[str, api.Report]:
     hint_reading_stdin(captions, "eval", "caption records", "a file: --captions captions.jsonl")
-    records = read_captions(captions)
+    records = api.read_captions(captions)
     model = load_model_or_fail(model_spec, device)
     with progress() as bar:
         task = bar.add_task("embedding", total=0)
-        return evaluating.embed_pair(model, records, frames, use_emotion, on_total=lambda n: bar.update(task, total=n),
-                                     on_step=lambda n: bar.advance(task, n), say=message)
+        return api.evaluate_model(model, records, frames, use_emotion, video_emotions, emotion_weight, message,
+                                  on_total=lambda n: bar.update(task, total=n), on_step=lambda n: bar.advance(task, n))

@@ -5,18 +5,12 @@ from __future__ import annotations
 import contextlib
 from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Callable, Iterable, List, Optional
 
 import typer
 
-from emoret.atomic import Busy
-from emoret.devices import available_cpus
+from emoret import api
 from emoret.errors import OutputClosed
-from emoret.records import JsonlWriter
-from emoret.video import extract
-from emoret.video import frames as store
-from emoret.video.paths import find_videos
-from emoret.video.sampling import Sampling
 from emoret_cli.common import (
     EXIT_FAILED,
     exit_with,
@@ -75,34 +69,47 @@ def COMMAND(
         fail("give video files or directories, or --from FILE")
     if out.exists() and not out.is_dir():
         fail(f"{out}: not a directory")
-    sources = find_videos(inputs or [])
     if from_records is not None:
         hint_reading_stdin(from_records, "extract-frames", "records naming videos", "a file: --from captions.jsonl")
-        named = {path.resolve() for path in sources}
-        sources += [path for path in extract.sources_from_records(from_records, video_root)
-                    if path.resolve() not in named]
-    rule = (sampling_rule or Rule.linspace).value
-    sampling = Sampling(num_frames=None if fps else (num_frames or 12), fps=fps, size=size, resize=resize.value,
-                        rule=rule, segment=segment, overlap=overlap, scenes=scenes)
-    options = extract.Options(str(out), sampling, str(reencode) if reencode else None, fps)
-
-    def waiting() -> None:
-        message(f"extract-frames: waiting for another run on {out} to finish")
-
+    sampling = api.Sampling(num_frames=None if fps else (num_frames or 12), fps=fps, size=size, resize=resize.value,
+                            rule=(sampling_rule or Rule.linspace).value, segment=segment, overlap=overlap, scenes=scenes)
     try:
-        with store.writer_lock(out, wait=wait, on_wait=waiting):
-            _plan_and_extract(sources, options, out, force, workers)  # planned under the lock: from the manifest as it is now
-    except Busy as err:
+        with progress() as bar:
+            task = bar.add_task("extracting frames", total=0)
+            records = api.extract_frames(out, inputs or [], from_records, video_root, sampling, reencode, workers, force,
+                                         wait, message, on_total=lambda n: bar.update(task, total=n))
+            with contextlib.closing(records):
+                counts = _write_and_count(records, lambda: bar.advance(task))
+    except api.Busy as err:
         fail(str(err), EXIT_FAILED)
+    _summary(out, *counts)
 
 
-def _plan_and_extract(sources, options, out: Path, force: bool, workers: Optional[int]) -> None:
-    planned = extract.plan(sources, options, force=force)
-    to_do = sum(isinstance(item, extract.Job) for item in planned)
+def _write_and_count(records: Iterable[tuple[dict[str, Any], bool]], step: Callable[[], None]) -> tuple[int, int, int, bool]:
+    """Each record on stdout, each video done now and failed said; (done now, up to date, failed,
+    whether stdout's reader left). The frames are the job and the records a by-product: a reader
+    that goes away (``| head``) stops the records, not the extraction."""
+    done = kept = failed = 0
+    reader_gone = False
+    with api.JsonlWriter() as stdout:
+        for record, now in records:
+            if not reader_gone:
+                reader_gone = _write_or_note_gone(stdout, record)
+            if not now:
+                kept += 1
+                continue
+            done += 1
+            step()
+            if "error" in record:
+                failed += 1
+                message(f"emoret: {record['source']}: {record['error']}")
+            elif "warning" in record:
+                message(f"emoret: warning: {record['source']}: {record['warning']}")
+    return done, kept, failed, reader_gone
 
-    failed, reader_gone = _run_jobs(planned, options, workers or available_cpus(), to_do)
-    extracted = to_do - failed
-    summary = f"extract-frames: extracted {extracted}, up to date {len(planned) - to_do}, failed {failed} → {out}"
+
+def _summary(out: Path, done: int, kept: int, failed: int, reader_gone: bool) -> None:
+    summary = f"extract-frames: extracted {done - failed}, up to date {kept}, failed {failed} → {out}"
     if failed:
         summary += f" (see 'error' in {out / 'manifest.jsonl'})"
     if reader_gone:
@@ -112,32 +119,7 @@ def _plan_and_extract(sources, options, out: Path, force: bool, workers: Optiona
         exit_with(EXIT_FAILED)
 
 
-def _run_jobs(planned: list, options, workers: int, to_do: int) -> tuple[int, bool]:
-    """Run the jobs, a record a video on stdout; (failures, whether stdout's reader left).
-
-    The frames are the job and the records a by-product: a reader that goes away
-    (``| head``) stops the records, not the extraction.
-    """
-    failed, reader_gone = 0, False
-    with JsonlWriter() as stdout, progress() as bar:
-        task = bar.add_task("extracting frames", total=to_do)
-        runner = extract.run(planned, options, workers=workers)
-        with contextlib.closing(runner):
-            for item, record in zip(planned, runner, strict=True):
-                if not reader_gone:
-                    reader_gone = _write_or_note_gone(stdout, record)
-                if not isinstance(item, extract.Job):
-                    continue
-                bar.advance(task)
-                if "error" in record:
-                    failed += 1
-                    message(f"emoret: {record['source']}: {record['error']}")
-                elif "warning" in record:
-                    message(f"emoret: warning: {record['source']}: {record['warning']}")
-    return failed, reader_gone
-
-
-def _write_or_note_gone(stdout: JsonlWriter, record: dict) -> bool:
+def _write_or_note_gone(stdout: api.JsonlWriter, record: dict[str, Any]) -> bool:
     """Write the record; True when stdout's reader has gone (stdout then points at /dev/null)."""
     try:
         stdout.write(record)

@@ -7,7 +7,9 @@ from typing import List, Optional
 
 import typer
 
+from emoret import api
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
+from emoret_cli.modelopt import load_model_or_fail
 
 EPILOG = (
     "Example: emoret feel --model model/ --frames frames/ -o feel.jsonl\n\n"
@@ -39,44 +41,32 @@ def COMMAND(
     if no_faces and face_model is not None:
         fail("--face-model and --no-faces contradict each other")
 
-    faces = None if no_faces else _face_reader(face_model, scene_too=not no_scene)
-    model = None
-    if not no_scene:
-        from emoret_cli.modelopt import load_model_or_fail
+    faces = False if no_faces else _face_reader(face_model, scene_too=not no_scene)
+    model = None if no_scene else load_model_or_fail(str(model_spec), device)
+    failures: list[api.VideoFailure] = []
 
-        model = load_model_or_fail(str(model_spec), device)
-
-    from emoret.perception.run import feel, feel_items
-
-    items = feel_items(model, videos or [], frames, message)
-    if not items:
-        fail("no videos to read")
-
-    failures: list = []
-
-    def report(failure) -> None:
+    def report(failure: api.VideoFailure) -> None:
         failures.append(failure)
-        where = failure.record.get("path") or failure.record.get("source") or failure.record.get("video_id")
-        message(f"emoret: {where}: {failure.reason}")
-
-    from emoret.records import JsonlWriter
+        message(f"emoret: {api.VideoRecord(failure.record).label}: {failure.reason}")
 
     with progress() as bar:
-        task = bar.add_task("reading emotions", total=len(items))
-        records = feel(items, model, faces, face_share, batch_size, on_item=lambda: bar.advance(task), on_failure=report)
-    with JsonlWriter(output) as writer:
-        writer.write_all(records)
+        task = bar.add_task("reading emotions", total=0)
+        try:
+            records = api.feel(videos or [], frames, model, faces, None, face_share, batch_size, message,
+                               on_total=lambda n: bar.update(task, total=n), on_step=lambda n: bar.advance(task, n),
+                               on_failure=report)
+        except api.NoVideos as err:
+            fail(str(err))
+    api.write_records(records, output)
     message(f"feel: {len(records)} videos" + (f", {len(failures)} failed" if failures else ""))
     if failures:
         exit_with(EXIT_FAILED)
 
 
-def _face_reader(face_model: Optional[Path], scene_too: bool):
-    from emoret.perception.faces import FacesUnavailable, face_reader
-
+def _face_reader(face_model: Optional[Path], scene_too: bool) -> api.FaceReader:
     try:
-        return face_reader(face_model)
-    except FacesUnavailable as err:
+        return api.face_reader(face_model)
+    except api.FacesUnavailable as err:
         # Without faces the scene can still be read: the way on for a newcomer offline.
         also = ", or pass --no-faces to read the scene only" if scene_too and "--no-faces" not in str(err) else ""
         fail(f"{err}{also}")

@@ -7,8 +7,7 @@ from typing import Optional
 
 import typer
 
-from emoret.records import JsonlWriter, iter_numbered, source_name
-from emoret.text import emotions, filtering
+from emoret import api
 from emoret_cli.common import fail, hint_reading_stdin, message
 
 EPILOG = (
@@ -36,22 +35,16 @@ def COMMAND(
         fail("choose one of --invert, --all and --balance")
     if keywords is not None and no_keywords:
         fail("--keywords and --no-keywords contradict each other")
+    mode = "balance" if balance else "all" if emit_all else "neutral" if invert else "emotional"
+    summary = api.FilterSummary()
     try:
-        pattern = None if no_keywords else emotions.keyword_pattern(keywords or emotions.DEFAULT_KEYWORDS)
+        flagged = api.filter_captions(input, threshold, keywords, not no_keywords, mode, seed, summary)
     except re.error as err:
         fail(f"--keywords is not a valid regular expression: {err}")
 
     hint_reading_stdin(input, "filter", "records", "a file: emoret filter annotated.jsonl")
-    source = source_name(input)
-    summary = filtering.FilterSummary()
-    flagged = filtering.flag_records(iter_numbered(input), source, threshold, pattern, summary)
     try:
-        with JsonlWriter(output) as writer:
-            if balance:
-                writer.write_all(filtering.balance(flagged, seed, summary))
-            else:
-                mode = "all" if emit_all else "neutral" if invert else "emotional"
-                writer.write_all(filtering.select(flagged, mode, summary))
+        api.write_records(flagged, output)
     finally:
         if not quiet:
             message(f"filter: {summary.describe(threshold)}")

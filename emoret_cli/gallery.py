@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from emoret import api
 from emoret_cli.common import fail, hint_reading_stdin, message
 
 EPILOG = (
@@ -26,21 +27,13 @@ def COMMAND(
     title: str = typer.Option("emoret search", "--title", help="The page's title."),
 ) -> None:
     """Write an HTML page showing search hits: thumbnails, score, emotions, time, and a link that plays the moment."""
-    from emoret.records import iter_numbered, source_name
-    from emoret.report.gallery import FrameSource, render, write_page
-
     if frames is not None and not frames.is_dir():
         fail(f"{frames}: not a frame store directory")
     hint_reading_stdin(hits, "gallery", "search hits", "a file: emoret gallery hits.jsonl")
-    records = []
-    for line, record in iter_numbered(hits):
-        if "score" not in record or not any(record.get(k) for k in ("path", "video_id", "video")):
-            fail(f"{source_name(hits)}:{line}: not a search hit (needs 'score' and 'path', 'video' or 'video_id')")
-        records.append(record)
-    source = FrameSource(frames, count=thumbnails)
+    records = api.read_hits(hits)
     if out is None:
-        sys.stdout.buffer.write(render(records, source, title).encode("utf-8"))
+        sys.stdout.buffer.write(api.gallery_page(records, frames, thumbnails, title).encode("utf-8"))
         sys.stdout.flush()
         return
-    write_page(out, records, source, title)
+    api.write_gallery(out, records, frames, thumbnails, title)
     message(f"gallery: {len(records)} hits → {out}")

@@ -7,18 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from emoret.embedding import files as set_files
-from emoret.embedding.files import embedding_paths
-from emoret.index import store
-from emoret.index.build import (
-    Cutting,
-    EmotionTagger,
-    IndexParams,
-    NeedsModel,
-    index_embeddings,
-    index_videos,
-    locked,
-)
+from emoret import api
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
 from emoret_cli.modelopt import load_model_or_fail
 from emoret_cli.samplingopt import SAMPLING_HELP, Rule, check_cutting
@@ -59,64 +48,50 @@ def COMMAND(
         return
     if not sources:
         fail("give embeddings, or video files/directories with --model (or --verify DIR)")
+    params = api.IndexParams(m or api.IndexParams.m, ef_construction or api.IndexParams.ef_construction,
+                             ef or api.IndexParams.ef)
+    embeddings = _embeddings(sources, model_spec, sampling is not None, segment is not None or scenes)
+    check_cutting(segment, overlap)
+    target = api.writable_index(out)
+    try:
+        if embeddings:
+            written = api.build_index(target, embeddings, model_spec, params, emotions_file, wait, message, feel, device)
+            message(f"index: {written['count']} items, dimension {written['dim']} → {target}")
+        else:
+            assert model_spec is not None  # _embeddings asked for it
+            failed = _from_videos(sources, target, model_spec, device, batch_size, params, (sampling or Rule.linspace).value,
+                                  api.Cutting(segment, overlap, scenes), emotions_file, wait, feel)
+            if failed:
+                exit_with(EXIT_FAILED)
+    except api.IndexBusy as err:
+        fail(str(err), EXIT_FAILED)
+    except api.NeedsModel:
+        fail("--feel needs the model: pass --model")
 
-    target = store.resolve_target(out or store.default_index_dir())
-    params = IndexParams(m or store.DEFAULT_M, ef_construction or store.DEFAULT_EF_CONSTRUCTION, ef or store.DEFAULT_EF)
-    embeddings = [source for source in sources if _is_embeddings(source)]
+
+def _embeddings(sources: List[str], model_spec: Optional[str], sampling: bool, cutting: bool) -> List[str]:
+    """The sources when they are embedding sets; [] when they are videos (checked to exist, with --model)."""
+    embeddings = [source for source in sources if api.names_a_set(source)]
     if embeddings and len(embeddings) != len(sources):
         fail("give either embeddings or videos, not both")
     if not embeddings:
         _check_video_sources(sources, model_spec)
-    if embeddings and sampling is not None:
+    if embeddings and sampling:
         fail("--sampling applies to videos; embeddings were sampled when they were made")
-    if embeddings and (segment is not None or scenes):
+    if embeddings and cutting:
         fail("--segment and --scenes cut videos; embeddings are already cut (use them with extract-frames or embed)")
-    check_cutting(segment, overlap)
-    store.refuse_foreign_directory(Path(target))
-    emotions = None
-    if emotions_file is not None:
-        from emoret.perception.join import read_emotions
-
-        emotions = read_emotions(emotions_file)
-    tagger = EmotionTagger(emotions, feel, model_spec, device, message)
-    try:
-        with locked(target, wait, message):
-            if embeddings:
-                written = index_embeddings(embeddings, target, model_spec, device, params, tagger, message)
-                message(f"index: {written['count']} items, dimension {written['dim']} → {target}")
-            else:
-                failed = _from_videos(sources, target, model_spec, device, batch_size, params,
-                                      (sampling or Rule.linspace).value, Cutting(segment, overlap, scenes), tagger)
-                if failed:
-                    exit_with(EXIT_FAILED)
-    except store.IndexBusy as err:
-        fail(str(err), EXIT_FAILED)
-    except NeedsModel:
-        fail("--feel needs the model: pass --model")
+    return embeddings
 
 
 def _verify(path: Path) -> None:
     """One line on stderr: what was checked, or (exit 2, from the error) the first fault found."""
-    checked = store.verify_index(path)
+    checked = api.verify_index(path)
     what = f"{checked['count']} items, dimension {checked['dim']}, {checked['files']} files"
     if checked["digests"]:
         message(f"index: {path}: verified ({what}: every digest matches meta.json, vectors finite and of unit length)")
     else:
         message(f"index: {path}: built before indexes carried digests: {what}; meta.json, items and vectors checked, "
                 "the graph and the query tower cannot be; rebuild it with 'emoret index' to have them checked")
-
-
-def _is_embeddings(source: str) -> bool:
-    """NAME.npy / NAME.jsonl, or a NAME with NAME.npy beside it; a directory is videos."""
-
-    if source.endswith((".npy", ".jsonl")):
-        return True
-    npy, _, _ = embedding_paths(source)
-    if Path(source).is_dir():
-        if npy.is_file() and not source.endswith("/"):
-            fail(f"{source}: both a directory and {npy.name} exist; write {npy} for the embeddings or {source}/ for the videos")
-        return False
-    return npy.is_file()
 
 
 def _check_video_sources(sources: List[str], model_spec: Optional[str]) -> None:
@@ -127,24 +102,19 @@ def _check_video_sources(sources: List[str], model_spec: Optional[str]) -> None:
     if model_spec is None:
         files = [source for source in sources if Path(source).is_file()]
         if files:
-            fail(f"{set_files.not_a_set(files[0])}; to index it as a video, give --model")
+            fail(f"{api.not_a_set(files[0])}; to index it as a video, give --model")
         fail("indexing videos needs --model (or give embeddings made by 'emoret embed')")
 
 
-def _from_videos(paths: List[str], target: Path, model_spec: Optional[str], device: str, batch_size: int, params: IndexParams,
-                 rule: str, cutting: Cutting, tagger: EmotionTagger) -> int:
-    assert model_spec is not None  # _check_video_sources asked for it
+def _from_videos(paths: List[str], target: Path, model_spec: str, device: str, batch_size: int,
+                 params: api.IndexParams, rule: str, cutting: api.Cutting, emotions: Optional[Path], wait: bool,
+                 feel: bool) -> int:
     model = load_model_or_fail(model_spec, device)
     with progress() as bar:
         task = bar.add_task("embedding new videos", total=0)
-
-        def report(failure) -> None:
-            message(f"emoret: {failure.record.get('path')}: {failure.reason}")
-
-        result = index_videos(
-            paths, target, model, model_spec, params, batch_size, rule, cutting, tagger, message,
-            on_start=lambda n: bar.update(task, total=n), on_item=lambda: bar.advance(task), on_failure=report,
-        )
+        result = api.refresh_index(target, paths, model, model_spec, params, cutting, rule, emotions, batch_size, wait,
+                                   message, feel, on_total=lambda n: bar.update(task, total=n),
+                                   on_step=lambda n: bar.advance(task, n))
     summary = f"kept {result.kept}, embedded {result.embedded}, removed {result.removed}"
     if result.failed:
         summary += f", failed {len(result.failed)}"

@@ -33,22 +33,9 @@ def COMMAND(
         import uvicorn  # noqa: F401
     except ImportError:
         fail(INSTALL_HINT)
-    from emoret.serve import run
+    from emoret import api
 
     try:
-        run.check_exposure(host, token, no_token)
-    except run.Refused as err:
+        api.serve(index_dir, host, port, token, no_token, model_spec, device, say=message)
+    except api.ServeRefused as err:
         fail(str(err))
-    from emoret.serve.app import create_app
-    from emoret.serve.holder import IndexHolder
-
-    holder = IndexHolder(index_dir, model_spec, device, say=message)
-    try:
-        sock = run.bind(host, port)
-    except OSError as err:
-        fail(f"--host {host} --port {port}: cannot listen ({err.strerror or err})")
-    if not run.is_loopback(host) and token is None:
-        message(run.OPEN_WARNING.format(host=host, port=sock.getsockname()[1]))
-    message(f"serve: {len(holder.current().index):,} items from {holder.path}; open {run.url(sock, host, token)}"
-            " (Ctrl-C stops)")
-    run.serve(create_app(holder, token, run.accepted_hosts(host, token)), sock)

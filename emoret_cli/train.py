@@ -6,9 +6,7 @@ from typing import Optional
 
 import typer
 
-from emoret.train.config import make_config, read_config_file
-from emoret.train.loop import train
-from emoret.train.run_dir import CONFIG_FILE
+from emoret import api
 from emoret_cli import common
 from emoret_cli.typer_compat import missing_option
 
@@ -67,15 +65,13 @@ def COMMAND(
         weight_decay=weight_decay, warmup=warmup, grad_clip=grad_clip, amp=amp, seed=seed,
         save_every=save_every, device=device, threads=threads,
     )  # fmt: skip
-    file_values = read_config_file(config) if config else {}
-    if resume and out and not config and os.path.exists(os.path.join(out, CONFIG_FILE)):
-        # Resuming needs only --out: the rest comes from the run's saved settings.
-        file_values = read_config_file(os.path.join(out, CONFIG_FILE))
+    # Resuming needs only --out: the rest comes from the run's saved settings.
+    file_values = api.train_settings(config, out, resume)
     if config is None and not file_values:  # the flags alone: worded as every command words a missing option
         for name in REQUIRED:
             if given[name] is None:
                 raise missing_option(ctx, name)
-    settings = make_config(file_values, given, source=config or "flags")
+    settings = api.train_config(file_values, given, source=config or "flags")
     common.silence_hf()
     rank = int(os.environ.get("RANK", "0"))
     show = rank == 0 and sys.stderr.isatty()
@@ -91,7 +87,7 @@ def COMMAND(
         elif show and record["step"] % 10 == 0:
             common.message(f"step {record['step']}: loss {record['loss']:.4f} ({record['videos_per_s']:.1f} videos/s)")
 
-    result = train(settings, resume=resume, on_record=report if rank == 0 else None)
+    result = api.train(settings, resume, on_record=report if rank == 0 else None)
     if rank == 0:
         common.message(f"emoret: trained model in {result / 'best'} (last: {result / 'last'})")
 

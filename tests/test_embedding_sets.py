@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from emoret.embedding.files import embedding_paths, load_embeddings, save_embeddings
+from emoret.errors import InputError
 from emoret.evaluation import metrics
-from emoret.records import InputError
 
 
 def unit(rows, dim=5, seed=0):

@@ -72,7 +72,7 @@ def test_exact_search_never_loads_the_graph(tmp_path, monkeypatch):
     def no_graph(*args, **kwargs):
         raise AssertionError("the graph was loaded")
 
-    monkeypatch.setattr(store, "_load_hnsw", no_graph)
+    monkeypatch.setattr(store, "load_hnsw", no_graph)
     hits = store.open_index(tmp_path / "idx").search(vectors[3], top=3)
     assert hits[0][0].item["video_id"] == "a3" and hits[0][0].score == pytest.approx(1.0, abs=1e-6)
 

@@ -171,3 +171,16 @@ def test_the_schema_accepts_what_emoret_and_the_seed_write(tmp_path):
     with pytest.raises(InputError, match=r"bad.jsonl:2: field 'joy' must be a count \(a whole number, 0 or more\), "
                                          r"not 1.5"):
         list(iter_records(write_lines(tmp_path / "bad.jsonl", [fine[0], {**fine[1], "joy": 1.5}])))
+
+
+def test_one_view_of_a_records_video_names_it_the_same_way_everywhere():
+    from emoret.fields import VideoRecord
+
+    moment = {"video_id": "v1", "path": "/videos/v1.mp4", "start": 0.0, "end": 10.0}
+    stored = {"video_id": "v1", "source": "/videos/v1.mp4"}  # a frame store's record
+    caption = {"video": "v1.mp4", "caption": "a dog"}
+    assert VideoRecord(moment).key == VideoRecord({**moment, "start": 10.0}).key == "/videos/v1.mp4"
+    assert VideoRecord(stored).key == "v1"  # its name before the file it was made from, as the index groups
+    assert [VideoRecord(r).label for r in (moment, stored, caption, {"video_id": 7})] == [
+        "/videos/v1.mp4", "/videos/v1.mp4", "v1.mp4", "7"]
+    assert (VideoRecord(moment).name, VideoRecord(caption).name, VideoRecord({}).label) == ("v1", "v1.mp4", "")

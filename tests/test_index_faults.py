@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from fault_tools import cli_env, fill_disk, temp_files
 
+from emoret import publish
 from emoret.embedding.files import save_embeddings
 from emoret.index import store
 
@@ -77,7 +78,7 @@ def test_out_through_a_symlink_updates_the_target(run_cli, tmp_path):
     assert result.code == 0, result.stderr
     assert (tmp_path / "link").is_symlink()
     assert len(store.open_index(tmp_path / "real")) == 6
-    assert store.lock_path(tmp_path / "link") == store.lock_path(tmp_path / "real")  # one lock for both
+    assert publish.lock_path(tmp_path / "link") == publish.lock_path(tmp_path / "real")  # one lock for both
 
 
 def _assert_one_line_disk_failure(result):

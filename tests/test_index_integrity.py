@@ -12,6 +12,7 @@ import pytest
 from fault_tools import cli_env
 
 from emoret.index import store
+from emoret.index.verify import verify_index
 from emoret.query import text_numpy
 
 
@@ -51,7 +52,7 @@ def test_every_file_is_listed_with_its_digest(index_dir):
         assert entry["size"] == (index_dir / name).stat().st_size
         assert entry["sha256"] == index_check.sha256_file(index_dir / name)
     assert "block_sums" in files["vectors.npy"] and "block_sums" in files["text_tower.safetensors"]
-    assert store.verify_index(index_dir)["digests"] is True
+    assert verify_index(index_dir)["digests"] is True
 
 
 @pytest.mark.parametrize("value", [np.float32(2.8e35), np.float32(np.nan), np.float32(0.0)])
@@ -221,4 +222,4 @@ def test_a_refresh_embeds_again_what_a_damaged_index_holds(env, run_cli, tmp_pat
     again = run_cli(*args)
     assert again.code == 0 and "embedded 2" in again.stderr, again.stderr  # not kept as it was
     np.testing.assert_allclose(np.load(target / "vectors.npy"), clean, atol=1e-5)
-    assert store.verify_index(target)["digests"]
+    assert verify_index(target)["digests"]

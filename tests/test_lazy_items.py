@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from emoret.errors import InputError
 from emoret.index.lazy_items import LazyItems
-from emoret.records import InputError, iter_records
+from emoret.records import iter_records
 
 
 def test_lazy_items_read_like_iter_records(tmp_path):

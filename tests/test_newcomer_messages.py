@@ -223,11 +223,12 @@ def test_a_failed_index_run_leaves_no_lock_file(run_cli, env, tmp_path):
 
 
 def test_the_lock_of_a_hidden_index_has_one_dot_and_goes_with_its_holder(tmp_path):
+    from emoret import publish
     from emoret.index import store
 
     hidden = tmp_path / ".emoret-index"
-    assert store.lock_path(hidden) == tmp_path / ".emoret-index.lock"  # was ..emoret-index.lock
-    assert store.lock_path(tmp_path / "idx") == tmp_path / ".idx.lock"
+    assert publish.lock_path(hidden) == tmp_path / ".emoret-index.lock"  # was ..emoret-index.lock
+    assert publish.lock_path(tmp_path / "idx") == tmp_path / ".idx.lock"
     with pytest.raises(RuntimeError):
         with store.writer_lock(hidden):
             assert (tmp_path / ".emoret-index.lock").exists()

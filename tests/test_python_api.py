@@ -139,3 +139,31 @@ def test_feel_and_annotate_give_the_records_of_their_commands(env, run_cli):
     annotated = run_cli("annotate", env.captions)
     assert annotated.code == 0, annotated.stderr
     assert list(emoret.annotate(env.captions)) == annotated.records
+
+
+def _emoret_imports(path: Path) -> set[str]:
+    """The modules of emoret that a file imports (at any depth of the file)."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "emoret"}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "emoret":
+            found |= {f"{node.module}.{alias.name}" if node.module == "emoret" else str(node.module)
+                      for alias in node.names}
+    return found
+
+
+def test_the_commands_import_only_the_public_api():
+    allowed = {"emoret", "emoret.api", "emoret.errors"}
+    beyond = {str(path.relative_to(ROOT)): sorted(_emoret_imports(path) - allowed)
+              for path in sorted((ROOT / "emoret_cli").glob("*.py"))}
+    assert {name: modules for name, modules in beyond.items() if modules} == {}
+
+
+def test_every_name_of_the_api_loads_and_importing_it_loads_neither_numpy_nor_torch():
+    probe = ("import sys\nfrom emoret import api\nloaded = {'numpy', 'torch'} & set(sys.modules)\n"
+             "print(sorted(loaded), [name for name in api.__all__ if getattr(api, name, None) is None])\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert done.stdout.strip() == "[] []", done.stdout + done.stderr

@@ -131,7 +131,7 @@ def test_a_search_process_imports_neither_torch_nor_transformers(index_dir):
 
 
 def test_piped_lines_are_answered_in_batches(monkeypatch):
-    from emoret_cli import search as search_cli
+    from emoret_cli import query_lines as search_cli
 
     read, write = os.pipe()
     os.write(write, b"a dog\n\n a cat \nlast without newline")

@@ -101,7 +101,7 @@ def test_table_on_a_terminal_unless_json(run_cli, index_dir, monkeypatch):
 
 
 def test_the_feels_column_shows_only_where_a_hit_has_video_emotions(capsys, monkeypatch):
-    from emoret_cli.search import _print_table
+    from emoret_cli.hits_table import print_table as _print_table
 
     monkeypatch.setenv("COLUMNS", "200")
     plain = store.Hit(1, 0.9, {"video_id": "a", "duration": 2.0})

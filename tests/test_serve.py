@@ -178,9 +178,9 @@ def test_loopback_answers_only_to_local_host_names(served):
 
 
 def test_a_reachable_address_needs_a_token_or_a_plain_yes():
-    with pytest.raises(run.Refused, match="--token"):
+    with pytest.raises(run.ServeRefused, match="--token"):
         run.check_exposure("0.0.0.0", None, False)
-    with pytest.raises(run.Refused, match="letters"):
+    with pytest.raises(run.ServeRefused, match="letters"):
         run.check_exposure("127.0.0.1", "short", False)
     run.check_exposure("0.0.0.0", TOKEN, False)
     run.check_exposure("0.0.0.0", None, True)

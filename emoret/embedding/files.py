@@ -8,7 +8,6 @@ the sha256 of the other two files so a set checks itself.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ import orjson
 
 from emoret.atomic import atomic_paths, save_npy
 from emoret.embedding.encoder import Encoder
-from emoret.errors import InputError
+from emoret.errors import InputError, naming
 from emoret.records import dumps, iter_records
 
 META_SUFFIX = ".meta.json"
@@ -63,33 +62,22 @@ def save_embeddings(name: str | os.PathLike, vectors: np.ndarray, records: Seque
         raise ValueError(f"{len(vectors)} vectors but {len(records)} records")
     files = [npy, jsonl, meta_path]
     with atomic_paths(files, before_swap=lambda: meta_path.unlink(missing_ok=True)) as (npy_tmp, jsonl_tmp, meta_tmp):
-        with _named_errors(npy), open(npy_tmp, "wb") as handle:
+        with naming(npy), open(npy_tmp, "wb") as handle:
             save_npy(handle, vectors)
             handle.flush()
             os.fsync(handle.fileno())
-        with _named_errors(jsonl), open(jsonl_tmp, "wb") as handle:
+        with naming(jsonl), open(jsonl_tmp, "wb") as handle:
             for record in records:
                 handle.write(dumps(record))
             handle.flush()
             os.fsync(handle.fileno())
         full = {**(meta or {}), "count": len(vectors), "npy_sha256": file_digest(npy_tmp),
                 "jsonl_sha256": file_digest(jsonl_tmp)}
-        with _named_errors(meta_path), open(meta_tmp, "wb") as handle:
+        with naming(meta_path), open(meta_tmp, "wb") as handle:
             handle.write(orjson.dumps(full, option=orjson.OPT_INDENT_2))
             handle.flush()
             os.fsync(handle.fileno())
     return npy
-
-
-@contextlib.contextmanager
-def _named_errors(path: Path):
-    """An OSError that names no file (a full disk mid-write) names the output."""
-    try:
-        yield
-    except OSError as err:
-        if err.filename is None:
-            raise OSError(err.errno, err.strerror, str(path)) from None
-        raise
 
 
 def file_digest(path: str | os.PathLike) -> str:
@@ -122,6 +110,22 @@ def not_a_set(name: str | os.PathLike, kind: str | None = None) -> InputError:
     return InputError(str(npy), f"no such file: {wanted}")
 
 
+def names_a_set(source: str | os.PathLike[str]) -> bool:
+    """Whether ``source`` names an embedding set (NAME.npy, NAME.jsonl, or NAME with NAME.npy
+    beside it) rather than videos; a directory is videos, unless it ends without ``/`` and a
+    NAME.npy lies beside it too (InputError: the caller must say which it means)."""
+    text = os.fspath(source)
+    if text.endswith((".npy", ".jsonl")):
+        return True
+    npy, _, _ = embedding_paths(text)
+    if Path(text).is_dir():
+        if npy.is_file() and not text.endswith("/"):
+            raise InputError(text, f"both a directory and {npy.name} exist; write {npy} for the embeddings or "
+                                   f"{text}/ for the videos")
+        return False
+    return npy.is_file()
+
+
 def load_embeddings(name: str | os.PathLike, kind: str | None = None) -> Embeddings:
     """Read a set NAME.npy + NAME.jsonl + NAME.meta.json, checking the three belong together.
 
@@ -134,6 +138,21 @@ def load_embeddings(name: str | os.PathLike, kind: str | None = None) -> Embeddi
         raise not_a_set(name, kind)
     if not jsonl.exists():
         raise InputError(str(jsonl), "no such file (each .npy needs its .jsonl of records)")
+    meta = _read_meta(meta_path)
+    for path, key in ((npy, "npy_sha256"), (jsonl, "jsonl_sha256")):
+        if key in meta and file_digest(path) != meta[key]:
+            raise InputError(str(path), f"does not match {meta_path.name}: the set mixes files of two runs "
+                                        "(run 'emoret embed' again)")
+    vectors = _read_vectors(npy)
+    records = list(iter_records(jsonl))
+    if len(records) != len(vectors):
+        raise InputError(str(jsonl), f"{len(records)} records for {len(vectors)} rows in {npy.name}")
+    if "count" in meta and meta["count"] != len(vectors):
+        raise InputError(str(meta_path), f"says {meta['count']} rows, {npy.name} has {len(vectors)}")
+    return Embeddings(vectors.astype(np.float32, copy=False), records, meta, str(npy.with_suffix("")))
+
+
+def _read_meta(meta_path: Path) -> dict[str, Any]:
     if not meta_path.exists():
         raise InputError(str(meta_path), "no such file: an incomplete set (run 'emoret embed' again)")
     try:
@@ -142,10 +161,11 @@ def load_embeddings(name: str | os.PathLike, kind: str | None = None) -> Embeddi
         raise InputError(str(meta_path), "malformed JSON") from None
     if not isinstance(meta, dict):
         raise InputError(str(meta_path), "expected a JSON object")
-    for path, key in ((npy, "npy_sha256"), (jsonl, "jsonl_sha256")):
-        if key in meta and file_digest(path) != meta[key]:
-            raise InputError(str(path), f"does not match {meta_path.name}: the set mixes files of two runs "
-                                        "(run 'emoret embed' again)")
+    return meta
+
+
+def _read_vectors(npy: Path) -> np.ndarray:
+    """The float [N, D] array of ``npy``, every row finite."""
     try:
         vectors = np.load(npy, allow_pickle=False)
     except (ValueError, OSError) as err:
@@ -153,12 +173,7 @@ def load_embeddings(name: str | os.PathLike, kind: str | None = None) -> Embeddi
     if vectors.ndim != 2 or not np.issubdtype(vectors.dtype, np.floating):
         raise InputError(str(npy), f"expected float [N, D] embeddings, got {vectors.dtype} {list(vectors.shape)}")
     check_finite(vectors, str(npy))
-    records = list(iter_records(jsonl))
-    if len(records) != len(vectors):
-        raise InputError(str(jsonl), f"{len(records)} records for {len(vectors)} rows in {npy.name}")
-    if "count" in meta and meta["count"] != len(vectors):
-        raise InputError(str(meta_path), f"says {meta['count']} rows, {npy.name} has {len(vectors)}")
-    return Embeddings(vectors.astype(np.float32, copy=False), records, meta, str(npy.with_suffix("")))
+    return vectors
 
 
 def check_finite(vectors: np.ndarray, source: str) -> None:

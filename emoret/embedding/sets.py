@@ -16,10 +16,15 @@ from emoret.embedding import files as set_files
 from emoret.embedding import runner as embed
 from emoret.embedding import sources
 from emoret.embedding.encoder import Encoder
+from emoret.fields import VideoRecord
 from emoret.index.build import Cutting, Say, quiet
 from emoret.video.sampling import DEFAULT_RULE
 
 WHOLE = (0, 1)  # the shard that is every item
+
+
+class NoVideos(Exception):
+    """No video to work on: none given, none in this shard, or none a frame store could read."""
 
 
 @dataclass
@@ -54,7 +59,7 @@ def video_items(model: Encoder, paths: Sequence[str | os.PathLike[str]] = (), fr
     if frames is not None:
         items, broken = sources.items_from_frames(frames)
         for record in broken:  # extract-frames already failed for these: said, not a failure of this run
-            say(f"{command}: skipping {record.get('source') or record.get('video_id')} ({record['error']})")
+            say(f"{command}: skipping {VideoRecord(record).label} ({record['error']})")
     else:
         cutting = cutting or Cutting()
         items = sources.items_from_files(paths, int(model.num_frames), int(model.image_size), rule=rule,

@@ -13,7 +13,7 @@ What a search checks (cheap, always): meta.json's fields, each file's size, the
 sha256 of ``items.jsonl`` (read whole anyway), the block sums of ``vectors.npy`` (when it
 is scored) and of the tower, the sha256 of the tower's small files, the full sha256 of
 ``index.bin`` before hnswlib reads it, and that every score is one a unit-vector index
-can give. :func:`verify_index` (``emoret index --verify``) checks every digest in full.
+can give. :func:`emoret.index.verify.verify_index` (``emoret index --verify``) checks every digest in full.
 """
 
 from __future__ import annotations

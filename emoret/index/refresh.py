@@ -35,6 +35,9 @@ class RefreshResult:
     written: bool = False
 
 
+Row = tuple[np.ndarray, dict[str, Any]]  # a vector and its record
+
+
 def _unchanged_key(record: dict[str, Any]) -> tuple[Any, Any, Any]:
     return record.get("path"), record.get("size"), record.get("mtime_ns")
 
@@ -72,33 +75,15 @@ def refresh(
         raise InputError(", ".join(str(p) for p in paths), "no video files found")
     moments = moments_meta(segment, overlap, scenes)
     previous = _previous(target, model.fingerprint, rule, moments)
-    old_rows: dict[tuple, list[int]] = {}
-    old_vectors = None
-    if previous is not None:
-        for row, record in enumerate(previous.items):
-            old_rows.setdefault(_unchanged_key(record), []).append(row)
-        old_vectors = previous.vectors()
-
-    result = RefreshResult()
-    reused: dict[int, list[tuple[np.ndarray, dict[str, Any]]]] = {}
-    fresh: list[tuple[int, sources.VideoItem]] = []
-    for position, item in enumerate(items):
-        rows = old_rows.get(_unchanged_key(item.record))
-        if rows and old_vectors is not None and previous is not None:
-            reused[position] = [(np.asarray(old_vectors[row]), previous.items[row]) for row in rows]
-        else:
-            fresh.append((position, item))
     old_items: Sequence[dict[str, Any]] = previous.items if previous is not None else []
-    result.kept = len(reused)
+    reused, fresh = _reuse(items, previous)
     present = {item.record["path"] for item in items}
-    result.removed = sum(1 for item in old_items if item.get("path") not in present)
+    result = RefreshResult(kept=len(reused), removed=sum(1 for item in old_items if item.get("path") not in present))
     if on_start:
         on_start(len(fresh))
 
-    failures: list[sources.VideoFailure] = []
-
     def failed(failure: sources.VideoFailure) -> None:
-        failures.append(failure)
+        result.failed.append(failure)
         if on_failure:
             on_failure(failure)
 
@@ -106,31 +91,43 @@ def refresh(
         model, [item for _, item in fresh], batch_size, on_item=on_item, on_failure=failed, rule=rule,
         decode_workers=decode_workers,
     )
-    result.failed = failures
     result.embedded = len(set(owners))
-    embedded: dict[int, list[tuple[np.ndarray, dict[str, Any]]]] = {}
+    embedded: dict[int, list[Row]] = {}
     for row, owner in enumerate(owners):
         embedded.setdefault(fresh[owner][0], []).append((new_vectors[row], new_records[row]))
-
-    vectors, records = [], []
-    for position in range(len(items)):
-        for vector, record in reused.get(position) or embedded.get(position) or []:
-            vectors.append(vector)
-            records.append(record)
-
+    rows = [row for position in range(len(items)) for row in reused.get(position) or embedded.get(position) or []]
+    records = [record for _, record in rows]
     if before_write is not None and records:
-        before_write(np.stack(vectors), records)
+        before_write(np.stack([vector for vector, _ in rows]), records)
     same_params = previous is not None and all(previous.meta.get(k) == v for k, v in params.items())
     if not records or (same_params and records == old_items):
         return result
-    meta = set_files.model_meta(model, model_spec)
-    meta["source"] = "videos"
-    meta["sampling"] = rule
+    meta = {**set_files.model_meta(model, model_spec), "source": "videos", "sampling": rule}
     if moments:
         meta["moments"] = moments
-    store.write_index(target, np.stack(vectors), records, meta, extras=extras, **params)
+    store.write_index(target, np.stack([vector for vector, _ in rows]), records, meta, extras=extras, **params)
     result.written = True
     return result
+
+
+def _reuse(items: Sequence[sources.VideoItem], previous: store.Index | None
+           ) -> tuple[dict[int, list[Row]], list[tuple[int, sources.VideoItem]]]:
+    """(position of an unchanged video → its rows in ``previous``, the (position, item) of the others)."""
+    old_rows: dict[tuple[Any, Any, Any], list[int]] = {}
+    if previous is None:
+        return {}, list(enumerate(items))
+    for row, record in enumerate(previous.items):
+        old_rows.setdefault(_unchanged_key(record), []).append(row)
+    old_vectors = previous.vectors()
+    reused: dict[int, list[Row]] = {}
+    fresh: list[tuple[int, sources.VideoItem]] = []
+    for position, item in enumerate(items):
+        rows = old_rows.get(_unchanged_key(item.record))
+        if rows:
+            reused[position] = [(np.asarray(old_vectors[row]), previous.items[row]) for row in rows]
+        else:
+            fresh.append((position, item))
+    return reused, fresh
 
 
 def moments_meta(segment: float | None, overlap: float, scenes: bool) -> dict[str, Any] | None:

@@ -7,23 +7,20 @@ Layout of ``DIR``::
     vectors.npy   the vectors, so an update can reuse them and rebuild
     meta.json     format, dimension, metric, count, model and its fingerprint, parameters,
                   and (written last) ``files``: the size and digests of every other file,
-                  which readers check (see index_check.py; ``verify_index`` checks all)
+                  which readers check (see check.py; verify.py checks all)
 
-A new version is written to a temporary directory beside ``DIR`` and swapped into
-place in one step, so a reader sees the old index or the new one, never half of
-either. Writers take a lock file beside ``DIR`` (``.DIR.lock``, removed on release): a
-second writer waits, or with ``wait=False`` fails with :class:`IndexBusy`.
+A new version is written and swapped into place whole (:mod:`emoret.publish`), so a
+reader sees the old index or the new one, never half of either. Writers take the lock
+beside ``DIR`` (``.DIR.lock``, removed on release): a second writer waits, or with
+``wait=False`` fails with :class:`IndexBusy`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import io
 import os
-import shutil
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -35,13 +32,16 @@ from typing import Any
 import numpy as np
 import orjson
 
-from emoret import atomic
-from emoret.atomic import default_mode, save_npy, write_bytes_atomic
+from emoret import atomic, publish
+from emoret.atomic import save_npy, write_bytes_atomic
 from emoret.errors import InputError
+from emoret.fields import VideoRecord
 from emoret.index import check as index_check
 from emoret.index import exact
+from emoret.index.graph import build_hnsw
 from emoret.index.lazy_items import LazyItems
 from emoret.npy_header import read_npy_header
+from emoret.publish import resolve_target
 from emoret.records import JsonlWriter
 
 FORMAT = "emoret-index"
@@ -75,55 +75,20 @@ def default_index_dir() -> Path:
     return Path(os.environ.get("EMORET_INDEX") or DEFAULT_INDEX_DIR)
 
 
-def resolve_target(target: str | os.PathLike) -> Path:
-    """The directory an index path names: a symlink stands for its target.
-
-    Writers through the link and through the target then take the same lock, and
-    the new version replaces the target, not the link.
-    """
-    target = Path(target)
-    return Path(os.path.realpath(target)) if target.is_symlink() else target
-
-
-def lock_path(target: str | os.PathLike) -> Path:
-    return atomic.lock_beside(resolve_target(target))
-
-
-def sweep_stale_staging(target: str | os.PathLike) -> int:
-    """Remove ``.NAME.new-*`` / ``.NAME.old-*`` left by killed writers; call with the lock held.
-
-    Only a holder of the writer lock makes them, so under the lock none is live.
-    """
-    target = resolve_target(target)
-    removed = 0
-    for pattern in (f".{target.name}.new-*", f".{target.name}.old-*"):
-        for leftover in target.parent.glob(pattern):
-            if leftover.is_dir() and not leftover.is_symlink():
-                shutil.rmtree(leftover, ignore_errors=True)
-                removed += 1
-    return removed
-
-
 @contextlib.contextmanager
-def writer_lock(target: str | os.PathLike, wait: bool = True, on_wait=None) -> Iterator[None]:
+def writer_lock(target: str | os.PathLike, wait: bool = True, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold the index's writer lock for the duration of the block."""
     try:
-        with atomic.writer_lock(lock_path(target), f"{target}: another 'emoret index' is writing this index",
-                                wait=wait, on_wait=on_wait):
-            sweep_stale_staging(target)
+        with publish.writer_lock(target, f"{target}: another 'emoret index' is writing this index",
+                                 wait=wait, on_wait=on_wait):
             yield
     except atomic.Busy as err:
         raise IndexBusy(str(err)) from None
 
 
-def video_key(item: dict[str, Any]) -> str:
-    """What makes two items moments of one video: its file, else its id."""
-    return str(item.get("path") or item.get("video") or item.get("video_id") or item.get("source"))
-
-
 def max_items_per_video(records: Iterable[dict[str, Any]]) -> int:
-    """The most records that share one :func:`video_key` (1 when each video has one)."""
-    return max(Counter(video_key(record) for record in records).values(), default=1)
+    """The most records of one video (:attr:`VideoRecord.key`; 1 when each video has one)."""
+    return max(Counter(VideoRecord(record).key for record in records).values(), default=1)
 
 
 def check_vectors(vectors: np.ndarray, source: str) -> np.ndarray:
@@ -136,33 +101,6 @@ def check_vectors(vectors: np.ndarray, source: str) -> np.ndarray:
     if not np.isfinite(vectors).all():
         raise InputError(source, "vectors contain NaN or infinity")
     return vectors
-
-
-def build_hnsw(vectors: np.ndarray, m: int = DEFAULT_M, ef_construction: int = DEFAULT_EF_CONSTRUCTION, threads: int = -1):
-    """An hnswlib inner-product index over the rows (label = row number)."""
-    import hnswlib
-
-    index = hnswlib.Index(space="ip", dim=int(vectors.shape[1]))
-    index.init_index(max_elements=len(vectors), M=m, ef_construction=ef_construction, random_seed=0)
-    index.set_num_threads(threads if threads > 0 else (os.cpu_count() or 1))
-    _add_in_short_calls(index, vectors)
-    return index
-
-
-def _add_in_short_calls(index, vectors: np.ndarray, seconds: float = 0.1) -> None:
-    """Add the rows in blocks sized to take about ``seconds`` each.
-
-    Python handles a signal only between calls: one call for all rows would keep
-    Ctrl-C waiting for the whole build (seconds, minutes on a large set).
-    """
-    block, start = 64, 0
-    while start < len(vectors):
-        stop = min(start + block, len(vectors))
-        began = time.monotonic()
-        index.add_items(vectors[start:stop], np.arange(start, stop))
-        elapsed = max(time.monotonic() - began, 1e-4)
-        block = int(min(max(block * seconds / elapsed, 16), 2 * block, 65536))
-        start = stop
 
 
 def write_index(
@@ -202,12 +140,10 @@ def write_index(
         **(meta or {}),
         "max_items_per_video": max_items_per_video(records),  # lets a search skip reading every item
     }
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
-    try:
+    with publish.staged(target) as staging:
         index = build_hnsw(vectors, m=m, ef_construction=ef_construction, threads=threads)
         index.save_index(str(staging / INDEX_FILE))
-        _raise_if_disk_filled(staging / INDEX_FILE)
+        publish.raise_if_disk_filled(staging / INDEX_FILE)
         with open(staging / VECTORS_FILE, "wb") as handle:
             save_npy(handle, vectors)
         with JsonlWriter(staging / ITEMS_FILE) as writer:
@@ -218,26 +154,7 @@ def write_index(
         # meta.json last: a directory with meta.json is complete.
         full_meta = index_check.seal_meta(full_meta)
         write_bytes_atomic(staging / META_FILE, orjson.dumps(full_meta, option=orjson.OPT_INDENT_2))
-        os.chmod(staging, default_mode(directory=True))  # mkdtemp's mode is private (0700)
-        _fsync_dir(staging)
-        _publish(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return full_meta
-
-
-def _raise_if_disk_filled(path: Path) -> None:
-    """hnswlib writes with a C++ stream that drops a full disk's error: a truncated file.
-
-    A write cut short by a full disk leaves no free block behind it, so no free
-    block after the write is taken as the sign (at worst a false alarm on a disk
-    filled exactly to the last block).
-    """
-    stats = os.statvfs(path.parent)
-    free = stats.f_bfree if os.geteuid() == 0 else stats.f_bavail  # root may use reserved blocks
-    if free == 0:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 
 def refuse_foreign_directory(target: Path) -> None:
@@ -253,51 +170,6 @@ def _is_index(path: Path) -> bool:
         return orjson.loads((path / META_FILE).read_bytes()).get("format") == FORMAT
     except (OSError, orjson.JSONDecodeError, AttributeError):
         return False
-
-
-def _publish(staging: Path, target: Path) -> None:
-    """Put ``staging`` at ``target`` in one step; the old version is removed after."""
-    if not target.exists() or (target.is_dir() and not any(target.iterdir())):
-        if target.exists():
-            target.rmdir()
-        os.rename(staging, target)
-        _fsync_dir(target.parent)
-        return
-    if _exchange(staging, target):
-        _fsync_dir(target.parent)
-        shutil.rmtree(staging, ignore_errors=True)
-        return
-    # No atomic exchange on this system: a brief moment without the directory,
-    # which readers ride out by retrying (see open_index).
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-    old.rmdir()
-    os.rename(target, old)
-    os.rename(staging, target)
-    _fsync_dir(target.parent)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 @dataclass
@@ -337,7 +209,7 @@ class Index:
         """The hnswlib graph, loaded on first use (checked to be of this version)."""
         if self._graph is None:
             try:
-                graph = _load_hnsw(self.path, self.meta)
+                graph = load_hnsw(self.path, self.meta)
             finally:  # a digest that fails because a writer swapped in a new version: say so
                 if read_meta(self.path).get("build_id") != self.meta.get("build_id"):
                     raise InputError(str(self.path), "the index was rebuilt while being read; try again")
@@ -441,8 +313,8 @@ def open_index(path: str | os.PathLike, attempts: int = 5) -> Index:
             meta = read_meta(path)
             # A search parses only its hits, but reads the whole file: its sha256 costs little.
             items = LazyItems.read(path / ITEMS_FILE, functools.partial(index_check.check_sha256, path, meta, ITEMS_FILE))
-            raw, vectors = _map_vectors(path, meta)
-            graph = None if vectors is not None else _load_hnsw(path, meta)
+            raw, vectors = map_vectors(path, meta)
+            graph = None if vectors is not None else load_hnsw(path, meta)
             if read_meta(path).get("build_id") == meta.get("build_id"):
                 if len(items) != int(meta["count"]):
                     raise InputError(str(path), f"meta.json says {meta['count']} items, items.jsonl has {len(items)}")
@@ -452,7 +324,7 @@ def open_index(path: str | os.PathLike, attempts: int = 5) -> Index:
                 return index
         except (FileNotFoundError, InputError, RuntimeError):
             # A file that fails its digest because a new version landed mid-read: read again.
-            if attempt == attempts - 1 or not (_may_be_swapping(path) or _rebuilt_since(path, meta)):
+            if attempt == attempts - 1 or not (publish.may_be_swapping(path) or _rebuilt_since(path, meta)):
                 raise
         time.sleep(0.05 * (attempt + 1))
     raise InputError(str(path), "the index kept changing while being read; try again")
@@ -465,14 +337,7 @@ def _rebuilt_since(path: Path, meta: dict[str, Any]) -> bool:
         return False
 
 
-def _may_be_swapping(path: Path) -> bool:
-    """A staging directory or a missing target means a writer may be publishing."""
-    return not path.exists() or any(path.parent.glob(f".{path.name}.new-*")) or any(
-        path.parent.glob(f".{path.name}.old-*")
-    )
-
-
-def _map_vectors(directory: Path, meta: dict[str, Any]) -> tuple[np.ndarray | None, np.ndarray | None]:
+def map_vectors(directory: Path, meta: dict[str, Any]) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(the whole file, its [count, dim] float32 rows), both views of one memory map of
     ``vectors.npy``; (None, None) where an index without digests has none of that shape.
     Listed in meta.json, a file of another size or shape is refused."""
@@ -491,7 +356,7 @@ def _map_vectors(directory: Path, meta: dict[str, Any]) -> tuple[np.ndarray | No
     return raw, raw[offset:].view(np.float32).reshape(expected)
 
 
-def _load_hnsw(directory: Path, meta: dict[str, Any]):
+def load_hnsw(directory: Path, meta: dict[str, Any]) -> Any:
     """The hnswlib graph, read only once its sha256 matches meta.json's (a damaged graph can
     crash hnswlib: no digest, no load)."""
     import hnswlib
@@ -513,45 +378,3 @@ def _load_hnsw(directory: Path, meta: dict[str, Any]):
         raise index_check.IndexDamaged(directory, INDEX_FILE, f"holds {index.get_current_count()} items, not {count}")
     index.set_num_threads(os.cpu_count() or 1)  # a batch of piped queries splits across cores
     return index
-
-
-def verify_index(path: str | os.PathLike) -> dict[str, Any]:
-    """Check an index directory in full (``emoret index --verify``): meta.json's fields, every
-    file against its listed size and sha256 (and block sums), no file it does not list,
-    every item record, and vectors that are finite and of unit length; the graph is then
-    loaded. Raises :class:`InputError` (:class:`index_check.IndexDamaged`) at the first
-    fault; returns what was checked. An index from before digests gets every check but
-    the digests (``digests`` False in the result) and its graph is not loaded.
-    """
-    path = Path(path)
-    meta = read_meta(path)
-    names = sorted(entry.name for entry in path.iterdir() if entry.name != META_FILE)
-    if index_check.has_digests(meta):
-        for name in meta[index_check.FILES_KEY]:
-            if (index_check.listed(meta, name) or {}).get("block_sums"):
-                index_check.check_block_sums(path, meta, name)
-            index_check.check_sha256(path, meta, name)
-        for name in names:
-            index_check.check_size(path, meta, name)  # refuses a file meta.json does not list
-    items = LazyItems.read(path / ITEMS_FILE)
-    for _ in items:  # every record parses as a JSON object
-        pass
-    if len(items) != int(meta["count"]):
-        raise InputError(str(path / ITEMS_FILE), f"{len(items)} records, meta.json says {meta['count']}")
-    _, vectors = _map_vectors(path, meta)
-    if vectors is not None:
-        _check_unit_rows(path, vectors)
-    if index_check.has_digests(meta) and (path / INDEX_FILE).exists():
-        _load_hnsw(path, meta)
-    return {"path": str(path), "count": int(meta["count"]), "dim": int(meta["dim"]), "files": len(names),
-            "digests": index_check.has_digests(meta), "vectors": vectors is not None}
-
-
-def _check_unit_rows(path: Path, vectors: np.ndarray, tolerance: float = 1e-3) -> None:
-    for start in range(0, len(vectors), exact.BLOCK_ROWS):
-        block = np.asarray(vectors[start : start + exact.BLOCK_ROWS], dtype=np.float32)
-        with np.errstate(over="ignore", invalid="ignore"):
-            bad = ~(np.abs(np.linalg.norm(block.astype(np.float64), axis=1) - 1.0) <= tolerance)  # NaN: bad
-        if bad.any():
-            row = start + int(np.argmax(bad))
-            raise index_check.IndexDamaged(path, VECTORS_FILE, f"row {row} is not a finite unit vector")

@@ -16,13 +16,14 @@ from emoret.records import iter_numbered, source_name, video_id_of
 CARRIED = ("video_emotions", "faces")
 
 
-def video_key(record: dict[str, Any]) -> tuple[str, Any, Any]:
-    """A video, or a segment of one (``start``/``end``)."""
+def moment_key(record: dict[str, Any]) -> tuple[str, Any, Any]:
+    """What joins a feel record to another record of its video: the video id, and ``start``/``end``
+    for a moment of one."""
     return str(video_id_of(record)), record.get("start"), record.get("end")
 
 
 def read_emotions(path: str | os.PathLike) -> dict[tuple[str, Any, Any], dict[str, Any]]:
-    """video key → the fields of ``emoret feel`` output to carry over."""
+    """moment key → the fields of ``emoret feel`` output to carry over."""
     name = source_name(path)
     found: dict[tuple[str, Any, Any], dict[str, Any]] = {}
     for line, record in iter_numbered(path):
@@ -30,7 +31,7 @@ def read_emotions(path: str | os.PathLike) -> dict[tuple[str, Any, Any], dict[st
             raise InputError(name, "a record needs video_id or video", line)
         if vector_of(record.get("video_emotions")) is None:
             raise InputError(name, "no video_emotions (make this file with 'emoret feel')", line)
-        found[video_key(record)] = {key: record[key] for key in CARRIED if key in record}
+        found[moment_key(record)] = {key: record[key] for key in CARRIED if key in record}
     return found
 
 
@@ -38,7 +39,7 @@ def attach(records: Sequence[dict[str, Any]], emotions: dict[tuple[str, Any, Any
     """Copy each record's video's emotions onto it, in place; returns how many found none."""
     missing = 0
     for record in records:
-        fields = emotions.get(video_key(record))
+        fields = emotions.get(moment_key(record))
         if fields is None:
             missing += 1
         else:

@@ -16,6 +16,7 @@ from emoret.embedding.encoder import Encoder
 from emoret.embedding.runner import embed_videos
 from emoret.embedding.sources import Rows, VideoFailure, VideoItem, items_from_files, items_from_frames
 from emoret.errors import ModelError
+from emoret.fields import VideoRecord
 from emoret.perception.aggregate import DEFAULT_FACE_SHARE, as_dict, combine
 from emoret.perception.faces import FaceReader, FaceSummary
 from emoret.perception.scene import SceneReader
@@ -34,7 +35,7 @@ def feel_items(model: Encoder | None, videos: Sequence[str | os.PathLike[str]] =
         items, broken = items_from_frames(frames)
         for record in broken:
             if say is not None:
-                say(f"feel: skipping {record.get('source') or record.get('video_id')} ({record['error']})")
+                say(f"feel: skipping {VideoRecord(record).label} ({record['error']})")
         return items
     num_frames = int(model.num_frames) if model is not None else NO_MODEL_FRAMES
     size = int(model.image_size) if model is not None else NO_MODEL_SIZE

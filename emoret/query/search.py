@@ -11,8 +11,8 @@ import numpy as np
 
 from emoret.embedding.encoder import Embeds, QueryEncoder
 from emoret.errors import InputError
+from emoret.fields import VideoRecord
 from emoret.index import store
-from emoret.index.store import video_key
 from emoret.query import rerank
 
 # Bookkeeping of the frame store and of refresh: not what a person searching wants to read.
@@ -132,7 +132,7 @@ def search(index: store.Index, model: QueryEncoder, queries: Sequence[str], top:
     if only_emotion is None and (weight == 0 or not rerank.has_video_emotions(index)):
         if per_video < 1 or items_a_video(index) == 1:
             return index.search(vectors, top=top, ef=ef, method=method)
-        sizes = Counter(video_key(item) for item in index.items)
+        sizes = Counter(VideoRecord(item).key for item in index.items)
         return [best_per_video(index, vector, top, per_video, ef, sizes, method) for vector in vectors]
     if only_emotion is not None and not rerank.has_video_emotions(index):
         raise InputError(str(index.path), "the index keeps no video emotions: build it with "
@@ -200,7 +200,7 @@ def _by_video(hits: Sequence[store.Hit], per_video: int) -> dict[str, list[store
     """Video key → its first ``per_video`` hits, videos in the order of their best hit."""
     kept: dict[str, list[store.Hit]] = {}
     for hit in hits:
-        group = kept.setdefault(video_key(hit.item), [])
+        group = kept.setdefault(VideoRecord(hit.item).key, [])
         if len(group) < per_video:
             group.append(hit)
     return kept
@@ -228,7 +228,7 @@ def best_per_video(index: store.Index, vector: Any, top: int, per_video: int, ef
     Asks the index for more neighbours until the ``top`` best videos each have their
     ``per_video`` items (or all they have), or the index has no more. ``sizes``: items a video.
     """
-    sizes = sizes if sizes is not None else Counter(video_key(item) for item in index.items)
+    sizes = sizes if sizes is not None else Counter(VideoRecord(item).key for item in index.items)
     wanted = min(len(index), top * per_video)
     while True:
         kept = _by_video(index.search(vector, top=wanted, ef=ef, method=method)[0], per_video)

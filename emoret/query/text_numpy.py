@@ -17,9 +17,12 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from emoret.index.check import Background
 
 WEIGHTS_FILE = "text_tower.safetensors"
 CONFIG_FILE = "text_tower.json"
@@ -268,7 +271,7 @@ def for_index(directory: str | os.PathLike, fingerprint: str | None,
     return encoder
 
 
-def check_export(directory: Path, meta: dict[str, Any]):
+def check_export(directory: Path, meta: dict[str, Any]) -> Background | None:
     """The export's files against the digests the index's meta.json lists (nothing where it lists
     none): the small ones now, the weights on another thread, returned (``join()`` it before
     mapping them; None when there is nothing to wait for)."""

@@ -191,6 +191,20 @@ def render(hits: Iterable[dict[str, Any]], source: FrameSource | None = None, ti
     return "\n".join(parts) + "\n"
 
 
+def read_hits(source: str | os.PathLike | None = "-") -> list[dict[str, Any]]:
+    """Search hits from JSON lines (``emoret search --json``; ``-``: stdin), each checked to be one."""
+    from emoret.errors import InputError
+    from emoret.records import iter_numbered, source_name
+
+    hits = []
+    for line, record in iter_numbered(source):
+        if "score" not in record or not any(record.get(k) for k in ("path", "video_id", "video")):
+            raise InputError(source_name(source), "not a search hit (needs 'score' and 'path', 'video' or 'video_id')",
+                             line)
+        hits.append(record)
+    return hits
+
+
 def write_page(path: str | os.PathLike, hits: Sequence[dict[str, Any]], source: FrameSource | None = None,
                title: str = "emoret search") -> Path:
     """Write the page atomically."""

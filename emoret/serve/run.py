@@ -8,8 +8,10 @@ plain acceptance that anyone who can reach the port can search and watch the lib
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import socket
+from collections.abc import Callable
 from typing import Any
 
 LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]")
@@ -18,7 +20,7 @@ OPEN_WARNING = ("serve: no token: anyone who can reach {host}:{port} can search 
                 "every video it holds")
 
 
-class Refused(Exception):
+class ServeRefused(Exception):
     """Options that would expose the library: a one-line reason."""
 
 
@@ -34,12 +36,12 @@ def is_loopback(host: str) -> bool:
 def check_exposure(host: str, token: str | None, no_token: bool) -> None:
     """Refuse a token that cannot travel in a URL and a cookie, and a reachable address without one."""
     if token is not None and not TOKEN_PATTERN.fullmatch(token):
-        raise Refused("--token: 8 to 200 letters, digits or . _ ~ - (e.g. the output of: "
+        raise ServeRefused("--token: 8 to 200 letters, digits or . _ ~ - (e.g. the output of: "
                       "python3 -c 'import secrets; print(secrets.token_urlsafe())')")
     if token is not None and no_token:
-        raise Refused("--token and --no-token contradict each other")
+        raise ServeRefused("--token and --no-token contradict each other")
     if not is_loopback(host) and token is None and not no_token:
-        raise Refused(f"--host {host} lets other machines connect: give --token T (every request then needs it), "
+        raise ServeRefused(f"--host {host} lets other machines connect: give --token T (every request then needs it), "
                       "or --no-token to let anyone who can reach it read the library")
 
 
@@ -87,3 +89,24 @@ def serve(app: Any, sock: socket.socket) -> None:
         limit_concurrency=256, timeout_graceful_shutdown=3, h11_max_incomplete_event_size=16 * 1024,
     )
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def run_server(index_dir: str | os.PathLike[str] | None = None, host: str = "127.0.0.1", port: int = 8765,
+               token: str | None = None, no_token: bool = False, model_spec: str | None = None,
+               device: str = "cpu", say: Callable[[str], None] = lambda _: None) -> None:
+    """Check who may connect (:class:`ServeRefused`), load the index and its query path once, listen,
+    say the URL to open, and serve until interrupted."""
+    check_exposure(host, token, no_token)
+    from emoret.serve.app import create_app
+    from emoret.serve.holder import IndexHolder
+
+    holder = IndexHolder(index_dir, model_spec, device, say=say)
+    try:
+        sock = bind(host, port)
+    except OSError as err:
+        raise ServeRefused(f"--host {host} --port {port}: cannot listen ({err.strerror or err})") from None
+    if not is_loopback(host) and token is None:
+        say(OPEN_WARNING.format(host=host, port=sock.getsockname()[1]))
+    say(f"serve: {len(holder.current().index):,} items from {holder.path}; open {url(sock, host, token)}"
+        " (Ctrl-C stops)")
+    serve(create_app(holder, token, accepted_hosts(host, token)), sock)
