@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 
+from emoret.cluster.jobs import RayOptions
 from emoret.embedding import files as set_files
 from emoret.embedding import sets
 from emoret.embedding.sources import parse_shard, shard_bounds
@@ -14,6 +15,7 @@ from emoret.index.build import Cutting
 from emoret.records import read_captions
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, hint_reading_stdin, message, progress, stderr_console
 from emoret_cli.modelopt import load_model_or_fail
+from emoret_cli.rayopt import ACTORS_HELP, RAY_HELP
 from emoret_cli.samplingopt import SAMPLING_HELP, Rule, check_cutting
 
 EPILOG = (
@@ -41,6 +43,8 @@ def COMMAND(
     sampling: Optional[Rule] = typer.Option(None, "--sampling", help=SAMPLING_HELP),
     decode_workers: Optional[int] = typer.Option(None, "--decode-workers", min=0, help="Video files: processes decoding ahead of the model (default: 0 on a CPU, where a thread does it; spare cores up to 8 on a GPU)."),
     precision: str = typer.Option("auto", "--precision", help="auto, fp32 or bf16 (auto: bf16 on a CPU with AMX/AVX-512 BF16, fp16 on a GPU, else fp32)."),
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP + " Writes a sharded set (OUT.meta.json lists OUT.shards/)."),
+    ray_actors: int = typer.Option(1, "--ray-actors", min=1, help=ACTORS_HELP),
 ) -> None:
     """Embed videos (a frame store or video files) or captions with a model."""
 
@@ -68,6 +72,11 @@ def COMMAND(
         bf16_override()
     except ValueError as err:
         fail(str(err))
+    if ray is not None:
+        _embed_on_ray(model_spec, videos or [], frames, texts is not None or bool(shard), out,
+                      RayOptions(ray or None, ray_actors, device), Cutting(segment, overlap, scenes), rule,
+                      batch_size or 8, precision)
+        return
     model = load_model_or_fail(model_spec, device)
     precision = _say_precision(precision, model.device.type)
     meta = set_files.model_meta(model, model_spec)
@@ -111,6 +120,26 @@ def _embed_texts(model, source: str, use_emotion: bool, batch_size: int, part, o
         written = sets.caption_set(model, captions, out, meta, use_emotion, batch_size, part, precision,
                                    on_batch=lambda n: bar.advance(task, n))
     message(f"embed: {written.count} captions → {written.path}")
+
+
+def _embed_on_ray(model_spec: str, paths, frames_dir, texts_or_shard: bool, out: str, options: RayOptions,
+                  cutting: Cutting, rule: str, batch_size: int, precision: str) -> None:
+    from emoret.cluster.embed import embed_on_ray
+
+    if texts_or_shard:
+        fail("--ray embeds videos, cut into shards itself (not --texts, not --shard)")
+    with progress() as bar:
+        task = bar.add_task("embedding videos on Ray", total=None)
+        written = embed_on_ray(model_spec, paths, frames_dir, out, options, cutting, rule, batch_size, precision,
+                               say=message, on_items=lambda done, total: bar.update(task, completed=done, total=total))
+    failures = written.failures
+    if written.path is None and not failures:  # as the local path: no video at all is bad usage
+        fail("no videos to embed")
+    if written.path is not None:
+        what = "moments" if written.moments else "videos"
+        message(f"embed: {written.count} {what} → {written.path}" + (f"; {len(failures)} failed" if failures else ""))
+    if failures:
+        exit_with(EXIT_FAILED)
 
 
 def _embed_videos(model, paths, frames_dir, batch_size: int, part, out: str, meta: dict, rule: str,

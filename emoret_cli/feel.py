@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
+from emoret_cli.rayopt import ACTORS_HELP, RAY_HELP
 
 EPILOG = (
     "Example: emoret feel --model model/ --frames frames/ -o feel.jsonl\n\n"
@@ -28,6 +29,8 @@ def COMMAND(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write here (atomically) instead of stdout."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", min=1, help="Videos a batch."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
+    ray_actors: int = typer.Option(1, "--ray-actors", min=1, help=ACTORS_HELP),
 ) -> None:
     """Add `video_emotions` (8 NRC emotions + neutral) and `faces` to each video's record."""
     if bool(videos) == (frames is not None):
@@ -40,6 +43,10 @@ def COMMAND(
         fail("--face-model and --no-faces contradict each other")
 
     faces = None if no_faces else _face_reader(face_model, scene_too=not no_scene)
+    if ray is not None:
+        _feel_on_ray(None if no_scene else model_spec, videos or [], frames, faces is not None, face_model,
+                     face_share, batch_size, output, ray or None, ray_actors, device)
+        return
     model = None
     if not no_scene:
         from emoret_cli.modelopt import load_model_or_fail
@@ -64,6 +71,26 @@ def COMMAND(
     with progress() as bar:
         task = bar.add_task("reading emotions", total=len(items))
         records = feel(items, model, faces, face_share, batch_size, on_item=lambda: bar.advance(task), on_failure=report)
+    with JsonlWriter(output) as writer:
+        writer.write_all(records)
+    message(f"feel: {len(records)} videos" + (f", {len(failures)} failed" if failures else ""))
+    if failures:
+        exit_with(EXIT_FAILED)
+
+
+def _feel_on_ray(model_spec, videos, frames, faces: bool, face_model, face_share: float, batch_size: int,
+                 output, address, actors: int, device: str) -> None:
+    from emoret.cluster.feel import feel_on_ray
+    from emoret.cluster.jobs import RayOptions
+    from emoret.records import JsonlWriter
+
+    with progress() as bar:
+        task = bar.add_task("reading emotions on Ray", total=None)
+        records, failures = feel_on_ray(model_spec, videos, frames, faces, face_model, face_share, batch_size,
+                                        RayOptions(address, actors, device), say=message,
+                                        on_items=lambda done, total: bar.update(task, completed=done, total=total))
+    if not records and not failures:
+        fail("no videos to read")
     with JsonlWriter(output) as writer:
         writer.write_all(records)
     message(f"feel: {len(records)} videos" + (f", {len(failures)} failed" if failures else ""))

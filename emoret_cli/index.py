@@ -9,6 +9,7 @@ import typer
 
 from emoret.embedding import files as set_files
 from emoret.embedding.files import embedding_paths
+from emoret.embedding.shards import is_sharded
 from emoret.index import store
 from emoret.index.build import (
     Cutting,
@@ -116,7 +117,7 @@ def _is_embeddings(source: str) -> bool:
         if npy.is_file() and not source.endswith("/"):
             fail(f"{source}: both a directory and {npy.name} exist; write {npy} for the embeddings or {source}/ for the videos")
         return False
-    return npy.is_file()
+    return npy.is_file() or is_sharded(source)
 
 
 def _check_video_sources(sources: List[str], model_spec: Optional[str]) -> None:

@@ -123,12 +123,22 @@ def not_a_set(name: str | os.PathLike, kind: str | None = None) -> InputError:
 
 
 def load_embeddings(name: str | os.PathLike, kind: str | None = None) -> Embeddings:
-    """Read a set NAME.npy + NAME.jsonl + NAME.meta.json, checking the three belong together.
+    """Read a set NAME.npy + NAME.jsonl + NAME.meta.json, checking the three belong together
+    (or a sharded set, NAME.meta.json listing its shards: :mod:`emoret.embedding.shards`).
 
     ``kind`` ("texts" or "videos") only words the error for a NAME that is no set.
     A set whose meta file predates the digests (an older emoret) is read with the
     row count as its only check.
     """
+    from emoret.embedding.shards import load_sharded, read_manifest
+
+    manifest = read_manifest(name)
+    if manifest is not None:  # a sharded set (written on Ray), read as one
+        return load_sharded(name, manifest)
+    return _load_single(name, kind)
+
+
+def _load_single(name: str | os.PathLike, kind: str | None) -> Embeddings:
     npy, jsonl, meta_path = embedding_paths(name)
     if not npy.exists():
         raise not_a_set(name, kind)
@@ -186,7 +196,8 @@ def combine_embeddings(parts: Sequence[Embeddings]) -> Embeddings:
         if part.meta.get("fingerprint") != first.meta.get("fingerprint"):
             raise InputError(part.name, f"made by a different model than {first.name}")
     meta: dict[str, Any] = {key: first.meta[key] for key in ("model", "fingerprint") if key in first.meta}
-    vectors = np.concatenate([part.vectors for part in parts])
+    # One set (a sharded one too) is used as it is: concatenating would copy every vector.
+    vectors = first.vectors if len(parts) == 1 else np.concatenate([part.vectors for part in parts])
     records = [record for part in parts for record in part.records]
     return Embeddings(vectors, records, meta, first.name)
 
