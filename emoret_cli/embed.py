@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from emoret.cluster.jobs import RayOptions
+from emoret.cluster.jobs import DEFAULT_SHARD_SIZE, RayOptions
 from emoret.embedding import files as set_files
 from emoret.embedding import sets
 from emoret.embedding.sources import parse_shard, shard_bounds
@@ -45,6 +45,7 @@ def COMMAND(
     precision: str = typer.Option("auto", "--precision", help="auto, fp32 or bf16 (auto: bf16 on a CPU with AMX/AVX-512 BF16, fp16 on a GPU, else fp32)."),
     ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP + " Writes a sharded set (OUT.meta.json lists OUT.shards/)."),
     ray_actors: int = typer.Option(1, "--ray-actors", min=1, help=ACTORS_HELP),
+    ray_shard_size: int = typer.Option(DEFAULT_SHARD_SIZE, "--ray-shard-size", min=1, help="With --ray: videos a shard, the unit of retry and of resume (a multiple of --batch-size keeps the local path's vectors)."),
 ) -> None:
     """Embed videos (a frame store or video files) or captions with a model."""
 
@@ -74,7 +75,7 @@ def COMMAND(
         fail(str(err))
     if ray is not None:
         _embed_on_ray(model_spec, videos or [], frames, texts is not None or bool(shard), out,
-                      RayOptions(ray or None, ray_actors, device), Cutting(segment, overlap, scenes), rule,
+                      RayOptions(ray or None, ray_actors, device, shard_size=ray_shard_size), Cutting(segment, overlap, scenes), rule,
                       batch_size or 8, precision)
         return
     model = load_model_or_fail(model_spec, device)

@@ -11,6 +11,7 @@ from typing import Any
 from emoret.cluster import session
 from emoret.cluster.stages import Decoding, ModelJob, Row, decode_shard, shard_row
 from emoret.embedding.sources import VideoFailure, VideoItem
+from emoret.errors import InputError
 
 # Items a shard: the unit of retry and of resume; a multiple of the batch size keeps the
 # batches (and so the vectors, to the last bit) those of the local path.
@@ -57,10 +58,22 @@ def actor_device(options: RayOptions, ray: ModuleType) -> str:
     return "cuda" if session.has_gpus(ray) else "cpu"
 
 
+def check_room(ray: ModuleType, options: RayOptions) -> None:
+    """Refuse actors that would leave no CPU to decode on: the job would wait forever."""
+    cpus = float(ray.cluster_resources().get("CPU", 0))
+    needed = options.actors * options.actor_cpus + options.decode_cpus
+    if needed > cpus:
+        raise InputError("--ray-actors", f"{options.actors} actors of {options.actor_cpus:g} CPU and a decode task "
+                                         f"of {options.decode_cpus:g} need {needed:g} CPUs, the cluster has {cpus:g}: "
+                                         "run fewer actors")
+
+
 def run_shards(ray: ModuleType, shards: Sequence[Shard], decoding: Decoding, actor: type | None,
                job: ModelJob | None, options: RayOptions) -> Iterator[Row]:
     """Each shard through a decode task and (with ``actor``) the actor pool; rows as they
     finish, in any order (each names its shard)."""
+    if actor is not None:
+        check_room(ray, options)
     rows = [shard_row(shard.index, shard.start, list(shard.items), str(shard.path or "")) for shard in shards]
     dataset = ray.data.from_items(rows, override_num_blocks=len(rows))  # a block a shard: retried alone
     # Ray Data runs a task whose worker died again, without limit; actors restart likewise.
