@@ -7,8 +7,8 @@ pace. A "node" is a `ray.cluster_utils.Cluster` node on this machine.
 
 - equality: the local path (fp32) against a two-node Ray run: rows, order, max |diff|.
 - scaling: one node of 1 CPU (one actor, 1 torch thread, and decoding) against two nodes of
-  1 CPU each (two actors): videos/s, whole job and steady (from the first shard file written
-  to the last: Ray's start and the actors' model loading left out).
+  1 CPU each (two actors): videos/s of a whole job of N videos, and past the start, from jobs
+  of N and N/2 videos: N/2 / (t(N) - t(N/2)) leaves out Ray's start and the actors' model loading.
 - overhead: the local path on 2 torch threads with its decode thread against Ray on one node
   of 2 CPUs (an actor of 1 CPU, decode tasks on the other): the same 2 cores.
 - kills: `ray start --head`, then repeated runs (`--ray auto`) during which a random decode
@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -65,13 +66,17 @@ def ray_processes() -> dict[int, bytes]:
 
 
 def prepare(root: Path, count: int, seconds: float, model: str | None) -> tuple[Path, Path]:
+    """``count`` videos in root/videos, the first half of them (links) in root/half; the model."""
     from emoret.demo.synthetic import make_scenes, make_video
     from emoret.model.tiny import build_tiny_clip
 
-    videos = root / "videos"
+    videos, half = root / "videos", root / "half"
     videos.mkdir()
-    for scene in make_scenes(count, seed=7):
-        make_video(videos / f"{scene.video_id}.mp4", scene, width=320, height=240, fps=24, duration=seconds)
+    half.mkdir()
+    for number, scene in enumerate(make_scenes(count, seed=7)):
+        path = make_video(videos / f"{scene.video_id}.mp4", scene, width=320, height=240, fps=24, duration=seconds)
+        if number < count // 2:
+            (half / path.name).symlink_to(path)
     if model is not None:
         return videos, Path(model)
     words = ["a", "video", "of", "dog", "cat", "happy", "sad", "party", "storm"]
@@ -115,11 +120,21 @@ def cluster(nodes: int, cpus: int):
     return made
 
 
-def rates(label: str, count: int, runs: list[tuple[float, ...]]) -> None:
-    whole = [count / run[0] for run in runs]
-    steady = [(run[2] if len(run) > 2 else count) / run[1] for run in runs]
+HEADER = ("| run | videos/s, whole job of N videos (median) | min-max | videos/s past the start: (N - N/2) / "
+          "(t(N) - t(N/2)) (median) | min-max |\n|---|---:|---:|---:|---:|")
+
+
+def rates(label: str, count: int, run: Callable[[Path, Path], float], videos: Path, work: Path, rounds: int) -> None:
+    """Whole jobs of ``count`` and of ``count // 2`` videos, alternating; the difference
+    leaves out what every job pays once (Ray's start, actors loading the model)."""
+    whole, past = [], []
+    for number in range(rounds):
+        full = run(videos, work / f"{label[:8]}-{number}-all".replace(" ", "_"))
+        half = run(videos.with_name("half"), work / f"{label[:8]}-{number}-half".replace(" ", "_"))
+        whole.append(count / full)
+        past.append((count - count // 2) / (full - half))
     print(f"| {label} | {statistics.median(whole):.2f} | {min(whole):.2f}-{max(whole):.2f} | "
-          f"{statistics.median(steady):.2f} | {min(steady):.2f}-{max(steady):.2f} |", flush=True)
+          f"{statistics.median(past):.2f} | {min(past):.2f}-{max(past):.2f} |", flush=True)
 
 
 def equality(model_dir: Path, videos: Path, work: Path, args) -> None:
@@ -137,33 +152,32 @@ def equality(model_dir: Path, videos: Path, work: Path, args) -> None:
 
 
 def scaling(model_dir: Path, videos: Path, work: Path, args) -> None:
-    print(f"\nscaling ({args.videos} videos, shards of {args.shard_size}, load {loadavg()})")
-    print("| run | videos/s whole job (median) | min-max | steady videos/s (median) | min-max |\n|---|---:|---:|---:|---:|")
+    print(f"\nscaling (N = {args.videos} videos, shards of {args.shard_size}, load {loadavg()})\n{HEADER}")
     for nodes in (1, 2):
         made = cluster(nodes, 1)
         try:
             options = RayOptions(made.address, actors=nodes, actor_cpus=0.5, decode_cpus=0.5, shard_size=args.shard_size)
-            runs = [ray_run(model_dir, videos, work / f"s{nodes}-{r}", options, args.batch) for r in range(args.rounds)]
+            rates(f"{nodes} node(s) of 1 CPU, {nodes} actor(s)", args.videos,
+                  lambda source, out, options=options: ray_run(model_dir, source, out, options, args.batch)[0],
+                  videos, work, args.rounds)
         finally:
             made.shutdown()
-        rates(f"{nodes} node(s) of 1 CPU, {nodes} actor(s)", args.videos, runs)
 
 
 def overhead(model_dir: Path, videos: Path, work: Path, args) -> None:
     import torch
 
-    print(f"\noverhead at 2 cores ({args.videos} videos, load {loadavg()})")
-    print("| run | videos/s whole job (median) | min-max | steady videos/s (median) | min-max |\n|---|---:|---:|---:|---:|")
+    print(f"\noverhead at 2 cores (N = {args.videos} videos, load {loadavg()})\n{HEADER}")
     torch.set_num_threads(2)
-    runs = [local_run(model_dir, videos, work / f"l{r}", args.batch) for r in range(args.rounds)]
-    rates("local path, 2 torch threads + decode thread", args.videos, runs)
+    rates("local path, 2 torch threads + decode thread", args.videos,
+          lambda source, out: local_run(model_dir, source, out, args.batch)[0], videos, work, args.rounds)
     made = cluster(1, 2)
     try:
         options = RayOptions(made.address, actors=1, actor_cpus=1, decode_cpus=1, shard_size=args.shard_size)
-        runs = [ray_run(model_dir, videos, work / f"o{r}", options, args.batch) for r in range(args.rounds)]
+        rates("Ray, 1 node of 2 CPUs: 1 actor (1 CPU) + decode tasks", args.videos,
+              lambda source, out: ray_run(model_dir, source, out, options, args.batch)[0], videos, work, args.rounds)
     finally:
         made.shutdown()
-    rates("Ray, 1 node of 2 CPUs: 1 actor (1 CPU) + decode tasks", args.videos, runs)
 
 
 def killer(stop: threading.Event, delay: float, kills: list[str], rng: random.Random) -> None:

@@ -189,3 +189,17 @@ def test_a_killed_job_leaves_no_manifest_and_its_rerun_computes_only_the_missing
     after = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in shards.shards_dir(out).glob("*.meta.json")}
     assert all(after[name] == stamp for name, stamp in kept.items())  # not written again
     assert_same_set(out, local)
+
+
+def test_feel_on_ray_reads_the_same_emotions_as_the_local_path(env, videos, cluster):
+    from emoret.cluster.feel import feel_on_ray
+    from emoret.perception.run import feel, feel_items
+
+    here = feel(feel_items(env.model, [videos]), env.model, batch_size=BATCH)
+    there, failures = feel_on_ray(str(env.model_dir), [videos], faces=False, batch_size=BATCH,
+                                  options=RayOptions(cluster.address, **_small()))
+    assert [f.record["video"] for f in failures] == ["broken.mp4"]
+    assert [r["video_id"] for r in there] == [r["video_id"] for r in here] and len(here) == 12
+    for ours, theirs in zip(there, here, strict=True):
+        assert ours["video_emotions"].keys() == theirs["video_emotions"].keys()
+        assert max(abs(ours["video_emotions"][k] - theirs["video_emotions"][k]) for k in ours["video_emotions"]) <= 1e-3
