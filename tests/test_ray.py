@@ -18,6 +18,8 @@ import pytest
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]  # Ray Data warns of its own settings
 
+from fault_tools import children  # noqa: E402
+
 from emoret.cluster.embed import embed_on_ray  # noqa: E402
 from emoret.cluster.jobs import RayOptions  # noqa: E402
 from emoret.embedding import sets, shards  # noqa: E402
@@ -27,27 +29,48 @@ BATCH = 2  # the shards hold a multiple of it: the same batches, so the same vec
 SMALL = RayOptions(actor_cpus=0.5, decode_cpus=0.5, shard_size=2)  # fits two 1-CPU nodes
 
 
-def ray_processes() -> set[int]:
-    """This machine's Ray processes (raylet, GCS, workers, monitors)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
-        except (OSError, ValueError):
-            continue
-        if entry.name.isdigit() and (cmdline.startswith(b"ray::") or b"/ray/" in cmdline or b"raylet" in cmdline):
-            found.add(int(entry.name))
+def started(pid: int) -> str | None:
+    """The start time of ``pid`` as /proc says (None: gone or a zombie), so a reused pid is not taken for it."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def descendants(pid: int) -> set[int]:
+    found, todo = set(), [pid]
+    while todo:
+        for child in children(todo.pop()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
     return found
 
 
 @pytest.fixture(scope="module")
 def before():
-    """Ray processes there before the module (another user's): not ours to account for."""
-    earlier = ray_processes()
-    yield earlier
+    """Every process the module's Ray runs start (this process's descendants, sampled as they
+    run): none may outlive the module. Another user's Ray on the machine is not ours to count."""
+    seen: dict[int, str] = {}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.2):
+            for pid in descendants(os.getpid()):
+                if pid not in seen and (start := started(pid)) is not None:
+                    seen[pid] = start
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    yield seen
+    stop.set()
+    sampler.join()
     deadline = time.monotonic() + 30
-    while (left := ray_processes() - earlier) and time.monotonic() < deadline:
+    while (left := [pid for pid, start in seen.items() if started(pid) == start]) and time.monotonic() < deadline:
         time.sleep(0.5)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)  # counted, then stopped: a failing check leaves nothing running
     assert not left, f"Ray processes left behind: {sorted(left)}"
 
 
@@ -86,7 +109,8 @@ def assert_same_set(name, local) -> None:
 
 def test_a_local_ray_run_equals_the_local_path(env, videos, local, run_cli, tmp_path, monkeypatch, before):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    result = run_cli("embed", "--ray", "--model", env.model_dir, videos, "--out", tmp_path / "v", "--precision",
+    # local: a new Ray of its own even where one runs on this machine (bare --ray would join it)
+    result = run_cli("embed", "--ray", "local", "--model", env.model_dir, videos, "--out", tmp_path / "v", "--precision",
                      "fp32", "-b", str(BATCH), "--ray-shard-size", "4")
     assert result.code == 1, result.stderr  # broken.mp4: reported, skipped, the run failed as the local one does
     assert "broken.mp4" in result.stderr and "Traceback" not in result.stderr
@@ -126,7 +150,7 @@ def kill_first(title: bytes, once: threading.Event, when) -> int | None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not once.is_set():
         if when():
-            for pid in ray_processes():
+            for pid in descendants(os.getpid()):
                 try:
                     if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(title):
                         os.kill(pid, signal.SIGKILL)
