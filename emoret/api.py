@@ -30,6 +30,9 @@ from emoret.fields import VideoRecord
 
 if TYPE_CHECKING:
     from emoret.atomic import Busy
+    from emoret.cluster.embed import embed_on_ray
+    from emoret.cluster.feel import feel_on_ray
+    from emoret.cluster.jobs import DEFAULT_SHARD_SIZE, RayOptions
     from emoret.embedding.encoder import Encoder, QueryEncoder
     from emoret.embedding.files import names_a_set, not_a_set
     from emoret.embedding.sets import NoVideos, WrittenSet
@@ -61,6 +64,8 @@ Count = Callable[[int], None]
 
 # Re-exported names → the module that defines each, imported when the name is first used.
 _LAZY = {
+    "DEFAULT_SHARD_SIZE": "emoret.cluster.jobs", "RayOptions": "emoret.cluster.jobs",
+    "embed_on_ray": "emoret.cluster.embed", "feel_on_ray": "emoret.cluster.feel",
     "Busy": "emoret.atomic", "Encoder": "emoret.embedding.encoder", "QueryEncoder": "emoret.embedding.encoder",
     "names_a_set": "emoret.embedding.files", "not_a_set": "emoret.embedding.files",
     "NoVideos": "emoret.embedding.sets", "ServeRefused": "emoret.serve.run", "WrittenSet": "emoret.embedding.sets",
@@ -83,6 +88,7 @@ _LAZY = {
 }
 
 __all__ = [  # the functions defined here, and the re-exported names of _LAZY
+    "DEFAULT_SHARD_SIZE", "embed_on_ray", "feel_on_ray", "RayOptions",
     "annotate", "Answer", "build_index", "Busy", "CannotEvaluate", "CannotPlot", "check_precision", "clock",
     "create_model", "Cutting", "dumps", "embed_captions", "embed_videos", "emotion_index", "EMOTIONS", "Encoder",
     "evaluate", "evaluate_model", "EXACT_MAX_ITEMS", "extract_frames", "face_reader", "FaceReader",

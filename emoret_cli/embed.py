@@ -10,6 +10,7 @@ import typer
 from emoret import api
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, hint_reading_stdin, message, progress, stderr_console
 from emoret_cli.modelopt import load_model_or_fail
+from emoret_cli.rayopt import ACTORS_HELP, RAY_HELP
 from emoret_cli.samplingopt import SAMPLING_HELP, Rule, check_cutting
 
 EPILOG = (
@@ -37,6 +38,9 @@ def COMMAND(
     sampling: Optional[Rule] = typer.Option(None, "--sampling", help=SAMPLING_HELP),
     decode_workers: Optional[int] = typer.Option(None, "--decode-workers", min=0, help="Video files: processes decoding ahead of the model (default: 0 on a CPU, where a thread does it; spare cores up to 8 on a GPU)."),
     precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or int8 (auto: bf16 on a CPU with AMX/AVX-512 BF16, fp16 on a GPU, else fp32; int8 where the CPU has VNNI and int8 was measured faster and close to fp32)."),
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP + " Writes a sharded set (OUT.meta.json lists OUT.shards/)."),
+    ray_actors: int = typer.Option(1, "--ray-actors", min=1, help=ACTORS_HELP),
+    ray_shard_size: int = typer.Option(api.DEFAULT_SHARD_SIZE, "--ray-shard-size", min=1, help="With --ray: videos a shard, the unit of retry and of resume (a multiple of --batch-size keeps the local path's vectors)."),
 ) -> None:
     """Embed videos (a frame store or video files) or captions with a model."""
     if sum((bool(videos), frames is not None, texts is not None)) != 1:
@@ -53,6 +57,11 @@ def COMMAND(
         api.check_precision(precision)
     except ValueError as err:
         fail(str(err))
+    if ray is not None:
+        _embed_on_ray(model_spec, videos or [], frames, texts is not None or bool(shard), out,
+                      api.RayOptions(ray or None, ray_actors, device, shard_size=ray_shard_size),
+                      api.Cutting(segment, overlap, scenes), (sampling or Rule.linspace).value, batch_size or 8, precision)
+        return
     model = load_model_or_fail(model_spec, device)
     chosen = _say_precision(precision, model, "texts" if texts is not None else "videos")
     if texts is not None:
@@ -93,3 +102,16 @@ def _say_precision(spec: str, model: api.Encoder, kind: str) -> str:
     if spec == "auto" and device_type == "cpu" and stderr_console().is_terminal:
         message(f"embed: precision {chosen} (auto: {why})")
     return chosen
+
+
+def _embed_on_ray(model_spec: str, paths: List[Path], frames_dir: Optional[Path], texts_or_shard: bool, out: str,
+                  options: api.RayOptions, cutting: api.Cutting, rule: str, batch_size: int, precision: str) -> None:
+    if texts_or_shard:
+        fail("--ray embeds videos, cut into shards itself (not --texts, not --shard)")
+    with progress() as bar:
+        task = bar.add_task("embedding videos on Ray", total=None)
+        written = api.embed_on_ray(model_spec, paths, frames_dir, out, options, cutting, rule, batch_size, precision,
+                                   say=message, on_items=lambda done, total: bar.update(task, completed=done, total=total))
+    if written.path is None and not written.failures:  # as the local path: no video at all is bad usage
+        fail("no videos to embed")
+    _summary(written)

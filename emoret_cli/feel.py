@@ -10,6 +10,7 @@ import typer
 from emoret import api
 from emoret_cli.common import EXIT_FAILED, exit_with, fail, message, progress
 from emoret_cli.modelopt import load_model_or_fail
+from emoret_cli.rayopt import ACTORS_HELP, RAY_HELP
 
 EPILOG = (
     "Example: emoret feel --model model/ --frames frames/ -o feel.jsonl\n\n"
@@ -30,6 +31,8 @@ def COMMAND(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write here (atomically) instead of stdout."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", min=1, help="Videos a batch."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
+    ray_actors: int = typer.Option(1, "--ray-actors", min=1, help=ACTORS_HELP),
 ) -> None:
     """Add `video_emotions` (8 NRC emotions + neutral) and `faces` to each video's record."""
     if bool(videos) == (frames is not None):
@@ -42,6 +45,10 @@ def COMMAND(
         fail("--face-model and --no-faces contradict each other")
 
     faces = False if no_faces else _face_reader(face_model, scene_too=not no_scene)
+    if ray is not None:
+        _feel_on_ray(None if no_scene else model_spec, videos or [], frames, faces is not False, face_model,
+                     face_share, batch_size, output, api.RayOptions(ray or None, ray_actors, device))
+        return
     model = None if no_scene else load_model_or_fail(str(model_spec), device)
     failures: list[api.VideoFailure] = []
 
@@ -70,3 +77,19 @@ def _face_reader(face_model: Optional[Path], scene_too: bool) -> api.FaceReader:
         # Without faces the scene can still be read: the way on for a newcomer offline.
         also = ", or pass --no-faces to read the scene only" if scene_too and "--no-faces" not in str(err) else ""
         fail(f"{err}{also}")
+
+
+def _feel_on_ray(model_spec: Optional[str], videos: List[Path], frames: Optional[Path], faces: bool,
+                 face_model: Optional[Path], face_share: float, batch_size: int, output: Optional[Path],
+                 options: api.RayOptions) -> None:
+    with progress() as bar:
+        task = bar.add_task("reading emotions on Ray", total=None)
+        records, failures = api.feel_on_ray(model_spec, videos, frames, faces, face_model, face_share, batch_size,
+                                            options, say=message,
+                                            on_items=lambda done, total: bar.update(task, completed=done, total=total))
+    if not records and not failures:
+        fail("no videos to read")
+    api.write_records(records, output)
+    message(f"feel: {len(records)} videos" + (f", {len(failures)} failed" if failures else ""))
+    if failures:
+        exit_with(EXIT_FAILED)

@@ -13,6 +13,7 @@ import typer
 
 from emoret.errors import InputError, ModelError, OutputClosed
 from emoret_cli import common
+from emoret_cli.rayopt import bare_ray_flag
 from emoret_cli.typer_compat import click_exceptions, plain_help_types
 
 app = typer.Typer(
@@ -143,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     plain_help_types(command)
     try:
-        status = command.main(args=argv, prog_name="emoret", standalone_mode=False)
+        args = bare_ray_flag(sys.argv[1:] if argv is None else list(argv))
+        status = command.main(args=args, prog_name="emoret", standalone_mode=False)
     except click_exceptions().ClickException as err:
         err.show()  # usage errors: the short usage and one error line, exit 2
         sys.exit(err.exit_code)

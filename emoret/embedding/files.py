@@ -112,7 +112,7 @@ def not_a_set(name: str | os.PathLike, kind: str | None = None) -> InputError:
 
 def names_a_set(source: str | os.PathLike[str]) -> bool:
     """Whether ``source`` names an embedding set (NAME.npy, NAME.jsonl, or NAME with NAME.npy
-    beside it) rather than videos; a directory is videos, unless it ends without ``/`` and a
+    beside it, or a sharded set's NAME) rather than videos; a directory is videos, unless it ends without ``/`` and a
     NAME.npy lies beside it too (InputError: the caller must say which it means)."""
     text = os.fspath(source)
     if text.endswith((".npy", ".jsonl")):
@@ -123,16 +123,24 @@ def names_a_set(source: str | os.PathLike[str]) -> bool:
             raise InputError(text, f"both a directory and {npy.name} exist; write {npy} for the embeddings or "
                                    f"{text}/ for the videos")
         return False
-    return npy.is_file()
+    return npy.is_file() or is_sharded(text)
 
 
 def load_embeddings(name: str | os.PathLike, kind: str | None = None) -> Embeddings:
-    """Read a set NAME.npy + NAME.jsonl + NAME.meta.json, checking the three belong together.
+    """Read a set NAME.npy + NAME.jsonl + NAME.meta.json, checking the three belong together
+    (or a sharded set, NAME.meta.json listing its shards: :mod:`emoret.embedding.shards`).
 
     ``kind`` ("texts" or "videos") only words the error for a NAME that is no set.
     A set whose meta file predates the digests (an older emoret) is read with the
     row count as its only check.
     """
+    manifest = read_manifest(name)
+    if manifest is not None:  # a sharded set (written on Ray), read as one
+        return load_sharded(name, manifest)
+    return _load_single(name, kind)
+
+
+def _load_single(name: str | os.PathLike, kind: str | None) -> Embeddings:
     npy, jsonl, meta_path = embedding_paths(name)
     if not npy.exists():
         raise not_a_set(name, kind)
@@ -201,7 +209,8 @@ def combine_embeddings(parts: Sequence[Embeddings]) -> Embeddings:
         if part.meta.get("fingerprint") != first.meta.get("fingerprint"):
             raise InputError(part.name, f"made by a different model than {first.name}")
     meta: dict[str, Any] = {key: first.meta[key] for key in ("model", "fingerprint") if key in first.meta}
-    vectors = np.concatenate([part.vectors for part in parts])
+    # One set (a sharded one too) is used as it is: concatenating would copy every vector.
+    vectors = first.vectors if len(parts) == 1 else np.concatenate([part.vectors for part in parts])
     records = [record for part in parts for record in part.records]
     return Embeddings(vectors, records, meta, first.name)
 
@@ -224,3 +233,73 @@ def model_meta(model: Encoder, spec: str | os.PathLike) -> dict[str, Any]:
         "fingerprint": model.fingerprint,
         "dim": int(model.embed_dim),
     }
+
+
+# --- sharded sets (written on Ray: emoret.embedding.shards), read as one ---------------
+
+
+SHARDS_FORMAT = "emoret-sharded-set"
+
+
+SHARDS_KEY = "shards"
+
+
+_LISTING_KEYS = ("format", "dir", SHARDS_KEY)  # the manifest's own keys, not the set's meta
+
+
+
+def shards_dir(name: str | os.PathLike) -> Path:
+    """``NAME.shards``: where the shards of the set NAME live."""
+    npy, _, _ = embedding_paths(name)
+    return npy.with_name(npy.name[: -len(".npy")] + ".shards")
+
+
+
+def read_manifest(name: str | os.PathLike) -> dict[str, Any] | None:
+    """NAME.meta.json when it is a sharded set's manifest, else None (a single set, or none)."""
+    _, _, meta_path = embedding_paths(name)
+    try:
+        meta = orjson.loads(meta_path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return meta if isinstance(meta, dict) and meta.get("format") == SHARDS_FORMAT else None
+
+
+
+def is_sharded(name: str | os.PathLike) -> bool:
+    return read_manifest(name) is not None
+
+
+
+def load_sharded(name: str | os.PathLike, manifest: dict[str, Any]) -> Embeddings:
+    """The shards of ``manifest`` read as one set: the rows go straight into one array of
+    the manifest's ``count`` rows (a shard at a time), never two copies of the vectors."""
+    _, _, meta_path = embedding_paths(name)
+    directory = meta_path.parent / str(manifest.get("dir", ""))
+    total = int(manifest.get("count", -1))
+    vectors: np.ndarray | None = None
+    records: list[dict[str, Any]] = []
+    for entry in manifest[SHARDS_KEY]:
+        part = _load_shard(directory / str(entry["name"]), entry, meta_path)
+        if vectors is None:
+            vectors = np.empty((max(total, 0), part.vectors.shape[1]), dtype=np.float32)
+        if part.vectors.shape[1] != vectors.shape[1] or len(records) + len(part.records) > total:
+            raise InputError(part.name, f"does not fit the set {meta_path.name} lists it in (rows or dimension)")
+        vectors[len(records) : len(records) + len(part.records)] = part.vectors
+        records.extend(part.records)
+        del part
+    if vectors is None or len(records) != total:
+        raise InputError(str(meta_path), f"says {total} rows, its shards hold {len(records)}")
+    meta = {key: value for key, value in manifest.items() if key not in _LISTING_KEYS}
+    return Embeddings(vectors, records, meta, str(meta_path)[: -len(".meta.json")])
+
+
+
+def _load_shard(path: Path, entry: dict[str, Any], manifest_path: Path) -> Embeddings:
+    _, _, shard_meta = embedding_paths(path)
+    if not shard_meta.exists():
+        raise InputError(str(shard_meta), f"no such file: a shard {manifest_path.name} lists (run 'emoret embed' again)")
+    if file_digest(shard_meta) != entry.get("meta_sha256"):
+        raise InputError(str(shard_meta), f"does not match {manifest_path.name}: a shard of another run "
+                                          "(run 'emoret embed' again)")
+    return _load_single(path, None)

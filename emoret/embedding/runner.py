@@ -109,37 +109,52 @@ def embed_items(model: Encoder, items: Sequence[VideoItem], batch_size: int = 8,
                 rule: str = DEFAULT_RULE,
                 precision: str | None = None, decode_workers: int | None = None) -> tuple[np.ndarray, list[dict[str, Any]], list[int]]:
     """Like :func:`embed_videos`, and for each row the position of the item it came from."""
-    import torch
-
     model = _int8_towers(model, precision)
     if decode_workers is None:
         decode_workers = default_decode_workers(model.device.type)
     vectors: list[np.ndarray] = []
     records: list[dict[str, Any]] = []
     owners: list[int] = []
+
+    def failed(position: int, reason: str) -> None:
+        if on_failure:
+            on_failure(VideoFailure(items[position].record, reason))
+
     batches = [range(i, min(i + batch_size, len(items))) for i in range(0, len(items), batch_size)]
     if batches:
         for loaded in _loaded_batches(model, items, batches, rule, decode_workers):
-            good: list[tuple[int, dict[str, Any], Any]] = []
-            for position, rows, reason in loaded:
-                if reason is not None:
-                    if on_failure:
-                        on_failure(VideoFailure(items[position].record, reason))
-                else:
-                    good += [(position, record, frames) for record, frames in rows]
-            # An item in moments may bring many rows: encode them batch_size at a time.
-            for first in range(0, len(good), batch_size):
-                chunk = good[first : first + batch_size]
-                with torch.inference_mode(), _autocast(model, precision):
-                    batch = torch.stack([frames for _, _, frames in chunk]).to(model.device)
-                    vectors.append(_finish(model.encode_video(batch), model))
-                records.extend(record for _, record, _ in chunk)
-                owners.extend(position for position, _, _ in chunk)
+            encode_loaded(model, loaded, batch_size, precision, (vectors, records, owners), failed)
             if on_item:
                 for _ in loaded:
                     on_item()
     dim = int(model.embed_dim)
     return (np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)), records, owners
+
+
+Encoded = tuple[list[np.ndarray], list[dict[str, Any]], list[int]]  # vector blocks, records, owners
+
+
+def encode_loaded(model: Any, loaded: Loaded, batch_size: int, precision: str | None, into: Encoded,
+                  on_failure: Callable[[int, str], None]) -> None:
+    """One loaded batch encoded onto ``into`` (the local path and a Ray actor both come here);
+    an item that could not be read goes to ``on_failure(position, reason)``."""
+    import torch
+
+    vectors, records, owners = into
+    good: list[tuple[int, dict[str, Any], Any]] = []
+    for position, rows, reason in loaded:
+        if reason is not None:
+            on_failure(position, reason)
+        else:
+            good += [(position, record, frames) for record, frames in rows]
+    # An item in moments may bring many rows: encode them batch_size at a time.
+    for first in range(0, len(good), batch_size):
+        chunk = good[first : first + batch_size]
+        with torch.inference_mode(), _autocast(model, precision):
+            batch = torch.stack([frames for _, _, frames in chunk]).to(model.device)
+            vectors.append(_finish(model.encode_video(batch), model))
+        records.extend(record for _, record, _ in chunk)
+        owners.extend(position for position, _, _ in chunk)
 
 
 # Most decode processes started by default: past this the model, not decoding, is the limit.
@@ -181,7 +196,7 @@ def _loaded_batches(model: Encoder, items: Sequence[VideoItem], batches: list[ra
     context = multiprocessing.get_context("fork")
     pool = context.Pool(decode_workers, initializer=plain_worker, initargs=(os.getpid(),))
     try:
-        jobs = (functools.partial(_decode_batch, [items[p] for p in positions], positions) for positions in batches)
+        jobs = (functools.partial(decode_batch, [items[p] for p in positions], positions) for positions in batches)
         # Twice the workers in flight: none idles, and decoded frames never pile up in memory.
         for raw in _in_order(lambda job: pool.apply_async(job).get, jobs, ahead=2 * decode_workers):
             yield _prepared(model, raw, rule)
@@ -205,16 +220,26 @@ def _in_order(start: Callable[[Callable[[], Loaded]], Callable[[], Loaded]],
 
 def _prepared(model: Encoder, raw: Loaded, rule: str) -> Loaded:
     """A decoded batch with each row's frames picked by ``rule`` and preprocessed for ``model``."""
-    return [(position, [(record, model.preprocess_frames(pick_frames(frames, int(model.num_frames), rule)))
-                        for record, frames in rows], reason)
+    return preprocessed(model, picked(raw, int(model.num_frames), rule))
+
+
+def picked(raw: Loaded, num_frames: int, rule: str) -> Loaded:
+    """A decoded batch with each row's ``num_frames`` frames picked by ``rule`` (no torch: a decode worker may run it)."""
+    return [(position, [(record, pick_frames(frames, num_frames, rule)) for record, frames in rows], reason)
+            for position, rows, reason in raw]
+
+
+def preprocessed(model: Encoder, raw: Loaded) -> Loaded:
+    """A batch of picked frames preprocessed for ``model`` (where the model is)."""
+    return [(position, [(record, model.preprocess_frames(frames)) for record, frames in rows], reason)
             for position, rows, reason in raw]
 
 
 def _load_batch(model: Encoder, items: Sequence[VideoItem], positions: range, rule: str) -> Loaded:
-    return _prepared(model, _decode_batch([items[p] for p in positions], positions), rule)
+    return _prepared(model, decode_batch([items[p] for p in positions], positions), rule)
 
 
-def _decode_batch(items: Sequence[VideoItem], positions: range) -> Loaded:
+def decode_batch(items: Sequence[VideoItem], positions: Sequence[int]) -> Loaded:
     """Each item's raw rows, or why it cannot be read (run in a decode worker, or on the thread)."""
     out: Loaded = []
     for position, item in zip(positions, items, strict=True):

@@ -69,18 +69,23 @@ def feel(items: Sequence[VideoItem], model: Encoder | None = None, faces: FaceRe
         scenes = list(reader(vectors)) if len(records) else []
     else:
         records, scenes = _load_only(items, on_item, on_failure)
-    out = []
-    for record, scene in zip(records, scenes, strict=False):
-        summary = seen.get(id(record))
-        result = dict(record)
-        scores = combine(scene, summary, face_share)
-        if not np.isfinite(scores).all():  # each source checks its own; this is the contract
-            raise ModelError(model.source if model is not None else "the face model", "gave NaN or infinite emotion scores")
-        result["video_emotions"] = as_dict(scores)
-        if faces is not None:
-            result["faces"] = (summary or FaceSummary(None, 0, 0, 0)).as_record()
-        out.append(result)
-    return out
+    source = model.source if model is not None else "the face model"
+    return [feel_record(record, scene, seen.get(id(record)), faces is not None, face_share, source)
+            for record, scene in zip(records, scenes, strict=False)]
+
+
+def feel_record(record: dict[str, Any], scene: np.ndarray | None, summary: FaceSummary | None, faces_read: bool,
+                face_share: float, source: str) -> dict[str, Any]:
+    """``record`` with ``video_emotions`` (and ``faces`` when they were read); ``source``
+    names what gave NaN, should the scores hold any (each source checks its own: the contract)."""
+    result = dict(record)
+    scores = combine(scene, summary, face_share)
+    if not np.isfinite(scores).all():
+        raise ModelError(source, "gave NaN or infinite emotion scores")
+    result["video_emotions"] = as_dict(scores)
+    if faces_read:
+        result["faces"] = (summary or FaceSummary(None, 0, 0, 0)).as_record()
+    return result
 
 
 def _load_only(items: Sequence[VideoItem], on_item: Callable[[], None] | None,
