@@ -16,9 +16,9 @@ __all__ = ["EmoretModel", "load_model"]
 def load_model(spec, device="cpu", video_encoder=None, **options: Any) -> "EmoretModel":
     """Load a hub id, a local CLIP dir, an emoret model dir or a CLIP-ViP ``.pt``.
 
-    See :func:`emoret.model.emoret_model.load_model` for the options.
+    See :func:`emoret.model.load.load_model` for the options.
     """
-    from emoret.model.emoret_model import load_model as _load
+    from emoret.model.load import load_model as _load
 
     return _load(spec, device=device, video_encoder=video_encoder, **options)
 

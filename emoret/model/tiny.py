@@ -76,7 +76,7 @@ def build_tiny_clip(captions: list[str], out_dir: str | os.PathLike, seed: int =
     import torch
     from transformers import CLIPModel
 
-    from emoret.model.emoret_model import quiet_transformers
+    from emoret.model.load import quiet_transformers
 
     quiet_transformers()
     out = Path(out_dir)
