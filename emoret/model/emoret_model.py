@@ -1,9 +1,12 @@
-"""EmoretModel: a transformers CLIP with a video encoder and an emotion-aware text encoder.
+"""EmoretModel: a transformers dual encoder (CLIP, SigLIP, SigLIP 2) with a video encoder
+and an emotion-aware text encoder.
 
-The CLIP module is kept whole (``self.clip``) and its weights keep their names; the new
+The transformers model is kept whole (``self.clip``, whatever its family: the name is kept
+for the checkpoints and callers that use it) and its weights keep their names; the new
 parameters are attached inside it under CLIP-ViP's names (see vision.py, text.py), so a
-saved model directory is also a loadable CLIP directory and CLIP-ViP checkpoints load
-without renaming.
+saved model directory is also a loadable Hugging Face directory and CLIP-ViP checkpoints
+load without renaming. What differs between families is read from their row in
+:mod:`emoret.model.families`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Sequence, cast
 
 import numpy as np
 import torch
@@ -23,9 +26,12 @@ from torch import nn
 
 if TYPE_CHECKING:  # transformers is heavy; imported where a model is built
     from transformers import CLIPModel
+    from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from emoret.atomic import atomic_path, write_bytes_atomic
+from emoret.errors import InputError
 from emoret.model.config import EmoretConfig
+from emoret.model.families import Family, family_named, unknown_family
 from emoret.model.preprocess import preprocess_frames
 from emoret.model.text import EmotionText, make_emotion_embedding
 from emoret.model.vision import (
@@ -45,7 +51,7 @@ class EmoretModel(nn.Module):
     def __init__(
         self,
         clip: CLIPModel,
-        tokenizer,
+        tokenizer: PreTrainedTokenizerBase,
         config: EmoretConfig,
         generator: torch.Generator | None = None,
         unused_keys: Sequence[str] = (),
@@ -54,10 +60,15 @@ class EmoretModel(nn.Module):
         # Tensors of the loaded checkpoint that no part of the model took (already logged).
         self.unused_keys: tuple[str, ...] = tuple(unused_keys)
         self.source = config.base or "the model"  # where it was loaded from (load_model sets it)
+        # A CLIPModel, SiglipModel or Siglip2Model: the attributes emoret uses have the same names.
         self.clip: CLIPModel = clip
+        self.family: Family = _family_of(clip, self.source)
         self.tokenizer = tokenizer
+        # The text tower gets the attention mask when the tokenizer gives one to the model
+        # (transformers' model(**tokenizer(...))): CLIP's and SigLIP 2's do, SigLIP's does not.
+        self._text_mask = "attention_mask" in tokenizer.model_input_names
         self.config = config
-        config.image_size = int(clip.vision_model.config.image_size)
+        config.image_size = _image_size(clip, self.family)
         if config.video_encoder == "vip" and not has_vip_parameters(clip):
             add_vip_parameters(clip, config.num_proxies, config.num_frames)
         embeddings = clip.text_model.embeddings
@@ -79,11 +90,12 @@ class EmoretModel(nn.Module):
 
     @property
     def embed_dim(self) -> int:
-        return self.clip.text_projection.out_features
+        projection = self.clip.get_submodule(self.family.text_projection)
+        return int(cast(nn.Linear, projection).out_features)
 
     @property
     def device(self) -> torch.device:
-        return self.clip.text_projection.weight.device
+        return self.clip.logit_scale.device
 
     @property
     def fingerprint(self) -> str:
@@ -93,20 +105,25 @@ class EmoretModel(nn.Module):
 
     # --- encoders ----------------------------------------------------------------------
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Token ids and attention mask [B, L]: L the longest text, or the fixed length SigLIP was trained with."""
         limit = self.clip.text_model.config.max_position_embeddings
-        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=limit, return_tensors="pt")
+        padding = "max_length" if self.family.text_padding == "max_length" else True
+        batch = self.tokenizer(list(texts), padding=padding, truncation=True, max_length=limit,
+                               return_attention_mask=True, return_tensors="pt")
         return {"input_ids": batch["input_ids"].to(self.device), "attention_mask": batch["attention_mask"].to(self.device)}
 
-    def text_features(self, input_ids, attention_mask, emotions: torch.Tensor | None = None) -> torch.Tensor:
+    def text_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      emotions: torch.Tensor | None = None) -> torch.Tensor:
         """Projected text features [B, D], not normalised."""
-        return self._text.features(input_ids, attention_mask, emotions)
+        return self._text.features(input_ids, attention_mask if self._text_mask else None, emotions)
 
     def video_features(self, frames: torch.Tensor) -> torch.Tensor:
         """Projected video features [B, D] from [B, T, 3, S, S], not normalised."""
         frames = frames.to(self.device)
         if self.config.video_encoder == "vip":
             return vip_features(self.clip, frames)
-        return meanpool_features(self.clip, frames)
+        patch = int(self.clip.vision_model.config.patch_size) if self.family.patch_inputs else 0
+        return meanpool_features(self.clip, frames, naflex_patch=patch)
 
     def encode_text(self, texts: list[str], emotions: torch.Tensor | None = None) -> torch.Tensor:
         """L2-normalised [B, D]. ``emotions``: [B, 8] counts (binarised inside) or None."""
@@ -126,18 +143,19 @@ class EmoretModel(nn.Module):
         """L2-normalised [B, D] from preprocessed frames [B, T, 3, S, S]."""
         return F.normalize(self.video_features(frames), dim=-1)
 
-    def forward(self, input_ids, attention_mask, emotions, frames):
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, emotions: torch.Tensor | None,
+                frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(text [B, D], video [B, D], log logit scale): what training needs in one call."""
         text = F.normalize(self.text_features(input_ids, attention_mask, emotions), dim=-1)
         video = F.normalize(self.video_features(frames), dim=-1)
         return text, video, self.clip.logit_scale
 
     def preprocess_frames(self, frames: np.ndarray) -> torch.Tensor:
-        """uint8 [T, H, W, 3] → float [T, 3, S, S]: CLIP's resize, centre crop and normalisation."""
-        return preprocess_frames(frames, self.image_size)
+        """uint8 [T, H, W, 3] → float [T, 3, S, S]: the family's resize and normalisation."""
+        return preprocess_frames(frames, self.image_size, self.family)
 
     # --- persistence -------------------------------------------------------------------
-    def save(self, directory: str | os.PathLike) -> Path:
+    def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write a model directory: config.json, model.safetensors, tokenizer, emoret.json.
 
         Each file is replaced atomically; emoret.json, carrying the fingerprint, comes last.
@@ -155,6 +173,22 @@ class EmoretModel(nn.Module):
         self.config.weights_size, self.config.weights_mtime_ns = weights.st_size, weights.st_mtime_ns
         self.config.save(out)
         return out
+
+
+def _family_of(backbone: nn.Module, source: str) -> Family:
+    model_type = getattr(getattr(backbone, "config", None), "model_type", None)
+    family = family_named(str(model_type))
+    if family is None:
+        raise InputError(source, unknown_family(model_type))
+    return family
+
+
+def _image_size(backbone: CLIPModel, family: Family) -> int:
+    """The side of the square frames the vision tower takes (NaFlex: its full square patch grid)."""
+    vision = backbone.vision_model.config
+    if family.patch_inputs:
+        return int(vision.patch_size) * math.isqrt(int(vision.num_patches))
+    return int(vision.image_size)
 
 
 def _save_safetensors(state: dict[str, torch.Tensor], tmp: str, target: Path) -> None:
