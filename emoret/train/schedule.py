@@ -7,12 +7,14 @@ from typing import Any
 
 from emoret.train.config import TrainConfig
 
-# Parameters the base CLIP model does not have; they start untrained and learn at ``lr_new``.
+# Parameters the base model does not have (they start untrained), and the loss's scale and
+# bias (SigLIP's): they learn at ``lr_new``.
 NEW_PARAMETERS = (
     "vision_model.embeddings.added_cls",
     "vision_model.embeddings.temporal_embedding",
     "text_model.embeddings.emotion_embedding.weight",
     "logit_scale",
+    "logit_bias",
 )
 
 
@@ -25,8 +27,8 @@ def lr_factor(step: int, total_steps: int, warmup: float) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * (step - warmup_steps) / span))
 
 
-def parameter_groups(model, config: TrainConfig) -> list[dict[str, Any]]:
-    """CLIP weights at ``lr`` (decay on matrices only); new parameters at ``lr_new``, no decay."""
+def parameter_groups(model: Any, config: TrainConfig) -> list[dict[str, Any]]:
+    """Base model weights at ``lr`` (decay on matrices only); new parameters at ``lr_new``, no decay."""
     decay, no_decay, new = [], [], []
     for name, param in model.clip.named_parameters():
         if not param.requires_grad:
@@ -44,7 +46,7 @@ def parameter_groups(model, config: TrainConfig) -> list[dict[str, Any]]:
     ]
 
 
-def set_learning_rates(optimizer, factor: float) -> None:
+def set_learning_rates(optimizer: Any, factor: float) -> None:
     """Scale every group's base rate by ``factor`` (from :func:`lr_factor`)."""
     for group in optimizer.param_groups:
         group["lr"] = group["base_lr"] * factor
