@@ -5,7 +5,7 @@ Nothing is downloaded. The tokenizers behave as the real ones do where emoret se
 - ``siglip`` (as ``SiglipTokenizer``): ``text </s>``, padded on the right with ``</s>`` to a
   fixed length, and no attention mask for the model (``model_input_names``: input_ids);
 - ``siglip2``: transformers' ``Siglip2Tokenizer`` itself (Gemma's BPE, lowercased, padded on
-  the left, the attention mask handed to the model) over a vocabulary of characters.
+  the left, the attention mask handed to the model) over a small BPE learnt from the captions.
 
 The SigLIP vocabulary is learnt from the given captions' words; the weights are random (seeded), with
 SigLIP's initial logit scale ln 10 and bias -10. The directory written loads like a Hugging
@@ -18,7 +18,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, cast
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig
@@ -53,9 +53,9 @@ BASE_PATCH16 = SiglipShape(hidden=768, layers=12, heads=12, intermediate=3072, i
 def train_siglip_tokenizer(captions: Iterable[str], family: str = "siglip",
                            max_length: int = SIGLIP_TEXT_POSITIONS) -> PreTrainedTokenizerBase:
     """``siglip``: a WordLevel tokenizer over the captions' words behaving as SigLIP's;
-    ``siglip2``: transformers' own ``Siglip2Tokenizer`` over a character vocabulary."""
+    ``siglip2``: transformers' own ``Siglip2Tokenizer`` over a small BPE learnt from them."""
     if family == "siglip2":
-        return _gemma_characters(max_length)
+        return _gemma_bpe(list(captions), max_length)
     from tokenizers import Tokenizer, pre_tokenizers, processors
     from tokenizers.models import WordLevel
     from tokenizers.trainers import WordLevelTrainer
@@ -70,17 +70,27 @@ def train_siglip_tokenizer(captions: Iterable[str], family: str = "siglip",
                                    model_max_length=max_length, padding_side="right", model_input_names=["input_ids"])
 
 
-def _gemma_characters(max_length: int) -> PreTrainedTokenizerBase:
+def _gemma_bpe(captions: list[str], max_length: int) -> PreTrainedTokenizerBase:
     """SigLIP 2's tokenizer class (Gemma's BPE, lowercased, padded on the left, with the mask)
-    over printable ASCII characters and no merges: a word is its letters."""
+    over a BPE learnt from the captions (merges kept inside words; printable ASCII beside)."""
+    import json
     import string
 
+    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
     from transformers import Siglip2Tokenizer
 
-    vocab = {token: i for i, token in enumerate(["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "\u2581"])}
-    for char in string.ascii_lowercase + string.digits + string.punctuation:
-        vocab.setdefault(char, len(vocab))
-    return Siglip2Tokenizer(vocab=vocab, merges=[], model_max_length=max_length)
+    space = "\u2581"  # sentencepiece's word mark, which the tokenizer puts for a space
+    learner = Tokenizer(models.BPE(unk_token="<unk>"))
+    learner.normalizer = normalizers.Sequence([normalizers.Lowercase(), normalizers.Replace(" ", space)])
+    learner.pre_tokenizer = pre_tokenizers.Split(Regex(space), behavior="merged_with_previous")
+    alphabet = list(string.ascii_lowercase + string.digits + string.punctuation) + [space]
+    learner.train_from_iterator(captions, trainers.BpeTrainer(
+        vocab_size=4096, special_tokens=["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"], initial_alphabet=alphabet,
+        show_progress=False))
+    learnt = json.loads(learner.to_str())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(str(m).split(" ")) for m in learnt["merges"]]
+    # Pairs, which the tokenizers library takes (transformers' annotation says strings).
+    return Siglip2Tokenizer(vocab=learnt["vocab"], merges=cast(Any, merges), model_max_length=max_length)
 
 
 def siglip_config(family: str, shape: SiglipShape, tokenizer: PreTrainedTokenizerBase) -> PretrainedConfig:
