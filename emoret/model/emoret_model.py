@@ -66,7 +66,7 @@ class EmoretModel(nn.Module):
         self.tokenizer = tokenizer
         # The text tower gets the attention mask when the tokenizer gives one to the model
         # (transformers' model(**tokenizer(...))): CLIP's and SigLIP 2's do, SigLIP's does not.
-        self._text_mask = "attention_mask" in tokenizer.model_input_names
+        self.text_mask = "attention_mask" in tokenizer.model_input_names
         self.config = config
         config.image_size = _image_size(clip, self.family)
         if config.video_encoder == "vip" and not has_vip_parameters(clip):
@@ -115,7 +115,7 @@ class EmoretModel(nn.Module):
     def text_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                       emotions: torch.Tensor | None = None) -> torch.Tensor:
         """Projected text features [B, D], not normalised."""
-        return self._text.features(input_ids, attention_mask if self._text_mask else None, emotions)
+        return self._text.features(input_ids, attention_mask if self.text_mask else None, emotions)
 
     def video_features(self, frames: torch.Tensor) -> torch.Tensor:
         """Projected video features [B, D] from [B, T, 3, S, S], not normalised."""

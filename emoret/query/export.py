@@ -115,7 +115,7 @@ def _text_rules(model: Any) -> dict[str, Any]:
         "attention": family.text_attention,
         "pad_to": int(model.clip.config.text_config.max_position_embeddings),
         "pad_side": str(model.tokenizer.padding_side),
-        "text_mask": bool(model._text_mask),
+        "text_mask": bool(model.text_mask),
     }
 
 
