@@ -51,9 +51,15 @@ def build_models(work: Path, naflex: bool) -> dict[str, Path]:
     from emoret.model import load_model
     from emoret.model.tiny_siglip import BASE_PATCH16, build_tiny_siglip
 
-    models = {"CLIP B/32": build_b32(work / "b32", emotion=True, video_encoder="meanpool", num_frames=12)}
+    # A --work of an earlier run keeps its models (building a B/16 takes minutes).
+    done = work / "b32" / "emoret"
+    models = {"CLIP B/32": done if (done / "emoret.json").exists() else
+              build_b32(work / "b32", emotion=True, video_encoder="meanpool", num_frames=12)}
     variants = [("SigLIP 2 B/16 (224 px, siglip)", "siglip")] + ([("SigLIP 2 B/16 NaFlex (256 px)", "siglip2")] if naflex else [])
     for label, family in variants:
+        if (work / family / "emoret.json").exists():
+            models[label] = work / family
+            continue
         base = build_tiny_siglip(captions(), work / f"{family}-base", family=family, seed=0, shape=BASE_PATCH16)
         model = load_model(base, emotion=True, emotion_init="normal", num_frames=12)
         models[label] = model.save(work / family)
@@ -83,6 +89,7 @@ def embed_rates(models: dict[str, Path], frames: Path, rounds: int,
 
     from emoret.embedding import files as set_files
     from emoret.embedding import runner, sources
+    from emoret.embedding.precision import resolve_precision
     from emoret.model import load_model
 
     items, _ = sources.items_from_frames(frames)
@@ -95,7 +102,8 @@ def embed_rates(models: dict[str, Path], frames: Path, rounds: int,
             for precision in ("fp32", "auto"):
                 start = time.perf_counter()
                 with torch.inference_mode():
-                    vectors, records = runner.embed_videos(model, items, precision=precision)
+                    vectors, records = runner.embed_videos(model, items,
+                                                           precision=resolve_precision(precision, model.device.type))
                 times.setdefault(f"{label} | {precision}", []).append(time.perf_counter() - start)
                 if precision == "auto":
                     cosines[label] = float(np.min(np.sum(vectors * references[label], axis=1)))
@@ -143,7 +151,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="emoret-families-") as temp:
         work = args.work or Path(temp)
         work.mkdir(parents=True, exist_ok=True)
-        print(f"CPU: {cpu_line()}; load before: {loadavg()}", flush=True)
+        from emoret.embedding.precision import resolve_precision
+
+        print(f"CPU: {cpu_line()}; --precision auto is {resolve_precision('auto', 'cpu')} here; load before: {loadavg()}",
+              flush=True)
         models = build_models(work, args.naflex)
         frames = frame_store(work, args.videos)
         embeds, cosines = embed_rates(models, frames, args.rounds, work)
