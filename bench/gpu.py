@@ -58,7 +58,8 @@ def embed_bench(args) -> dict:
     import torch
     from transformers import CLIPModel
 
-    from emoret.model.emoret_model import CLIP_MEAN, CLIP_STD, quiet_transformers
+    from emoret.model.load import quiet_transformers
+    from emoret.model.preprocess import CLIP_MEAN, CLIP_STD
 
     quiet_transformers()
     device = torch.device(args.device)

@@ -26,7 +26,8 @@ def build(video_encoder: str, device: str):
     from transformers import CLIPConfig, CLIPModel
 
     from emoret.model.config import EmoretConfig
-    from emoret.model.emoret_model import EmoretModel, quiet_transformers
+    from emoret.model.emoret_model import EmoretModel
+    from emoret.model.load import quiet_transformers
     from emoret.model.tiny import train_word_tokenizer
 
     quiet_transformers()

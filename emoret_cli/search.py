@@ -54,7 +54,12 @@ def COMMAND(
         encoder = api.query_encoder(index, model_spec, device)
     except api.ModelMismatch as err:
         fail(str(err))
-    table = not as_json and _stdout_is_terminal()
+    _answer(query, index, encoder, options, not as_json and _stdout_is_terminal(), html_page, frames)
+
+
+def _answer(query: str, index: api.Index, encoder: api.QueryEncoder, options: api.SearchOptions, table: bool,
+            html_page: Optional[Path], frames: Optional[Path]) -> None:
+    """Each query's hits as a table (a terminal) or JSON lines, and the page with --html."""
     if table:
         from emoret_cli.hits_table import print_table  # rich: only for a terminal
     if query == "-":

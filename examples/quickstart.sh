@@ -2,7 +2,12 @@
 # The whole emoret pipeline on a synthetic, captioned set of videos, with no network:
 # make_demo → annotate → filter → extract-frames → train → embed → feel → index → search → eval → tsne.
 #
-#   examples/quickstart.sh [DIR]        (default DIR: ./emoret-demo)
+#   examples/quickstart.sh [--family clip|siglip|siglip2] [DIR]   (default DIR: ./emoret-demo,
+#                                                                 ./emoret-demo-FAMILY for the others)
+#
+# --family siglip / siglip2 runs it all on a tiny random SigLIP (SigLIP 2: NaFlex) base instead
+# of CLIP: its preprocessing, fixed-length text, sigmoid loss and meanpool video encoder (vip
+# is CLIP-ViP's); the figures below are CLIP's (SigLIP's: bench/RESULTS.md).
 #
 # The base model is a tiny random CLIP, trained here from scratch (500 epochs: about a minute,
 # 36-90 s measured); the whole script takes about 2 minutes on 2 CPU cores (80-125 s measured in
@@ -14,7 +19,21 @@
 # on one CPU (another CPU's float kernels can move them a little: README, "The quickstart").
 set -euo pipefail
 
-DIR=${1:-emoret-demo}
+FAMILY=clip
+DIR=
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --family) FAMILY=${2:-}; shift 2 || { echo "quickstart: --family needs a value" >&2; exit 2; } ;;
+        --family=*) FAMILY=${1#--family=}; shift ;;
+        -*) echo "quickstart: unknown option $1 (usage: quickstart.sh [--family clip|siglip|siglip2] [DIR])" >&2; exit 2 ;;
+        *) DIR=$1; shift ;;
+    esac
+done
+case "$FAMILY" in
+    clip) DIR=${DIR:-emoret-demo}; BASE=base-model; ENCODER=vip ;;
+    siglip|siglip2) DIR=${DIR:-emoret-demo-$FAMILY}; BASE=base-$FAMILY; ENCODER=meanpool ;;
+    *) echo "quickstart: --family must be clip, siglip or siglip2, not '$FAMILY'" >&2; exit 2 ;;
+esac
 # Smaller runs, for tests (tests/test_readme_commands.py runs the README's commands with them):
 # EMORET_QUICKSTART_VIDEOS=N makes N training and N test videos instead of 60 each,
 # EMORET_QUICKSTART_EPOCHS=N trains N epochs instead of 500. The figures above need the defaults.
@@ -36,6 +55,10 @@ step "1. synthetic videos, captions and a tiny base model; a held-out test set"
 if [ ! -f "$DIR/test/captions.json" ]; then
     "$PYTHON" -c 'import sys; from emoret.demo.make import make_demo; make_demo(sys.argv[1], n_videos=int(sys.argv[2]), seed=0, test_videos=int(sys.argv[2]))' "$DIR" "$VIDEOS"
 fi
+if [ "$FAMILY" != clip ] && [ ! -f "$DIR/$BASE/config.json" ]; then  # the same captions' vocabulary, SigLIP's shape
+    "$PYTHON" -c 'import json, sys; from emoret.model.tiny_siglip import build_tiny_siglip; build_tiny_siglip([r["caption"] for r in json.load(open(sys.argv[1]))], sys.argv[2], family=sys.argv[3], seed=0)' \
+        "$DIR/captions.json" "$DIR/$BASE" "$FAMILY"
+fi
 
 step "2. annotate: VADER sentiment and NRC emotion counts"
 emoret annotate "$DIR/captions.json" -o "$DIR/annotated.jsonl"
@@ -47,11 +70,11 @@ step "4. extract-frames"
 emoret extract-frames "$DIR/videos" -o "$DIR/frames" --num-frames 4 --size 64 > /dev/null  # stdout: the manifest records
 emoret extract-frames "$DIR/test/videos" -o "$DIR/test/frames" --num-frames 4 --size 64 > /dev/null
 
-step "5. train (vip video encoder, emotion embedding)"
+step "5. train ($ENCODER video encoder, emotion embedding; base: $FAMILY)"
 # A tiny model learning from scratch wants far larger steps than CLIP fine-tuning (1e-6),
 # and the whole set (60 videos by default) in each batch; its ops are too small to share between threads.
-emoret train --model "$DIR/base-model" --captions "$DIR/flagged.jsonl" --frames "$DIR/frames" \
-    --out "$DIR/model" --video-encoder vip --num-frames 4 --epochs "$EPOCHS" --batch-size "$VIDEOS" \
+emoret train --model "$DIR/$BASE" --captions "$DIR/flagged.jsonl" --frames "$DIR/frames" \
+    --out "$DIR/model" --video-encoder "$ENCODER" --num-frames 4 --epochs "$EPOCHS" --batch-size "$VIDEOS" \
     --lr 3e-3 --lr-new 2e-2 --warmup 0.05 --weight-decay 0.01 --save-every 100000 --seed 0 --threads 1 \
     2> "$DIR/train.log" || { cat "$DIR/train.log" >&2; exit 1; }
 tail -n 2 "$DIR/train.log" >&2  # one line an epoch: the whole log is in $DIR/train.log

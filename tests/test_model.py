@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from emoret.errors import InputError
 from emoret.model import load_model
-from emoret.model.emoret_model import CLIP_MEAN, CLIP_STD
+from emoret.model.preprocess import CLIP_MEAN, CLIP_STD
 from emoret.model.tiny import build_tiny_clip
 from emoret.model.vision import vip_attention, vip_attention_mask
 

@@ -56,17 +56,21 @@ def test_embed_says_what_auto_chose_and_falls_back(env, run_cli, tmp_path, monke
 
 @pytest.mark.parametrize("has_bf16, chosen", [(True, "bf16"), (False, "fp32")])
 def test_on_a_terminal_embed_says_what_auto_chose(monkeypatch, capsys, has_bf16, chosen):
+    from types import SimpleNamespace
+
+    import torch
     from rich.console import Console
 
     from emoret_cli import embed as embed_cli
 
+    model = SimpleNamespace(device=torch.device("cpu"))  # auto on a CPU without int8 asks the model nothing more
     bf16_cpu(monkeypatch, has_bf16)
     monkeypatch.setattr(Console, "is_terminal", property(lambda self: True))
-    assert embed_cli._say_precision("auto", "cpu") == chosen
-    assert f"precision {chosen} (auto: {BF16_OVERRIDE}={int(has_bf16)})" in capsys.readouterr().err
+    assert embed_cli._say_precision("auto", model, "videos") == chosen
+    assert f"precision {chosen} (auto: {BF16_OVERRIDE}={int(has_bf16)}; EMORET_CPU_VNNI=0)" in capsys.readouterr().err
     monkeypatch.delenv(BF16_OVERRIDE)  # detected: the line says what the CPU has
     detected = "bf16" if precision.cpu_reports_bf16() else "fp32"
-    assert embed_cli._say_precision("auto", "cpu") == detected
+    assert embed_cli._say_precision("auto", model, "videos") == detected
     assert f"precision {detected} (auto: " in capsys.readouterr().err
 
 

@@ -92,6 +92,7 @@ def test_cli_trains_writes_metrics_and_checkpoints(data, tmp_path, run_cli):
     epochs = [r for r in records if "train_loss" in r]
     assert [r["step"] for r in steps] == list(range(1, 7))
     assert {"lr", "lr_new", "temperature", "step_time", "videos_per_s"} <= set(steps[0])
+    assert {r["objective"] for r in steps} == {"infonce"} and "logit_bias" not in steps[0]  # CLIP's loss
     assert [r["epoch"] for r in epochs] == [0, 1, 2]
     assert {"R@1", "R@5", "R@10"} <= set(epochs[0]["val"]["t2v"])
     assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]

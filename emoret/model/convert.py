@@ -14,8 +14,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from transformers import CLIPConfig
+    from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from emoret.errors import InputError
 
@@ -71,7 +76,7 @@ def _layers(state: dict[str, torch.Tensor], tower: str) -> int:
     return max(found) + 1 if found else 0
 
 
-def infer_clip_config(state: dict[str, torch.Tensor], tokenizer, source: str):
+def infer_clip_config(state: dict[str, torch.Tensor], tokenizer: PreTrainedTokenizerBase, source: str) -> CLIPConfig:
     """A CLIPConfig for the tensors' shapes (heads assume CLIP's 64-wide heads)."""
     from transformers import CLIPConfig
 

@@ -1,9 +1,12 @@
-"""EmoretModel: a transformers CLIP with a video encoder and an emotion-aware text encoder.
+"""EmoretModel: a transformers dual encoder (CLIP, SigLIP, SigLIP 2) with a video encoder
+and an emotion-aware text encoder.
 
-The CLIP module is kept whole (``self.clip``) and its weights keep their names; the new
+The transformers model is kept whole (``self.clip``, whatever its family: the name is kept
+for the checkpoints and callers that use it) and its weights keep their names; the new
 parameters are attached inside it under CLIP-ViP's names (see vision.py, text.py), so a
-saved model directory is also a loadable CLIP directory and CLIP-ViP checkpoints load
-without renaming.
+saved model directory is also a loadable Hugging Face directory and CLIP-ViP checkpoints
+load without renaming. What differs between families is read from their row in
+:mod:`emoret.model.families`.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from torch import nn
 
 if TYPE_CHECKING:  # transformers is heavy; imported where a model is built
     from transformers import CLIPModel
+    from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from emoret.atomic import atomic_path, write_bytes_atomic
-from emoret.errors import InputError, first_line
-from emoret.model import convert, hub
-from emoret.model.config import EMORET_FILE, EmoretConfig
+from emoret.errors import InputError
+from emoret.model.config import EmoretConfig
+from emoret.model.families import Family, family_named, unknown_family
+from emoret.model.preprocess import preprocess_frames
 from emoret.model.text import EmotionText, make_emotion_embedding
 from emoret.model.vision import (
     add_vip_parameters,
@@ -35,13 +40,9 @@ from emoret.model.vision import (
     meanpool_features,
     vip_features,
 )
-from emoret.model.weight_checks import check_extra_shape, check_float_weights, loading_reason
-from emoret.text.emotions import EMOTIONS
 
 log = logging.getLogger("emoret")
 
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 WEIGHTS_FILE = "model.safetensors"
 INITIAL_LOG_SCALE = math.log(100.0)
 
@@ -50,7 +51,7 @@ class EmoretModel(nn.Module):
     def __init__(
         self,
         clip: CLIPModel,
-        tokenizer,
+        tokenizer: PreTrainedTokenizerBase,
         config: EmoretConfig,
         generator: torch.Generator | None = None,
         unused_keys: Sequence[str] = (),
@@ -59,10 +60,15 @@ class EmoretModel(nn.Module):
         # Tensors of the loaded checkpoint that no part of the model took (already logged).
         self.unused_keys: tuple[str, ...] = tuple(unused_keys)
         self.source = config.base or "the model"  # where it was loaded from (load_model sets it)
+        # A CLIPModel, SiglipModel or Siglip2Model: the attributes emoret uses have the same names.
         self.clip: CLIPModel = clip
+        self.family: Family = _family_of(clip, self.source)
         self.tokenizer = tokenizer
+        # The text tower gets the attention mask when the tokenizer gives one to the model
+        # (transformers' model(**tokenizer(...))): CLIP's and SigLIP 2's do, SigLIP's does not.
+        self.text_mask = "attention_mask" in tokenizer.model_input_names
         self.config = config
-        config.image_size = int(clip.vision_model.config.image_size)
+        config.image_size = _image_size(clip, self.family)
         if config.video_encoder == "vip" and not has_vip_parameters(clip):
             add_vip_parameters(clip, config.num_proxies, config.num_frames)
         embeddings = clip.text_model.embeddings
@@ -84,11 +90,12 @@ class EmoretModel(nn.Module):
 
     @property
     def embed_dim(self) -> int:
-        return self.clip.text_projection.out_features
+        projection = self.clip.get_submodule(self.family.text_projection)
+        return int(cast(nn.Linear, projection).out_features)
 
     @property
     def device(self) -> torch.device:
-        return self.clip.text_projection.weight.device
+        return self.clip.logit_scale.device
 
     @property
     def fingerprint(self) -> str:
@@ -98,20 +105,25 @@ class EmoretModel(nn.Module):
 
     # --- encoders ----------------------------------------------------------------------
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Token ids and attention mask [B, L]: L the longest text, or the fixed length SigLIP was trained with."""
         limit = self.clip.text_model.config.max_position_embeddings
-        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=limit, return_tensors="pt")
+        padding = "max_length" if self.family.text_padding == "max_length" else True
+        batch = self.tokenizer(list(texts), padding=padding, truncation=True, max_length=limit,
+                               return_attention_mask=True, return_tensors="pt")
         return {"input_ids": batch["input_ids"].to(self.device), "attention_mask": batch["attention_mask"].to(self.device)}
 
-    def text_features(self, input_ids, attention_mask, emotions: torch.Tensor | None = None) -> torch.Tensor:
+    def text_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      emotions: torch.Tensor | None = None) -> torch.Tensor:
         """Projected text features [B, D], not normalised."""
-        return self._text.features(input_ids, attention_mask, emotions)
+        return self._text.features(input_ids, attention_mask if self.text_mask else None, emotions)
 
     def video_features(self, frames: torch.Tensor) -> torch.Tensor:
         """Projected video features [B, D] from [B, T, 3, S, S], not normalised."""
         frames = frames.to(self.device)
         if self.config.video_encoder == "vip":
             return vip_features(self.clip, frames)
-        return meanpool_features(self.clip, frames)
+        patch = int(self.clip.vision_model.config.patch_size) if self.family.patch_inputs else 0
+        return meanpool_features(self.clip, frames, naflex_patch=patch)
 
     def encode_text(self, texts: list[str], emotions: torch.Tensor | None = None) -> torch.Tensor:
         """L2-normalised [B, D]. ``emotions``: [B, 8] counts (binarised inside) or None."""
@@ -131,18 +143,19 @@ class EmoretModel(nn.Module):
         """L2-normalised [B, D] from preprocessed frames [B, T, 3, S, S]."""
         return F.normalize(self.video_features(frames), dim=-1)
 
-    def forward(self, input_ids, attention_mask, emotions, frames):
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, emotions: torch.Tensor | None,
+                frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(text [B, D], video [B, D], log logit scale): what training needs in one call."""
         text = F.normalize(self.text_features(input_ids, attention_mask, emotions), dim=-1)
         video = F.normalize(self.video_features(frames), dim=-1)
         return text, video, self.clip.logit_scale
 
     def preprocess_frames(self, frames: np.ndarray) -> torch.Tensor:
-        """uint8 [T, H, W, 3] → float [T, 3, S, S]: CLIP's resize, centre crop and normalisation."""
-        return preprocess_frames(frames, self.image_size)
+        """uint8 [T, H, W, 3] → float [T, 3, S, S]: the family's resize and normalisation."""
+        return preprocess_frames(frames, self.image_size, self.family)
 
     # --- persistence -------------------------------------------------------------------
-    def save(self, directory: str | os.PathLike) -> Path:
+    def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write a model directory: config.json, model.safetensors, tokenizer, emoret.json.
 
         Each file is replaced atomically; emoret.json, carrying the fingerprint, comes last.
@@ -162,6 +175,22 @@ class EmoretModel(nn.Module):
         return out
 
 
+def _family_of(backbone: nn.Module, source: str) -> Family:
+    model_type = getattr(getattr(backbone, "config", None), "model_type", None)
+    family = family_named(str(model_type))
+    if family is None:
+        raise InputError(source, unknown_family(model_type))
+    return family
+
+
+def _image_size(backbone: CLIPModel, family: Family) -> int:
+    """The side of the square frames the vision tower takes (NaFlex: its full square patch grid)."""
+    vision = backbone.vision_model.config
+    if family.patch_inputs:
+        return int(vision.patch_size) * math.isqrt(int(vision.num_patches))
+    return int(vision.image_size)
+
+
 def _save_safetensors(state: dict[str, torch.Tensor], tmp: str, target: Path) -> None:
     """safetensors reports a full disk as SafetensorError("... (os error 28)"): make it the OSError it is."""
     import re
@@ -179,23 +208,6 @@ def _save_safetensors(state: dict[str, torch.Tensor], tmp: str, target: Path) ->
         raise OSError(number, os.strerror(number), str(target)) from None
 
 
-def preprocess_frames(frames: np.ndarray, size: int) -> torch.Tensor:
-    array = np.asarray(frames)
-    if array.ndim != 4 or array.shape[-1] != 3:
-        raise ValueError(f"frames must be [T, H, W, 3], got shape {tuple(array.shape)}")
-    x = torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).float().div_(255.0)
-    height, width = x.shape[-2:]
-    if (height, width) != (size, size):
-        scale = size / min(height, width)
-        resized = (max(size, round(height * scale)), max(size, round(width * scale)))
-        x = F.interpolate(x, size=resized, mode="bicubic", antialias=True, align_corners=False).clamp_(0.0, 1.0)
-        top, left = (resized[0] - size) // 2, (resized[1] - size) // 2
-        x = x[:, :, top : top + size, left : left + size]
-    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
-    return ((x - mean) / std).contiguous()
-
-
 def weights_fingerprint(state: dict[str, torch.Tensor], config: EmoretConfig) -> str:
     """sha256 over the encoder settings and every tensor (name, dtype, shape, bytes)."""
     digest = hashlib.sha256(json.dumps(config.identity(), sort_keys=True).encode())
@@ -204,233 +216,3 @@ def weights_fingerprint(state: dict[str, torch.Tensor], config: EmoretConfig) ->
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:16]
-
-
-# --- loading -------------------------------------------------------------------------------
-
-
-def quiet_transformers() -> None:
-    """Loading prints progress bars and advice; emoret's stdout/stderr stay its own."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-
-
-def _load_tokenizer(spec: str | os.PathLike, source: str):
-    from transformers import AutoTokenizer
-
-    where = str(spec)
-    if not Path(where).exists() and hub.is_hub_id(where):
-        where = str(hub.model_directory(where, tokenizer_only=True))  # cache first; one-line failure
-    try:
-        return AutoTokenizer.from_pretrained(where)
-    except (OSError, ValueError) as err:
-        raise InputError(source, f"cannot load a tokenizer from {spec} ({first_line(err)})") from None
-
-
-def _load_clip(spec: str, source: str):
-    """A CLIPModel from a local directory or hub id; every CLIP weight must load.
-
-    Returns (clip, names of extra tensors in the file that CLIP itself does not use).
-    """
-    from huggingface_hub.errors import StrictDataclassError
-    from safetensors import SafetensorError
-    from transformers import CLIPModel
-
-    check_float_weights(Path(spec) / WEIGHTS_FILE, source)
-    try:
-        # With output_loading_info the result is a pair, which transformers' annotation does not say.
-        clip, info = cast(
-            "tuple[CLIPModel, dict[str, list[str]]]", CLIPModel.from_pretrained(spec, output_loading_info=True)
-        )
-    except (OSError, ValueError, RuntimeError, SafetensorError, StrictDataclassError) as err:
-        # A config that contradicts itself (hidden size -5) or weights that do not fit it.
-        raise InputError(source, f"cannot load a CLIP model ({loading_reason(err)})") from None
-    _own_memory(clip)
-    missing = [k for k in info.get("missing_keys", ()) if not k.endswith("position_ids")]
-    if missing:
-        raise InputError(source, f"checkpoint lacks CLIP weight {sorted(missing)[0]} ({len(missing)} missing)")
-    return clip, sorted(info.get("unexpected_keys", ()))
-
-
-def _own_memory(module: nn.Module) -> None:
-    """Copy tensors that are views into a memory-mapped file into fresh, aligned memory.
-
-    Mapped tensors sit at arbitrary offsets, and the vectorised kernels then round
-    differently in the last bit: a model must compute the same before and after a save.
-    """
-    with torch.no_grad():
-        for tensor in list(module.parameters()) + list(module.buffers()):
-            tensor.data = tensor.data.clone()
-
-
-def _attach_saved_extras(clip: CLIPModel, directory: Path, names: list[str]) -> list[str]:
-    """Load emoret's own tensors (proxies, temporal and emotion embeddings) from the file.
-
-    Returns the names of the tensors it did not know.
-    """
-    unused: list[str] = []
-    if not names:
-        return unused
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(directory / WEIGHTS_FILE), framework="pt") as handle:
-            tensors = {name: handle.get_tensor(name).clone() for name in names}
-    except (OSError, SafetensorError) as err:
-        raise InputError(str(directory / WEIGHTS_FILE), f"cannot read the weights ({first_line(err)})") from None
-    embeddings_v = clip.vision_model.embeddings
-    embeddings_t = clip.text_model.embeddings
-    width_v, width_t = clip.vision_model.config.hidden_size, clip.text_model.config.hidden_size
-    source = str(directory / WEIGHTS_FILE)
-    for name, tensor in tensors.items():
-        if name == "vision_model.embeddings.added_cls":
-            check_extra_shape(name, tensor, (None, width_v), source)
-            embeddings_v.added_cls = nn.Parameter(tensor)
-        elif name == "vision_model.embeddings.temporal_embedding":
-            check_extra_shape(name, tensor, (1, None, width_v), source)
-            embeddings_v.temporal_embedding = nn.Parameter(tensor)
-        elif name == "text_model.embeddings.emotion_embedding.weight":
-            check_extra_shape(name, tensor, (len(EMOTIONS), width_t), source)
-            embeddings_t.emotion_embedding = nn.Embedding.from_pretrained(tensor, freeze=False)
-        else:
-            log.warning("emoret: %s: unused tensor %s", directory, name)
-            unused.append(name)
-    return unused
-
-
-def _weights_as_recorded(directory: Path, config: EmoretConfig) -> bool:
-    """Is the weights file the one emoret.json's fingerprint was computed from? (size, mtime)"""
-    try:
-        weights = (directory / WEIGHTS_FILE).stat()
-    except OSError:
-        return False
-    return config.weights_size > 0 and (weights.st_size, weights.st_mtime_ns) == (
-        config.weights_size, config.weights_mtime_ns)
-
-
-def _resolve_dir(path: Path) -> Path:
-    """A training output directory stands for its best checkpoint."""
-    if not (path / EMORET_FILE).exists() and (path / "best" / EMORET_FILE).exists():
-        return path / "best"
-    return path
-
-
-def load_model(
-    spec: str | os.PathLike,
-    device: str | torch.device = "cpu",
-    video_encoder: str | None = None,
-    *,
-    emotion: bool | None = None,
-    emotion_init: str = "zero",
-    num_frames: int | None = None,
-    tokenizer: str | None = None,
-    seed: int = 0,
-) -> EmoretModel:
-    """Load a hub id, a local CLIP directory, an emoret model directory or a CLIP-ViP ``.pt``.
-
-    ``video_encoder`` / ``emotion`` / ``num_frames`` override what the source implies
-    (an emoret directory: what it was trained with; CLIP: meanpool, no emotion;
-    CLIP-ViP: vip, and emotion on with the file's trained table where it has one, as the
-    seed's do). New parameters start fresh; ``seed`` fixes their draw.
-    """
-    quiet_transformers()
-    source = str(spec)
-    path = Path(spec)
-    generator = torch.Generator().manual_seed(seed)
-    if path.is_file():
-        model = _load_clipvip(path, video_encoder, emotion, emotion_init, num_frames, tokenizer, generator)
-    elif path.is_dir():
-        model = _load_directory(_resolve_dir(path), source, video_encoder, emotion, emotion_init, num_frames,
-                                tokenizer, generator)
-    elif not path.exists() and hub.is_hub_id(source):
-        # org/name: the cached snapshot (no network), else downloaded; it is a model directory.
-        model = _load_directory(hub.model_directory(source), source, video_encoder, emotion, emotion_init,
-                                num_frames, tokenizer, generator)
-    else:
-        raise InputError(source, "no such file or directory")
-    model.source = source  # named in errors about what the model gives
-    return model.to(device).eval()
-
-
-def _load_directory(path: Path, source: str, video_encoder, emotion, emotion_init, num_frames, tokenizer,
-                    generator) -> EmoretModel:
-    """An emoret model directory, or a plain Hugging Face CLIP directory."""
-    if (path / EMORET_FILE).exists():
-        config = EmoretConfig.load(path)
-        if not _weights_as_recorded(path, config):
-            config.fingerprint = ""  # computed again from the weights actually loaded
-        clip, extras = _load_clip(str(path), source)
-        unused = _attach_saved_extras(clip, path, extras)
-        config = _override(config, video_encoder, emotion, emotion_init, num_frames)
-        return EmoretModel(clip, _load_tokenizer(tokenizer or path, source), config, generator, unused_keys=unused)
-    if not (path / "config.json").exists():
-        raise InputError(source, "not a model directory (no config.json or emoret.json)")
-    clip, extras = _load_clip(str(path), source)
-    if extras:
-        log.warning("emoret: %s: unused tensors %s", source, ", ".join(extras))
-    config = _override(EmoretConfig(base=source), video_encoder, emotion, emotion_init, num_frames)
-    return EmoretModel(clip, _load_tokenizer(tokenizer or path, source), config, generator, unused_keys=extras)
-
-
-def _override(config: EmoretConfig, video_encoder, emotion, emotion_init, num_frames) -> EmoretConfig:
-    values = config.to_dict()
-    changed = False
-    for key, value in (("video_encoder", video_encoder), ("emotion", emotion), ("num_frames", num_frames)):
-        if value is not None and values[key] != value:
-            values[key] = value
-            changed = True
-    if emotion:
-        values["emotion_init"] = emotion_init
-    if changed:
-        values["fingerprint"] = ""
-    try:
-        return EmoretConfig(**values)
-    except ValueError as err:
-        raise InputError("model", str(err)) from None
-
-
-def _load_clipvip(path: Path, video_encoder, emotion, emotion_init, num_frames, tokenizer, generator) -> EmoretModel:
-    from transformers import CLIPConfig, CLIPModel
-
-    source = str(path)
-    clip_state, outside = convert.split_clipvip(convert.read_checkpoint(path), source)
-    emotion_table = convert.take_emotion_table(clip_state, source)
-    folder = convert.sibling_files(path)
-    if tokenizer is None:
-        tokenizer = str(folder) if (folder / "tokenizer_config.json").exists() else "openai/clip-vit-base-patch32"
-    tok = _load_tokenizer(tokenizer, source)
-    from huggingface_hub.errors import StrictDataclassError
-
-    try:
-        if (folder / "config.json").exists():
-            clip_config = CLIPConfig.from_pretrained(str(folder))
-        else:
-            clip_config = convert.infer_clip_config(clip_state, tok, source)
-        clip = CLIPModel(clip_config)
-    except (OSError, ValueError, RuntimeError, StrictDataclassError) as err:
-        raise InputError(source, f"cannot build its CLIP model ({loading_reason(err)})") from None
-    temporal = clip_state.get("vision_model.embeddings.temporal_embedding")
-    proxies = clip_state.get("vision_model.embeddings.added_cls")
-    if temporal is not None and proxies is not None:
-        clip.vision_model.embeddings.added_cls = nn.Parameter(torch.zeros_like(proxies))
-        clip.vision_model.embeddings.temporal_embedding = nn.Parameter(torch.zeros_like(temporal))
-    unused = outside + convert.load_into(clip, clip_state, source)
-    if unused:
-        log.warning("emoret: %s: unused keys: %s", source, ", ".join(unused))
-    config = EmoretConfig(
-        video_encoder="vip",
-        num_proxies=(proxies.shape[0] + 1) if proxies is not None else 4,
-        num_frames=temporal.shape[1] if temporal is not None else 12,
-        emotion=emotion_table is not None,  # a seed checkpoint: its trained table is on
-        base=source,
-    )
-    config = _override(config, video_encoder, emotion, emotion_init, num_frames)
-    if emotion_table is not None and config.emotion:
-        width = clip.text_model.embeddings.token_embedding.weight.shape[1]
-        if emotion_table.shape[1] != width:
-            raise InputError(source, f"{convert.CLIPVIP_PREFIX}{convert.EMOTION_TABLE} is {emotion_table.shape[1]} wide, "
-                                     f"the text model {width}")
-        clip.text_model.embeddings.emotion_embedding = nn.Embedding.from_pretrained(emotion_table, freeze=False)
-    return EmoretModel(clip, tok, config, generator, unused_keys=unused)

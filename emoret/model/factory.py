@@ -23,7 +23,7 @@ class ModelOptions:
     """How to load a model. ``device``: auto (CUDA when present), cpu or cuda.
 
     ``video_encoder`` / ``emotion`` / ``num_frames`` / ``tokenizer`` override what the
-    source implies (see :func:`emoret.model.emoret_model.load_model`); ``seed`` fixes
+    source implies (see :func:`emoret.model.load.load_model`); ``seed`` fixes
     the draw of parameters the source does not hold.
     """
 
@@ -43,7 +43,7 @@ def create_model(spec: str | os.PathLike[str], options: ModelOptions | None = No
     :class:`emoret.errors.ModelError` (``SPEC: cannot load the model (why)``) for one that
     will not load (transformers reports a missing hub model or a broken directory as OSError).
     """
-    from emoret.model.emoret_model import load_model  # torch and transformers: only when a model is wanted
+    from emoret.model.load import load_model  # torch and transformers: only when a model is wanted
 
     options = options or ModelOptions()
     device = resolve_device(options.device)

@@ -1,9 +1,11 @@
-"""The contrastive loss: symmetric InfoNCE over the (gathered) batch.
+"""The contrastive losses over the (gathered) batch: symmetric InfoNCE (CLIP) and the
+pairwise sigmoid loss (SigLIP).
 
-Features come in L2-normalised; ``log_scale`` is the learnable log logit scale
-(CLIP's temperature), clamped to [0, ln 100] so the logits stay bounded. Under
-``torch.distributed`` the features of every process are gathered (with their
-gradients) so that negatives come from the whole global batch.
+Features come in L2-normalised; ``log_scale`` is the learnable log logit scale. InfoNCE
+clamps it to [0, ln 100] so the logits stay bounded (CLIP's temperature); the sigmoid
+loss uses it as SigLIP learnt it, with its learnt bias. Under ``torch.distributed`` the
+features of every process are gathered (with their gradients) so that negatives come
+from the whole global batch.
 """
 
 from __future__ import annotations
@@ -25,6 +27,30 @@ def symmetric_infonce(text: torch.Tensor, video: torch.Tensor, log_scale: torch.
     logits = logit_scale(log_scale) * text @ video.t()
     target = torch.arange(logits.shape[0], device=logits.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+
+
+def pairwise_sigmoid(text: torch.Tensor, video: torch.Tensor, log_scale: torch.Tensor,
+                     bias: torch.Tensor) -> torch.Tensor:
+    """SigLIP's loss: every (text, video) pair a binary question, positive on the diagonal.
+
+    logits = exp(log_scale) · text·videoᵀ + bias; the loss is -Σ log σ(±logits) over a
+    text's pairs, averaged over the texts (transformers' ``SiglipModel`` and big_vision's).
+    """
+    logits = log_scale.exp() * text @ video.t() + bias
+    signs = 2 * torch.eye(logits.shape[0], device=logits.device, dtype=logits.dtype) - 1
+    return -F.logsigmoid(signs * logits).sum(dim=1).mean()
+
+
+def contrastive_loss(objective: str, text: torch.Tensor, video: torch.Tensor, log_scale: torch.Tensor,
+                     bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``objective`` (a family's: infonce or sigmoid) of the batch."""
+    if objective == "sigmoid":
+        if bias is None:
+            raise ValueError("the sigmoid loss needs the model's logit bias")
+        return pairwise_sigmoid(text, video, log_scale, bias)
+    if objective != "infonce":
+        raise ValueError(f"unknown objective {objective!r}: choose infonce or sigmoid")
+    return symmetric_infonce(text, video, log_scale)
 
 
 def gather_features(features: torch.Tensor) -> torch.Tensor:

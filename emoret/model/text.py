@@ -10,6 +10,7 @@ nothing added. The table starts at zero, so an untrained model is exactly its ba
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import torch
@@ -54,25 +55,26 @@ class EmotionText:
     def table(self) -> nn.Embedding | None:
         return getattr(self.clip.text_model.embeddings, "emotion_embedding", None)
 
-    def _add_bias(self, module, inputs, output):
+    def _add_bias(self, module: nn.Module, inputs: object, output: torch.Tensor) -> torch.Tensor:
         if self._bias is None:
             return output
         return output + self._bias[:, None, :].to(output.dtype)
 
     @contextlib.contextmanager
-    def _biased(self, bias: torch.Tensor | None):
+    def _biased(self, bias: torch.Tensor | None) -> Iterator[None]:
         self._bias = bias
         try:
             yield
         finally:
             self._bias = None
 
-    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, emotions: torch.Tensor | None) -> torch.Tensor:
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
+                 emotions: torch.Tensor | None) -> torch.Tensor:
         """Projected (not normalised) text features [B, D]."""
         table = self.table
         bias = None
         if table is not None and emotions is not None:
             bias = emotion_bias(table, emotions.to(table.weight.device))
         with self._biased(bias):
-            out = self.clip.text_model(input_ids=input_ids, attention_mask=attention_mask)
-        return self.clip.text_projection(out.pooler_output)
+            # The text tower's pooled output through its projection (CLIP's text_projection, SigLIP's head).
+            return self.clip.get_text_features(input_ids=input_ids, attention_mask=attention_mask).pooler_output

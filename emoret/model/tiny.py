@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from transformers import CLIPConfig, PreTrainedTokenizerFast
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 TINY_TEXT_POSITIONS = 32
 
 
-def train_word_tokenizer(captions: Iterable[str], max_length: int = TINY_TEXT_POSITIONS):
+def train_word_tokenizer(captions: Iterable[str], max_length: int = TINY_TEXT_POSITIONS) -> PreTrainedTokenizerFast:
     """A lowercase WordLevel tokenizer over the captions' words, adding <bos> ... <eos>."""
     from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
     from tokenizers.models import WordLevel
@@ -43,7 +46,7 @@ def train_word_tokenizer(captions: Iterable[str], max_length: int = TINY_TEXT_PO
     )
 
 
-def tiny_clip_config(vocab_size: int, bos_id: int, eos_id: int, pad_id: int, hidden: int = 32):
+def tiny_clip_config(vocab_size: int, bos_id: int, eos_id: int, pad_id: int, hidden: int = 32) -> CLIPConfig:
     from transformers import CLIPConfig
 
     return CLIPConfig(
@@ -76,7 +79,7 @@ def build_tiny_clip(captions: list[str], out_dir: str | os.PathLike, seed: int =
     import torch
     from transformers import CLIPModel
 
-    from emoret.model.emoret_model import quiet_transformers
+    from emoret.model.load import quiet_transformers
 
     quiet_transformers()
     out = Path(out_dir)

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from emoret.model.preprocess import naflex_inputs
+
 if TYPE_CHECKING:
     from transformers import CLIPModel
     from transformers.models.clip.modeling_clip import CLIPEncoderLayer
@@ -41,7 +43,8 @@ def has_vip_parameters(clip: CLIPModel) -> bool:
     return hasattr(embeddings, "added_cls") and hasattr(embeddings, "temporal_embedding")
 
 
-def vip_attention_mask(num_proxies: int, num_frames: int, patches_per_frame: int, device=None) -> torch.Tensor:
+def vip_attention_mask(num_proxies: int, num_frames: int, patches_per_frame: int,
+                       device: torch.device | str | None = None) -> torch.Tensor:
     """Bool [L, L] (True = may attend), L = M + T·N: the attention pattern of ``vip``."""
     length = num_proxies + num_frames * patches_per_frame
     frame_of = torch.full((length,), -1, dtype=torch.long, device=device)
@@ -123,9 +126,16 @@ def vip_features(clip: CLIPModel, frames: torch.Tensor) -> torch.Tensor:
     return clip.visual_projection(vision.post_layernorm(hidden[:, 0]))
 
 
-def meanpool_features(clip: CLIPModel, frames: torch.Tensor) -> torch.Tensor:
-    """Frame CLS → projection → normalise → mean over frames: [B, T, 3, S, S] → [B, D]."""
+def image_features(backbone: CLIPModel, pixels: torch.Tensor, naflex_patch: int = 0) -> torch.Tensor:
+    """Projected image features [N, D] of [N, 3, S, S]: the vision tower's pooled output
+    (CLIP: the class token, SigLIP: its attention-pooling head) through its projection.
+    ``naflex_patch``: the patch size of a NaFlex (SigLIP 2) tower, which takes patches."""
+    inputs = naflex_inputs(pixels, naflex_patch) if naflex_patch else {"pixel_values": pixels}
+    return backbone.get_image_features(**inputs).pooler_output
+
+
+def meanpool_features(clip: CLIPModel, frames: torch.Tensor, naflex_patch: int = 0) -> torch.Tensor:
+    """Frame features → normalise → mean over frames: [B, T, 3, S, S] → [B, D]."""
     batch, t = frames.shape[:2]
-    pooled = clip.vision_model(pixel_values=frames.flatten(0, 1)).pooler_output
-    per_frame = F.normalize(clip.visual_projection(pooled), dim=-1)
+    per_frame = F.normalize(image_features(clip, frames.flatten(0, 1), naflex_patch), dim=-1)
     return per_frame.view(batch, t, -1).mean(dim=1)

@@ -35,7 +35,7 @@ PROBES = (
     "two men argue loudly in a crowded kitchen; one of them storms out",
     "Ünïcödé, émojis 😀 and numbers 12345",
     "",
-    " ".join(["a happy child plays with a red ball in the park"] * 12),  # past 77 tokens: truncated
+    " ".join(["a happy child plays with a red ball in the park"] * 12),  # past 77 (SigLIP: 64) tokens: truncated
 )
 EMOTION_PROBES: tuple[list[int] | None, ...] = (
     None,
@@ -80,8 +80,9 @@ def _write(model: Any, out: Path) -> None:
     act = str(text_config.hidden_act)
     if act not in text_numpy.ACTIVATIONS:
         raise NotExportable(f"activation {act!r} is not implemented in numpy")
+    family = model.family
     state = {name: tensor.detach().float().cpu().numpy() for name, tensor in model.clip.state_dict().items()
-             if name.startswith(("text_model.", "text_projection."))}
+             if name.startswith(("text_model.", f"{family.text_projection}."))}
     config = {
         "format": EXPORT_FORMAT,
         "fingerprint": model.fingerprint,
@@ -89,12 +90,12 @@ def _write(model: Any, out: Path) -> None:
         "num_attention_heads": int(text_config.num_attention_heads),
         "layer_norm_eps": float(text_config.layer_norm_eps),
         "hidden_act": act,
-        "eos_token_id": int(model.clip.text_model.eos_token_id),
         "pad_token_id": int(model.tokenizer.pad_token_id or 0),
         "max_position_embeddings": int(text_config.max_position_embeddings),
         "projection_dim": int(model.embed_dim),
+        **_text_rules(model),
     }
-    tensors = _compute_layout(state, config["num_hidden_layers"])
+    tensors = _compute_layout(state, config["num_hidden_layers"], family.text_projection)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / WEIGHTS_FILE) as tmp:
         save_file(tensors, tmp, metadata={"format": "np", "emoret": "text_tower"})
@@ -103,7 +104,22 @@ def _write(model: Any, out: Path) -> None:
     write_bytes_atomic(out / CONFIG_FILE, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
 
 
-def _compute_layout(state: dict[str, np.ndarray], layers: int) -> dict[str, np.ndarray]:
+def _text_rules(model: Any) -> dict[str, Any]:
+    """How the family pools, attends and pads (text_numpy's defaults are CLIP's)."""
+    family = model.family
+    if family.text_pooling == "eos":
+        return {"eos_token_id": int(model.clip.text_model.eos_token_id)}
+    return {
+        "eos_token_id": int(model.tokenizer.eos_token_id or 0),
+        "pooling": family.text_pooling,
+        "attention": family.text_attention,
+        "pad_to": int(model.clip.config.text_config.max_position_embeddings),
+        "pad_side": str(model.tokenizer.padding_side),
+        "text_mask": bool(model.text_mask),
+    }
+
+
+def _compute_layout(state: dict[str, np.ndarray], layers: int, projection: str) -> dict[str, np.ndarray]:
     """transformers' tensors → text_numpy's: matrices as [in, out], q k v side by side."""
     def c(array: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(array, dtype=np.float32)
@@ -113,8 +129,10 @@ def _compute_layout(state: dict[str, np.ndarray], layers: int) -> dict[str, np.n
         "position_embedding": c(state["text_model.embeddings.position_embedding.weight"]),
         "final_norm.weight": c(state["text_model.final_layer_norm.weight"]),
         "final_norm.bias": c(state["text_model.final_layer_norm.bias"]),
-        "projection": c(state["text_projection.weight"].T),
+        "projection": c(state[f"{projection}.weight"].T),
     }
+    if f"{projection}.bias" in state:  # SigLIP's text head has one, CLIP's projection not
+        out["projection_bias"] = c(state[f"{projection}.bias"])
     table = state.get("text_model.embeddings.emotion_embedding.weight")
     if table is not None:
         out["emotion_table"] = c(table)
@@ -145,7 +163,8 @@ def verify(model: Any, directory: Path) -> float:
     texts = list(PROBES)
     expected = model.tokenize(texts)
     for row, ids in enumerate(encoder.token_ids(texts)):
-        length = int(expected["attention_mask"][row].sum())
+        # Padded to a fixed length (SigLIP): the whole row; else the tokens before the padding.
+        length = len(ids) if encoder.pad_to else int(expected["attention_mask"][row].sum())
         if ids != expected["input_ids"][row][:length].tolist():
             raise NotExportable(f"the tokenizers library tokenizes {texts[row]!r} differently from the model")
     worst = 1.0
@@ -154,7 +173,10 @@ def verify(model: Any, directory: Path) -> float:
         ours = encoder.encode_queries(texts, rows)
         with torch.inference_mode():  # fp32, whatever the device: the reference, not a fast path
             theirs = model.encode_text(texts, None if rows is None else torch.tensor(rows)).float().cpu().numpy()
-        worst = min(worst, float(np.min(np.sum(ours * theirs, axis=1))))
+        cosines = np.sum(ours * theirs, axis=1)
+        if not np.all(np.isfinite(cosines)):  # min() would pass a NaN over
+            raise NotExportable("numpy and torch disagree (an embedding that is not finite)")
+        worst = min(worst, float(np.min(cosines)))
     if not worst >= MIN_COSINE:
         raise NotExportable(f"numpy and torch disagree (cosine {worst:.6f} < {MIN_COSINE})")
     return worst

@@ -1,4 +1,4 @@
-"""The CLIP text tower (with the emotion bias) in numpy, for queries without torch.
+"""The CLIP or SigLIP text tower (with the emotion bias) in numpy, for queries without torch.
 
 ``emoret index`` exports what the tower needs into the index directory (see
 query_export.py): ``text_tower.safetensors`` (the text weights, float32),
@@ -8,7 +8,11 @@ fraction of a second where torch + transformers take seconds.
 
 The arithmetic is transformers' CLIPTextTransformer: token + position embedding (+ the
 emotion bias), pre-norm layers with causal attention, a final layer norm, the
-end-of-text token pooled, the text projection, then L2 normalisation.
+end-of-text token pooled, the text projection, then L2 normalisation. SigLIP's text model
+(the export's config says ``"pooling": "last"``) differs in three places: the tokens are
+padded to a fixed length (``pad_to``, on ``pad_side``), attention is full (padding keys
+masked only where the model is given the mask, ``text_mask``), and the last position is
+pooled, through a projection with a bias.
 """
 
 from __future__ import annotations
@@ -124,6 +128,10 @@ class NumpyTextEncoder:
         self.embed_dim = int(config["projection_dim"])
         self.fingerprint = str(config.get("fingerprint") or "")
         self.max_positions = int(config["max_position_embeddings"])
+        # SigLIP: fixed-length padding, full attention, the last position pooled (CLIP: none, causal, EOS).
+        self.pad_to = int(config.get("pad_to", 0))
+        self.pool_last = config.get("pooling", "eos") == "last"
+        self.text_mask = bool(config.get("text_mask", False))
         w = weights
         self.token_embedding = w["token_embedding"]
         self.position_embedding = w["position_embedding"]
@@ -133,6 +141,7 @@ class NumpyTextEncoder:
         ]
         self.final_norm = (w["final_norm.weight"], w["final_norm.bias"])
         self.projection = w["projection"]
+        self.projection_bias = w.get("projection_bias")
         activation(self.act, np.zeros(1, np.float32))  # an unknown activation fails at load, not at a query
 
     @classmethod
@@ -148,6 +157,10 @@ class NumpyTextEncoder:
         tokenizer = Tokenizer.from_file(str(path / TOKENIZER_FILE))
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=int(config["max_position_embeddings"]))
+        if config.get("pad_to"):
+            pad_id = int(config["pad_token_id"])
+            tokenizer.enable_padding(direction=str(config.get("pad_side", "right")), pad_id=pad_id,
+                                     pad_token=tokenizer.id_to_token(pad_id) or "", length=int(config["pad_to"]))
         if before_weights is not None:
             before_weights()
         return cls(map_safetensors(path / WEIGHTS_FILE), config, tokenizer)
@@ -172,6 +185,8 @@ class NumpyTextEncoder:
         """
         if not texts:
             return np.zeros((0, self.embed_dim), np.float32)
+        if self.pool_last:
+            return _unit_rows(self._encode_fixed_length(texts, emotions))
         ids = self.token_ids(texts)
         packing = Packing([len(row) for row in ids])
         x = self.token_embedding[np.concatenate(ids)] + self.position_embedding[packing.positions]
@@ -181,9 +196,25 @@ class NumpyTextEncoder:
         for layer in self.layers:
             x = self._layer(x, layer, packing)
         pooled = packing.starts + self._pool_positions(ids)
-        features = _layer_norm(x[pooled], *self.final_norm, self.eps) @ self.projection
-        norms = np.linalg.norm(features, axis=1, keepdims=True)
-        return (features / np.maximum(norms, 1e-12)).astype(np.float32)
+        return _unit_rows(_layer_norm(x[pooled], *self.final_norm, self.eps) @ self.projection)
+
+    def _encode_fixed_length(self, texts: Sequence[str], emotions: Sequence[Sequence[float]] | None) -> np.ndarray:
+        """SigLIP's text model: [B, L] padded tokens, full attention, the last position through the head."""
+        encodings = self.tokenizer.encode_batch(list(texts))
+        ids = np.array([encoding.ids for encoding in encodings])
+        count, length = ids.shape
+        x = self.token_embedding[ids] + self.position_embedding[:length]
+        bias = self.emotion_bias(emotions, count)
+        if bias is not None:
+            x += bias[:, None, :]
+        keys = np.array([encoding.attention_mask for encoding in encodings]) if self.text_mask else None
+        attention = FullAttention(count, length, keys)
+        x = x.reshape(count * length, -1)
+        for layer in self.layers:
+            x = self._layer(x, layer, attention)
+        last = x.reshape(count, length, -1)[:, -1]
+        features = _layer_norm(last, *self.final_norm, self.eps) @ self.projection
+        return features if self.projection_bias is None else features + self.projection_bias
 
     def _pool_positions(self, ids: list[list[int]]) -> np.ndarray:
         if self.eos_id == 2:  # transformers' legacy rule for old CLIP configs: the highest id
@@ -196,7 +227,7 @@ class NumpyTextEncoder:
                 out.append(0)  # transformers' argmax over an all-false mask
         return np.array(out)
 
-    def _layer(self, x: np.ndarray, layer: tuple, packing: Packing) -> np.ndarray:
+    def _layer(self, x: np.ndarray, layer: tuple, packing: Packing | FullAttention) -> np.ndarray:
         ln1_w, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b = layer
         h = _layer_norm(x, ln1_w, ln1_b, self.eps)
         qkv = h @ qkv_w
@@ -231,19 +262,54 @@ class Packing:
     def attend(self, qkv: np.ndarray, heads: int) -> np.ndarray:
         """Multi-head causal attention of packed [tokens, 3·width] q|k|v → [tokens, width]."""
         width = qkv.shape[1] // 3
-        head = width // heads
         if len(self.lengths) == 1:
             block = qkv[None]
         else:
             block = np.zeros((len(self.lengths), self.length, 3 * width), dtype=qkv.dtype)
             block[self.texts, self.positions] = qkv
-        split = block.reshape(len(self.lengths), self.length, 3, heads, head)
-        q, k, v = (split[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
-        scores = (q @ k.transpose(0, 1, 3, 2)) * np.float32(head**-0.5) + self.causal
-        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
-        scores /= scores.sum(axis=-1, keepdims=True)
-        out = (scores @ v).transpose(0, 2, 1, 3).reshape(len(self.lengths), self.length, width)
+        out = _attention(block, heads, self.causal)
         return out[0] if len(self.lengths) == 1 else out[self.texts, self.positions]
+
+
+class FullAttention:
+    """Attention over [texts, length] fixed-length rows, every position seeing every other
+    (SigLIP's text model); with ``keys`` [texts, length] (1: a token, 0: padding), padding
+    is no key, as transformers' bidirectional mask makes it."""
+
+    def __init__(self, count: int, length: int, keys: np.ndarray | None = None):
+        self.count, self.length = count, length
+        self.mask = np.zeros((count, 1, 1, length), np.float32)
+        # A text of padding alone (an empty one, where the tokenizer adds no end token) has
+        # no key: torch's attention gives it zeros, as this does (and no NaN on the way).
+        self.empty = np.zeros(count, bool)
+        if keys is not None:
+            self.mask[keys[:, None, None, :] == 0] = np.finfo(np.float32).min
+            self.empty = np.asarray(keys.sum(axis=1) == 0)
+
+    def attend(self, qkv: np.ndarray, heads: int) -> np.ndarray:
+        """[texts·length, 3·width] q|k|v → [texts·length, width]."""
+        width = qkv.shape[1] // 3
+        out = _attention(qkv.reshape(self.count, self.length, 3 * width), heads, self.mask)
+        out[self.empty] = 0.0
+        return out.reshape(self.count * self.length, width)
+
+
+def _attention(block: np.ndarray, heads: int, mask: np.ndarray) -> np.ndarray:
+    """Multi-head attention of [texts, length, 3·width] q|k|v with an additive ``mask`` → [texts, length, width]."""
+    count, length, triple = block.shape
+    width = triple // 3
+    head = width // heads
+    split = block.reshape(count, length, 3, heads, head)
+    q, k, v = (split[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
+    scores = (q @ k.transpose(0, 1, 3, 2)) * np.float32(head**-0.5) + mask
+    scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    scores /= scores.sum(axis=-1, keepdims=True)
+    return (scores @ v).transpose(0, 2, 1, 3).reshape(count, length, width)
+
+
+def _unit_rows(features: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    return (features / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 def for_index(directory: str | os.PathLike, fingerprint: str | None,

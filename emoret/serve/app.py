@@ -45,55 +45,63 @@ class BadRequest(Exception):
     """A request parameter out of bounds: 400 with this message."""
 
 
-def create_app(holder: IndexHolder, token: str | None = None, hosts: Collection[str] | None = None) -> Guard:
-    """The app serving ``holder``'s index; ``token`` and ``hosts``: see :class:`emoret.serve.guard.Guard`."""
-    thumbnails = Thumbnails()
+class Handlers:
+    """The routes' handlers over ``holder``'s current index."""
 
-    def search(request: Request) -> Response:
+    def __init__(self, holder: IndexHolder) -> None:
+        self.holder = holder
+        self.thumbnails = Thumbnails()
+
+    def search(self, request: Request) -> Response:
         try:
             query, options = search_options(request.query_params)
-            answer = holder.current().search(query, options)
+            answer = self.holder.current().search(query, options)
         except (BadRequest, InputError, ValueError) as err:
             return JSONResponse({"error": str(err)}, status_code=400)
         body = b"".join(dumps(record) for record in answer.records())
         return Response(body, media_type="application/x-ndjson", headers={
             "cache-control": "no-store", "emoret-query-emotions": ",".join(answer.query_emotions)})
 
-    def health(request: Request) -> Response:
-        return JSONResponse(health_record(holder), headers={"cache-control": "no-store"})
+    def health(self, request: Request) -> Response:
+        return JSONResponse(health_record(self.holder), headers={"cache-control": "no-store"})
 
-    async def video(request: Request) -> Response:
-        file = holder.current().library.open(request.query_params.get("path", ""))
+    async def video(self, request: Request) -> Response:
+        file = self.holder.current().library.open(request.query_params.get("path", ""))
         if file is None:
             return _not_found()
         return ranged(file, request.headers.get("range"), request.query_params["path"])
 
-    async def thumbnail(request: Request) -> Response:
+    async def thumbnail(self, request: Request) -> Response:
         at = _number(request.query_params.get("at", "0"), "at", 0.0, 1e7)
-        file = holder.current().library.open(request.query_params.get("path", ""))
+        file = self.holder.current().library.open(request.query_params.get("path", ""))
         if file is None:
             return _not_found()
-        picture = await run_in_threadpool(thumbnails.get, file, at)
+        picture = await run_in_threadpool(self.thumbnails.get, file, at)
         if picture is None:
             return _not_found()
         return Response(picture, media_type="image/jpeg", headers={"cache-control": "private, max-age=3600"})
 
-    async def page(request: Request) -> Response:
+    async def page(self, request: Request) -> Response:
         return Response(_static("index.html"), media_type="text/html; charset=utf-8",
                         headers={"cache-control": "no-cache"})
 
-    async def favicon(request: Request) -> Response:
+    async def favicon(self, request: Request) -> Response:
         return Response(_static("favicon.svg"), media_type=STATIC["favicon.svg"])
 
-    async def static(request: Request) -> Response:
+    async def static(self, request: Request) -> Response:
         name = request.path_params["name"]
         if name not in STATIC:
             return _not_found()
         return Response(_static(name), media_type=STATIC[name], headers={"cache-control": "no-cache"})
 
+
+def create_app(holder: IndexHolder, token: str | None = None, hosts: Collection[str] | None = None) -> Guard:
+    """The app serving ``holder``'s index; ``token`` and ``hosts``: see :class:`emoret.serve.guard.Guard`."""
+    handle = Handlers(holder)
     routes = [
-        Route("/", page), Route("/static/{name}", static), Route("/favicon.ico", favicon), Route("/api/search", search),
-        Route("/api/health", health), Route("/media/video", video), Route("/media/thumbnail", thumbnail),
+        Route("/", handle.page), Route("/static/{name}", handle.static), Route("/favicon.ico", handle.favicon),
+        Route("/api/search", handle.search), Route("/api/health", handle.health), Route("/media/video", handle.video),
+        Route("/media/thumbnail", handle.thumbnail),
     ]
     app = Starlette(routes=routes)
     app.add_exception_handler(BadRequest, lambda request, err: JSONResponse({"error": str(err)}, status_code=400))

@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
+
+if TYPE_CHECKING:  # PyAV loads with the first thumbnail
+    import av
 
 WIDTH = 320
 CACHE_SIZE = 512
@@ -63,7 +66,8 @@ def frame_jpeg(file: BinaryIO, at: float, width: int = WIDTH) -> bytes | None:
     return _jpeg(rgb)
 
 
-def _frame_at(container, stream, at: float):
+def _frame_at(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+              at: float) -> av.VideoFrame | None:
     """The first frame at or after ``at`` (the last frame when ``at`` is past the end)."""
     if at > 0 and stream.time_base:
         container.seek(int(at / stream.time_base), stream=stream, backward=True, any_frame=False)

@@ -140,8 +140,9 @@ def _build_model(config: TrainConfig, runtime: Runtime, resuming: bool) -> tuple
         num_frames=config.num_frames,
         seed=config.seed,
     )
-    with torch.no_grad():
-        model.clip.logit_scale.fill_(INITIAL_LOG_SCALE)
+    if model.family.objective == "infonce":  # CLIP-ViP's start; SigLIP keeps its learnt scale and bias
+        with torch.no_grad():
+            model.clip.logit_scale.fill_(INITIAL_LOG_SCALE)
     if resuming:
         from safetensors.torch import load_file
 
@@ -243,7 +244,7 @@ class _Trainer:
         """Forward and backward of this process's slice of one batch; returns its loss."""
         import torch
 
-        from emoret.model.loss import emotion_alignment, gather_features, symmetric_infonce
+        from emoret.model.loss import contrastive_loss, emotion_alignment, gather_features
 
         first = batch * self.global_batch + self.runtime.rank * self.config.batch_size
         chosen = pairs[first : first + self.config.batch_size]
@@ -260,7 +261,8 @@ class _Trainer:
                     emotions.to(device) if self.config.emotion else None,
                     pixels,
                 )
-            loss = symmetric_infonce(gather_features(text.float()), gather_features(video.float()), log_scale)
+            loss = contrastive_loss(self.model.family.objective, gather_features(text.float()),
+                                    gather_features(video.float()), log_scale, getattr(self.model.clip, "logit_bias", None))
             if self.config.emotion_loss > 0:
                 # The emotion table alone (an empty caption with the caption's emotions) against the videos.
                 prototypes = self.model.emotion_prototypes(emotions)
@@ -272,8 +274,6 @@ class _Trainer:
         return loss.item()
 
     def _step_record(self, step_loss: float, elapsed: float, batches: int) -> Record:
-        from emoret.model.loss import logit_scale
-
         extra = {"emotion_term": round(self.emotion_term, 6)} if self.config.emotion_loss > 0 else {}
         return {
             "step": self.progress.step,
@@ -282,10 +282,22 @@ class _Trainer:
             **extra,
             "lr": self.optimizer.param_groups[0]["lr"],
             "lr_new": self.optimizer.param_groups[2]["lr"],
-            "temperature": round(1.0 / float(logit_scale(self.model.clip.logit_scale.detach())), 6),
+            **self._objective_record(),
             "step_time": round(elapsed, 4),
             "videos_per_s": round(self.global_batch * batches / elapsed, 2),
         }
+
+    def _objective_record(self) -> Record:
+        """The loss the run trains with (the family's), its temperature, and SigLIP's bias."""
+        from emoret.model.loss import logit_scale
+
+        clip, objective = self.model.clip, self.model.family.objective
+        raw = clip.logit_scale.detach()
+        scale = float(logit_scale(raw)) if objective == "infonce" else float(raw.exp())
+        record: Record = {"objective": objective, "temperature": round(1.0 / scale, 6)}
+        if objective == "sigmoid":
+            record["logit_bias"] = round(float(clip.logit_bias.detach()), 6)
+        return record
 
     def _end_epoch(self, log: Callable[[Record], None]) -> None:
         """Validate, log the epoch's summary (best so far or not), then checkpoint if due."""

@@ -12,12 +12,14 @@ if TYPE_CHECKING:  # torch and the model load when training starts, not when the
 
     from emoret.model import EmoretModel
 
-# Parameters the base CLIP model does not have; they start untrained and learn at ``lr_new``.
+# Parameters the base model does not have (they start untrained), and the loss's scale and
+# bias (SigLIP's): they learn at ``lr_new``.
 NEW_PARAMETERS = (
     "vision_model.embeddings.added_cls",
     "vision_model.embeddings.temporal_embedding",
     "text_model.embeddings.emotion_embedding.weight",
     "logit_scale",
+    "logit_bias",
 )
 
 
@@ -31,7 +33,7 @@ def lr_factor(step: int, total_steps: int, warmup: float) -> float:
 
 
 def parameter_groups(model: EmoretModel, config: TrainConfig) -> list[dict[str, Any]]:
-    """CLIP weights at ``lr`` (decay on matrices only); new parameters at ``lr_new``, no decay."""
+    """Base model weights at ``lr`` (decay on matrices only); new parameters at ``lr_new``, no decay."""
     decay, no_decay, new = [], [], []
     for name, param in model.clip.named_parameters():
         if not param.requires_grad:
