@@ -8,32 +8,14 @@ commands, a Ray worker and a server load models through it alike.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from emoret.devices import resolve_device
 from emoret.errors import InputError, ModelError, first_line
+from emoret.model.options import ModelOptions
 
 if TYPE_CHECKING:
     from emoret.model.emoret_model import EmoretModel
-
-
-@dataclass(frozen=True)
-class ModelOptions:
-    """How to load a model. ``device``: auto (CUDA when present), cpu or cuda.
-
-    ``video_encoder`` / ``emotion`` / ``num_frames`` / ``tokenizer`` override what the
-    source implies (see :func:`emoret.model.load.load_model`); ``seed`` fixes
-    the draw of parameters the source does not hold.
-    """
-
-    device: str = "auto"
-    video_encoder: str | None = None
-    emotion: bool | None = None
-    emotion_init: str = "zero"
-    num_frames: int | None = None
-    tokenizer: str | None = None
-    seed: int = 0
 
 
 def create_model(spec: str | os.PathLike[str], options: ModelOptions | None = None) -> EmoretModel:

@@ -2,7 +2,7 @@
 emoret model directory or a CLIP-ViP ``.pt``.
 
 The family comes from ``config.json``'s ``model_type`` (:mod:`emoret.model.families`); the
-options (:class:`emoret.model.factory.ModelOptions`) override what the source implies.
+options (:class:`emoret.model.options.ModelOptions`) override what the source implies.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from emoret.errors import InputError, first_line
 from emoret.model import convert, hub
 from emoret.model.config import EMORET_FILE, EmoretConfig
 from emoret.model.emoret_model import WEIGHTS_FILE, EmoretModel
-from emoret.model.factory import ModelOptions
 from emoret.model.families import CLIP, Family, family_named, unknown_family
+from emoret.model.options import ModelOptions
 from emoret.model.weight_checks import check_extra_shape, check_float_weights, loading_reason
 from emoret.text.emotions import EMOTIONS
 
