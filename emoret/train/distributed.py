@@ -55,6 +55,9 @@ def stop_runtime(runtime: Runtime) -> None:
         import torch.distributed as dist
 
         if dist.is_initialized():
+            # Every rank done before any tears gloo down: a rank that left first could abort its
+            # peer's pending exchange ("terminate called without an active exception", seen once in CI).
+            dist.barrier()
             dist.destroy_process_group()
 
 
