@@ -111,6 +111,7 @@ def test_hostile_caption_and_file_name_show_as_text_and_run_nothing(served_libra
     assert library.hostile.name in hostile[0]["text"]  # the name, markup and all, as text
     assert tab.evaluate("window.pwned") is None
     assert tab.locator("#results script, #results img:not([src^='media/thumbnail'])").count() == 0
+    until(tab, "Array.from(document.querySelectorAll('.card img')).every(i => i.complete)")  # thumbnails load after the cards
     widths = tab.eval_on_selector_all(".card img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
     assert len(widths) == len(library.moments) and all(width > 0 for width in widths)
     shot = ARTIFACTS / "serve.png"
