@@ -16,7 +16,7 @@ EMORET = [sys.executable, "-m", "emoret_cli"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 # What counts as left behind (temp files, live processes) is the fault tests' own definition.
 sys.path.insert(0, str(ROOT / "tests"))
-from fault_tools import children, leaked_after  # noqa: E402
+from fault_tools import descendants, leaked_after  # noqa: E402
 
 # --- running and killing ---------------------------------------------------------------------
 
@@ -32,18 +32,6 @@ def timed(args: list[str]) -> float:
     start = time.monotonic()
     run(args)
     return time.monotonic() - start
-
-
-def descendants(pid: int) -> set[int]:
-    """Every process below ``pid``, children of children included."""
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for kid in children(todo.pop()):
-            if kid not in found:
-                found.add(kid)
-                todo.append(kid)
-    return found
 
 
 def print_counts_table(first_column: str, totals: dict[str, Counter], keys: list[str]) -> Counter:

@@ -51,6 +51,18 @@ def children(pid: int) -> list[int]:
     return found
 
 
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid``, children of children included."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for kid in children(todo.pop()):
+            if kid not in found:
+                found.add(kid)
+                todo.append(kid)
+    return found
+
 def alive(pid: int) -> bool:
     """Running (a zombie waiting for its reaper counts as gone)."""
     try:

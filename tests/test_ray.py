@@ -18,7 +18,7 @@ import pytest
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]  # Ray Data warns of its own settings
 
-from fault_tools import children  # noqa: E402
+from fault_tools import descendants  # noqa: E402
 
 from emoret.cluster.embed import embed_on_ray  # noqa: E402
 from emoret.cluster.jobs import RayOptions  # noqa: E402
@@ -36,16 +36,6 @@ def started(pid: int) -> str | None:
     except OSError:
         return None
     return None if fields[0] in ("Z", "X") else fields[19]
-
-
-def descendants(pid: int) -> set[int]:
-    found, todo = set(), [pid]
-    while todo:
-        for child in children(todo.pop()):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
 
 
 @pytest.fixture(scope="module")
