@@ -35,6 +35,19 @@ def test_numpy_tower_embeds_like_torch(env, tmp_path):
     assert np.min(np.sum(encoder.encode_queries(TEXTS, EMOTIONS) * encoder.encode_queries(TEXTS), axis=1)) < 0.999
 
 
+def test_a_querys_vector_does_not_depend_on_its_batch(env, tmp_path):
+    """Bit for bit: ``search -`` and the server's batches must give each query what it gets alone."""
+    query_export.export_text_tower(env.model, tmp_path)
+    encoder = text_numpy.NumpyTextEncoder.load(tmp_path)
+    texts = [*TEXTS, "a dog", "the party", "a storm at sea tonight", "sad", *TEXTS[:3]] * 3
+    emotions = [EMOTIONS[n % len(EMOTIONS)] for n in range(len(texts))]
+    alone = np.stack([encoder.encode_queries([text], [emotion])[0] for text, emotion in zip(texts, emotions)])
+    for size in (2, 3, 4, 5, 8, 13, len(texts)):
+        for start in range(0, len(texts), size):
+            together = encoder.encode_queries(texts[start : start + size], emotions[start : start + size])
+            assert np.array_equal(together, alone[start : start + size]), (size, start)
+
+
 def test_index_exports_and_search_matches_the_torch_path(env, run_cli, index_dir, monkeypatch):
     assert text_numpy.exported(index_dir)
     assert text_numpy.read_config(index_dir)["fingerprint"] == env.fingerprint

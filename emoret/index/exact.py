@@ -13,6 +13,9 @@ import numpy as np
 # Rows scored at a time: bounds the [queries, rows] score block (64 queries × 65,536 rows:
 # 16 MiB) however large the index.
 BLOCK_ROWS = 65_536
+# Candidates kept past ``k`` before they are scored again one query at a time: items within a
+# rounding error of the k-th are then ranked by the same arithmetic whatever the batch.
+RESCORE_MARGIN = 8
 
 
 def top_k(vectors: np.ndarray, queries: np.ndarray, k: int, block_rows: int = BLOCK_ROWS) -> tuple[np.ndarray, np.ndarray]:
@@ -21,19 +24,30 @@ def top_k(vectors: np.ndarray, queries: np.ndarray, k: int, block_rows: int = BL
     queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
     count = len(vectors)
     k = min(k, count)
+    wanted = min(k + RESCORE_MARGIN, count)
     best_rows = np.empty((len(queries), 0), dtype=np.int64)
     best_scores = np.empty((len(queries), 0), dtype=np.float32)
     for start in range(0, count, block_rows):
         block = np.asarray(vectors[start : start + block_rows], dtype=np.float32)
         scores = queries @ block.T
-        rows, kept = _block_top(scores, k)
+        rows, kept = _block_top(scores, wanted)
         best_rows = np.concatenate([best_rows, rows + start], axis=1)
         best_scores = np.concatenate([best_scores, kept], axis=1)
-        if best_rows.shape[1] > k:
-            rows, best_scores = _block_top(best_scores, k)
+        if best_rows.shape[1] > wanted:
+            rows, best_scores = _block_top(best_scores, wanted)
             best_rows = np.take_along_axis(best_rows, rows, axis=1)
-    order = np.lexsort((best_rows, -best_scores), axis=1) if len(queries) else best_rows
+    best_scores = rescore(vectors, queries, best_rows)
+    order = (np.lexsort((best_rows, -best_scores), axis=1) if len(queries) else best_rows)[:, :k]
     return np.take_along_axis(best_rows, order, axis=1), np.take_along_axis(best_scores, order, axis=1)
+
+
+def rescore(vectors: np.ndarray, queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """[Q, k] inner products of each query with its ``rows``, one query at a time in a fixed
+    order: a BLAS product's last bits depend on how many queries it multiplied at once (a
+    one-row product takes another kernel), and a hit's score must not depend on the queries
+    it was searched with (``search -``, the server's batches)."""
+    candidates = np.asarray(vectors[rows.ravel()], dtype=np.float32).reshape(*rows.shape, -1)
+    return (candidates * queries[:, None, :]).sum(axis=2, dtype=np.float32)
 
 
 def _block_top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -41,5 +55,5 @@ def _block_top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if scores.shape[1] <= k:
         positions = np.broadcast_to(np.arange(scores.shape[1]), scores.shape).copy()
         return positions, scores
-    positions = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    positions = np.argpartition(scores, scores.shape[1] - k, axis=1)[:, -k:]
     return positions, np.take_along_axis(scores, positions, axis=1)

@@ -174,7 +174,7 @@ class NumpyTextEncoder:
         if self.emotion_table is None or emotions is None:
             return None
         present = (np.asarray(emotions, dtype=np.float32).reshape(count, -1) > 0).astype(np.float32)
-        total = present @ self.emotion_table
+        total = _rows_times(present, self.emotion_table)
         return total / np.maximum(present.sum(axis=1, keepdims=True), 1.0)
 
     def encode_queries(self, texts: Sequence[str], emotions: Sequence[Sequence[float]] | None = None) -> np.ndarray:
@@ -196,7 +196,7 @@ class NumpyTextEncoder:
         for layer in self.layers:
             x = self._layer(x, layer, packing)
         pooled = packing.starts + self._pool_positions(ids)
-        return _unit_rows(_layer_norm(x[pooled], *self.final_norm, self.eps) @ self.projection)
+        return _unit_rows(_rows_times(_layer_norm(x[pooled], *self.final_norm, self.eps), self.projection))
 
     def _encode_fixed_length(self, texts: Sequence[str], emotions: Sequence[Sequence[float]] | None) -> np.ndarray:
         """SigLIP's text model: [B, L] padded tokens, full attention, the last position through the head."""
@@ -213,7 +213,7 @@ class NumpyTextEncoder:
         for layer in self.layers:
             x = self._layer(x, layer, attention)
         last = x.reshape(count, length, -1)[:, -1]
-        features = _layer_norm(last, *self.final_norm, self.eps) @ self.projection
+        features = _rows_times(_layer_norm(last, *self.final_norm, self.eps), self.projection)
         return features if self.projection_bias is None else features + self.projection_bias
 
     def _pool_positions(self, ids: list[list[int]]) -> np.ndarray:
@@ -260,15 +260,25 @@ class Packing:
         self.causal = np.triu(np.full((self.length, self.length), -np.inf, dtype=np.float32), k=1)
 
     def attend(self, qkv: np.ndarray, heads: int) -> np.ndarray:
-        """Multi-head causal attention of packed [tokens, 3·width] q|k|v → [tokens, width]."""
-        width = qkv.shape[1] // 3
+        """Multi-head causal attention of packed [tokens, 3·width] q|k|v → [tokens, width].
+
+        Texts of one length are attended as one [texts, length] block, with no padding: a
+        text's sums then run over its own tokens in the same order whatever it is batched
+        with, so a query's vector does not depend on the other queries (``search -``, the
+        server's batches); padding changed their last bits."""
         if len(self.lengths) == 1:
-            block = qkv[None]
-        else:
-            block = np.zeros((len(self.lengths), self.length, 3 * width), dtype=qkv.dtype)
-            block[self.texts, self.positions] = qkv
-        out = _attention(block, heads, self.causal)
-        return out[0] if len(self.lengths) == 1 else out[self.texts, self.positions]
+            return _attention(qkv[None], heads, self.causal)[0]
+        out = np.empty((len(qkv), qkv.shape[1] // 3), dtype=qkv.dtype)
+        for length in np.unique(self.lengths):
+            tokens = self._tokens_of_length(int(length))
+            block = qkv[tokens.ravel()].reshape(*tokens.shape, -1)
+            out[tokens.ravel()] = _attention(block, heads, self.causal[:length, :length]).reshape(tokens.size, -1)
+        return out
+
+    def _tokens_of_length(self, length: int) -> np.ndarray:
+        """[texts, length] packed rows of the texts of ``length`` tokens."""
+        starts = self.starts[self.lengths == length]
+        return starts[:, None] + np.arange(length)
 
 
 class FullAttention:
@@ -305,6 +315,17 @@ def _attention(block: np.ndarray, heads: int, mask: np.ndarray) -> np.ndarray:
     scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
     scores /= scores.sum(axis=-1, keepdims=True)
     return (scores @ v).transpose(0, 2, 1, 3).reshape(count, length, width)
+
+
+def _rows_times(rows: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``rows @ matrix`` one row at a time: BLAS picks its kernel by the number of rows (a few
+    rows take other kernels, whose last bits differ), and a query's vector must be the one it
+    gets alone whatever it is batched with (``search -``, the server's batches). These
+    products are a text's single row: a matrix-vector product each costs next to nothing."""
+    out = np.empty((len(rows), matrix.shape[1]), dtype=np.result_type(rows, matrix))
+    for number, row in enumerate(rows):
+        out[number] = row @ matrix
+    return out
 
 
 def _unit_rows(features: np.ndarray) -> np.ndarray:
