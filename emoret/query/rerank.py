@@ -100,19 +100,21 @@ def search_with_emotions(index: store.Index, vectors: np.ndarray, query_emotions
                          top: int, ef: int | None, weight: float, emotion: str | None = None,
                          threshold: float = DEFAULT_EMOTION_THRESHOLD, method: str = "auto") -> list[list[store.Hit]]:
     """Each query's ``top`` hits after the filter and the re-ranking, as if every item were scored."""
+    vectors = np.atleast_2d(vectors)
+    k = min(len(index), max(top * OVERFETCH, MIN_CANDIDATES))
+    first = index.search(vectors, top=k, ef=ef, method=method)  # one pass for all the queries
     results = []
-    for row, vector in enumerate(np.atleast_2d(vectors)):
+    for row, vector in enumerate(vectors):
         emotions = query_emotions[row] if query_emotions is not None else None
-        results.append(_one(index, vector, emotions, top, ef, weight, emotion, threshold, method))
+        results.append(_one(index, vector, first[row], emotions, top, ef, weight, emotion, threshold, method))
     return results
 
 
-def _one(index: store.Index, vector: np.ndarray, emotions: Sequence[float] | None, top: int, ef: int | None,
-         weight: float, emotion: str | None, threshold: float, method: str) -> list[store.Hit]:
+def _one(index: store.Index, vector: np.ndarray, candidates: list[store.Hit], emotions: Sequence[float] | None,
+         top: int, ef: int | None, weight: float, emotion: str | None, threshold: float, method: str) -> list[store.Hit]:
     total = len(index)
-    k = min(total, max(top * OVERFETCH, MIN_CANDIDATES))
+    k = len(candidates)
     while True:
-        candidates = index.search(vector[None, :], top=k, ef=ef, method=method)[0]
         ranked = rerank(candidates, emotions, weight, emotion, threshold)
         if k >= total:
             return ranked[:top]
@@ -121,3 +123,4 @@ def _one(index: store.Index, vector: np.ndarray, emotions: Sequence[float] | Non
         if len(ranked) >= top and ranked[top - 1].score > bound:
             return ranked[:top]
         k = min(total, k * WIDEN)
+        candidates = index.search(vector[None, :], top=k, ef=ef, method=method)[0]
