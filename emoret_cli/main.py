@@ -139,7 +139,6 @@ def main(argv: list[str] | None = None) -> None:
     common.silence_hf()
     redeliver_swallowed_interrupts()
     _fast_search(sys.argv[1:] if argv is None else list(argv))
-    _one_blas_thread_a_request(sys.argv[1:] if argv is None else list(argv))
     _register()
     command = typer.main.get_command(app)
     plain_help_types(command)
@@ -161,13 +160,6 @@ def main(argv: list[str] | None = None) -> None:
         common.message(f"emoret: <stdout>: {err.strerror or err}")
         sys.exit(common.EXIT_FAILED)
     sys.exit(status if isinstance(status, int) else 0)
-
-
-def _one_blas_thread_a_request(args: list[str]) -> None:
-    """``emoret serve`` answers concurrent requests on threads of their own: BLAS threads under
-    each would only fight them for the cores. Read when numpy loads (the commands import it)."""
-    if args[:1] == ["serve"] and "numpy" not in sys.modules:
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def _fast_search(args: list[str]) -> None:

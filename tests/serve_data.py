@@ -95,8 +95,9 @@ class Served:
 
 
 @contextmanager
-def serving(index: Path, token: str | None = None, host: str = "127.0.0.1") -> Iterator[Served]:
-    """The app of ``emoret serve`` on a free loopback port, on a thread, for the block."""
+def serving(index: Path, token: str | None = None, host: str = "127.0.0.1", batcher=None) -> Iterator[Served]:
+    """The app of ``emoret serve`` on a free loopback port, on a thread, for the block
+    (searches answered by ``batcher``, default a new QueryBatcher)."""
     import uvicorn
 
     from emoret.serve import run
@@ -105,7 +106,7 @@ def serving(index: Path, token: str | None = None, host: str = "127.0.0.1") -> I
 
     holder = IndexHolder(index)
     sock = run.bind(host, 0)
-    config = uvicorn.Config(create_app(holder, token, run.accepted_hosts(host, token)), log_level="warning",
+    config = uvicorn.Config(create_app(holder, token, run.accepted_hosts(host, token), batcher), log_level="warning",
                             lifespan="off", access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

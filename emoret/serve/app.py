@@ -9,6 +9,7 @@ a JPEG of its frame at S seconds; any other file is 404 (see library.py).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import math
 import mimetypes
@@ -28,6 +29,7 @@ from emoret.errors import InputError
 from emoret.perception import VIDEO_EMOTIONS  # the keys of video_emotions, what --emotion accepts
 from emoret.query.rerank import DEFAULT_EMOTION_THRESHOLD
 from emoret.records import dumps
+from emoret.serve.batcher import QueryBatcher
 from emoret.serve.guard import Guard
 from emoret.serve.holder import IndexHolder
 from emoret.serve.ranges import Unsatisfiable, parse_range, read_span
@@ -48,14 +50,15 @@ class BadRequest(Exception):
 class Handlers:
     """The routes' handlers over ``holder``'s current index."""
 
-    def __init__(self, holder: IndexHolder) -> None:
+    def __init__(self, holder: IndexHolder, batcher: QueryBatcher) -> None:
         self.holder = holder
+        self.batcher = batcher
         self.thumbnails = Thumbnails()
 
-    def search(self, request: Request) -> Response:
+    async def search(self, request: Request) -> Response:
         try:
             query, options = search_options(request.query_params)
-            answer = self.holder.current().search(query, options)
+            answer = await asyncio.wrap_future(self.batcher.submit(self.holder.current(), query, options))
         except (BadRequest, InputError, ValueError) as err:
             return JSONResponse({"error": str(err)}, status_code=400)
         body = b"".join(dumps(record) for record in answer.records())
@@ -63,7 +66,9 @@ class Handlers:
             "cache-control": "no-store", "emoret-query-emotions": ",".join(answer.query_emotions)})
 
     def health(self, request: Request) -> Response:
-        return JSONResponse(health_record(self.holder), headers={"cache-control": "no-store"})
+        record = {**health_record(self.holder), "searches": {"answered": self.batcher.answered,
+                                                             "batches": self.batcher.batches}}
+        return JSONResponse(record, headers={"cache-control": "no-store"})
 
     async def video(self, request: Request) -> Response:
         file = self.holder.current().library.open(request.query_params.get("path", ""))
@@ -95,9 +100,11 @@ class Handlers:
         return Response(_static(name), media_type=STATIC[name], headers={"cache-control": "no-cache"})
 
 
-def create_app(holder: IndexHolder, token: str | None = None, hosts: Collection[str] | None = None) -> Guard:
-    """The app serving ``holder``'s index; ``token`` and ``hosts``: see :class:`emoret.serve.guard.Guard`."""
-    handle = Handlers(holder)
+def create_app(holder: IndexHolder, token: str | None = None, hosts: Collection[str] | None = None,
+               batcher: QueryBatcher | None = None) -> Guard:
+    """The app serving ``holder``'s index; ``token`` and ``hosts``: see :class:`emoret.serve.guard.Guard`;
+    searches answered by ``batcher`` (default: a new one)."""
+    handle = Handlers(holder, batcher or QueryBatcher())
     routes = [
         Route("/", handle.page), Route("/static/{name}", handle.static), Route("/favicon.ico", handle.favicon),
         Route("/api/search", handle.search), Route("/api/health", handle.health), Route("/media/video", handle.video),
