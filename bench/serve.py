@@ -34,12 +34,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-# As `emoret serve` runs (emoret_cli/main.py): one BLAS thread a request, for the library call
-# measured here too, and inherited by the servers started from here.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-import numpy as np  # noqa: E402
-import orjson  # noqa: E402
+import numpy as np
+import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -121,6 +117,16 @@ def library_run(index_dir: Path, queries: list[str]) -> tuple[list[float], float
     return latencies, time.perf_counter() - began
 
 
+def searches(url: str) -> dict:
+    """The server's count of searches answered and of the batches they were answered in."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    connection.request("GET", "/api/health")
+    record = orjson.loads(connection.getresponse().read())["searches"]
+    connection.close()
+    return record
+
+
 def row(name: str, latencies: list[float], wall: float, errors: int | str = "") -> str:
     ms = sorted(1000 * x for x in latencies)
     p99 = ms[min(len(ms) - 1, int(0.99 * len(ms)))]
@@ -129,17 +135,20 @@ def row(name: str, latencies: list[float], wall: float, errors: int | str = "") 
 
 def latency_table(index_dir: Path, label: str, queries: list[str], clients: int) -> None:
     print(f"\n{label}: {emoret.open_index(index_dir).meta['count']:,} items, {len(queries)} queries; load {loadavg()}")
-    print("| path | p50 ms | p99 ms | queries/s | errors |")
-    print("|---|---:|---:|---:|---:|")
+    print("| path | p50 ms | p99 ms | queries/s | errors | queries a batch |")
+    print("|---|---:|---:|---:|---:|---:|")
     lib, lib_wall = library_run(index_dir, queries)
-    print(row("library call, in process, 1 at a time", lib, lib_wall), flush=True)
+    print(row("library call, in process, 1 at a time", lib, lib_wall) + " 1 |", flush=True)
     process, url = start_server(index_dir)
     try:
         http_run(url, queries[:50], 2)  # warm the connections and the server's threads
         for count in (1, clients):
+            before = searches(url)
             latencies, errors, wall = http_run(url, queries, count)
-            print(row(f"HTTP GET /api/search, {count} client{'s' if count > 1 else ''}", latencies, wall, errors),
-                  flush=True)
+            after = searches(url)
+            batch = (after["answered"] - before["answered"]) / max(1, after["batches"] - before["batches"])
+            print(row(f"HTTP GET /api/search, {count} client{'s' if count > 1 else ''}", latencies, wall, errors)
+                  + f" {batch:.1f} |", flush=True)
     finally:
         code = stop_server(process)
     print(f"server stopped by SIGINT: exit {code}; load {loadavg()}")
