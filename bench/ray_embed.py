@@ -11,17 +11,21 @@ pace. A "node" is a `ray.cluster_utils.Cluster` node on this machine.
   of N and N/2 videos: N/2 / (t(N) - t(N/2)) leaves out Ray's start and the actors' model loading.
 - overhead: the local path on 2 torch threads with its decode thread against Ray on one node
   of 2 CPUs (an actor of 1 CPU, decode tasks on the other): the same 2 cores.
+- driver-kill: `emoret embed --ray` on a local Ray it starts, the driver killed -9 after
+  the first shard: the Ray processes left, sampled up to 3 minutes after.
 - kills: `ray start --head`, then repeated runs (`--ray auto`) during which a random decode
   worker or actor is killed -9 at a random moment, until --kills kills; every run's set must
   equal the clean run's, no temp file left; after `ray stop`, no Ray process left.
 
     python bench/ray_embed.py                        # all four, 48 videos, 3 rounds
     python bench/ray_embed.py --only kills --kills 20
+    python bench/ray_embed.py --only driver-kill     # a local Ray's driver killed -9: what is left
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import shutil
@@ -38,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from emoret.cluster.embed import embed_on_ray  # noqa: E402
 from emoret.cluster.jobs import RayOptions  # noqa: E402
@@ -110,14 +115,32 @@ def ray_run(model_dir: Path, videos: Path, out: Path, options: RayOptions, batch
     return seconds, (stamps[-1] - stamps[0]) / 1e9, written.count - options.shard_size
 
 
-def cluster(nodes: int, cpus: int):
+def cluster(nodes: int, cpus: int, pin: bool = False):
+    """A simulated cluster of ``nodes`` nodes of ``cpus`` logical CPUs; ``pin``: each node's
+    processes confined to cores of their own (else every node may run on every core)."""
     from ray.cluster_utils import Cluster
 
     made = Cluster(initialize_head=True, head_node_args={"num_cpus": cpus})
     for _ in range(nodes - 1):
         made.add_node(num_cpus=cpus)
     made.wait_for_nodes()
+    if pin:
+        pin_nodes(made, cpus)
     return made
+
+
+def pin_nodes(made, cpus: int) -> None:
+    """Node i's processes on cores [i·cpus, (i+1)·cpus): a "node of 1 CPU" then has one core, as a
+    real one would, instead of the whole machine. The workers a raylet starts later inherit it."""
+    from fault_tools import descendants
+
+    count = os.cpu_count() or 1
+    for number, node in enumerate(made.list_all_nodes()):
+        cores = {(number * cpus + k) % count for k in range(cpus)}
+        for _, process in node.live_processes():
+            for pid in (process.pid, *descendants(process.pid)):
+                with contextlib.suppress(ProcessLookupError):
+                    os.sched_setaffinity(pid, cores)
 
 
 HEADER = ("| run | videos/s, whole job of N videos (median) | min-max | videos/s past the start: (N - N/2) / "
@@ -128,9 +151,10 @@ def rates(label: str, count: int, run: Callable[[Path, Path], float], videos: Pa
     """Whole jobs of ``count`` and of ``count // 2`` videos, alternating; the difference
     leaves out what every job pays once (Ray's start, actors loading the model)."""
     whole, past = [], []
+    slug = "".join(c if c.isalnum() else "_" for c in label)  # whole: a rerun of one label's set finds it done
     for number in range(rounds):
-        full = run(videos, work / f"{label[:8]}-{number}-all".replace(" ", "_"))
-        half = run(videos.with_name("half"), work / f"{label[:8]}-{number}-half".replace(" ", "_"))
+        full = run(videos, work / f"{slug}-{number}-all")
+        half = run(videos.with_name("half"), work / f"{slug}-{number}-half")
         whole.append(count / full)
         past.append((count - count // 2) / (full - half))
     print(f"| {label} | {statistics.median(whole):.2f} | {min(whole):.2f}-{max(whole):.2f} | "
@@ -152,9 +176,10 @@ def equality(model_dir: Path, videos: Path, work: Path, args) -> None:
 
 
 def scaling(model_dir: Path, videos: Path, work: Path, args) -> None:
-    print(f"\nscaling (N = {args.videos} videos, shards of {args.shard_size}, load {loadavg()})\n{HEADER}")
+    pinned = ", each node's processes pinned to a core of its own" if args.pin else ""
+    print(f"\nscaling (N = {args.videos} videos, shards of {args.shard_size}{pinned}, load {loadavg()})\n{HEADER}")
     for nodes in (1, 2):
-        made = cluster(nodes, 1)
+        made = cluster(nodes, 1, pin=args.pin)
         try:
             options = RayOptions(made.address, actors=nodes, actor_cpus=0.5, decode_cpus=0.5, shard_size=args.shard_size)
             rates(f"{nodes} node(s) of 1 CPU, {nodes} actor(s)", args.videos,
@@ -173,9 +198,14 @@ def overhead(model_dir: Path, videos: Path, work: Path, args) -> None:
           lambda source, out: local_run(model_dir, source, out, args.batch)[0], videos, work, args.rounds)
     made = cluster(1, 2)
     try:
-        options = RayOptions(made.address, actors=1, actor_cpus=1, decode_cpus=1, shard_size=args.shard_size)
-        rates("Ray, 1 node of 2 CPUs: 1 actor (1 CPU) + decode tasks", args.videos,
-              lambda source, out: ray_run(model_dir, source, out, options, args.batch)[0], videos, work, args.rounds)
+        # One actor of 1 torch thread leaves the other core to decoding (what a cheap model needs);
+        # two actors of one thread each, decoding between them, use both cores for the model.
+        for actors, actor_cpus, decode_cpus in ((1, 1.0, 1.0), (2, 0.75, 0.5)):
+            options = RayOptions(made.address, actors=actors, actor_cpus=actor_cpus, decode_cpus=decode_cpus,
+                                 shard_size=args.shard_size)
+            rates(f"Ray, 1 node of 2 CPUs: {actors} actor(s) of 1 thread + decode tasks", args.videos,
+                  lambda source, out, options=options: ray_run(model_dir, source, out, options, args.batch)[0],
+                  videos, work, args.rounds)
     finally:
         made.shutdown()
 
@@ -236,6 +266,33 @@ def kill_runs(model_dir: Path, videos: Path, work: Path, args) -> None:
           f"{sum(t for _, _, t in outcomes)}; Ray processes after `ray stop`: {len(left)}; load {loadavg()}")
 
 
+def driver_kill(model_dir: Path, videos: Path, work: Path, args) -> None:
+    """`emoret embed --ray` starting a local Ray, its driver killed -9 once the first shard is
+    written: which Ray processes are left, and for how long."""
+    before = set(ray_processes())
+    out = work / "driver-kill"
+    job = subprocess.Popen([sys.executable, "-m", "emoret_cli", "embed", "--ray", "--model", str(model_dir),
+                            str(videos), "--out", str(out), "--ray-shard-size", str(args.shard_size),
+                            "--precision", "fp32"], cwd=Path(__file__).resolve().parents[1],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not any(shards.shards_dir(out).glob("*.meta.json")) and time.monotonic() < deadline and job.poll() is None:
+        time.sleep(0.01)
+    alive = job.poll() is None
+    job.kill()
+    job.wait()
+    killed = time.monotonic()
+    print(f"\ndriver kill -9 (running: {alive}), Ray processes left after:", flush=True)
+    for wait in (1, 5, 15, 30, 60, 90, 120, 180):
+        time.sleep(max(0.0, killed + wait - time.monotonic()))
+        left = sorted({cmdline.split()[0].decode() for pid, cmdline in ray_processes().items() if pid not in before})
+        count = sum(1 for pid in ray_processes() if pid not in before)
+        print(f"  {wait:3d} s: {count} {' '.join(left)}", flush=True)
+        if not count:
+            break
+    print(f"manifest written: {(work / 'driver-kill.meta.json').exists()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=48)
@@ -246,7 +303,8 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", help="a model directory instead of the tiny random CLIP")
-    parser.add_argument("--only", choices=["equality", "scaling", "overhead", "kills"], nargs="*")
+    parser.add_argument("--pin", action="store_true", help="scaling: pin each simulated node to a core of its own")
+    parser.add_argument("--only", choices=["equality", "scaling", "overhead", "kills", "driver-kill"], nargs="*")
     args = parser.parse_args()
     flags = [f for f in Path("/proc/cpuinfo").read_text().split("flags")[1].split("\n")[0].split()
              if f.startswith(("avx", "amx"))]
@@ -254,7 +312,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ray-bench-") as tmp:
         work = Path(tmp)
         videos, model_dir = prepare(work, args.videos, args.seconds, args.model)
-        for name, run in (("equality", equality), ("scaling", scaling), ("overhead", overhead), ("kills", kill_runs)):
+        for name, run in (("equality", equality), ("scaling", scaling), ("overhead", overhead), ("kills", kill_runs),
+                          ("driver-kill", driver_kill)):
             if not args.only or name in args.only:
                 run(model_dir, videos, work, args)
 
