@@ -41,7 +41,7 @@ def test_a_querys_vector_does_not_depend_on_its_batch(env, tmp_path):
     encoder = text_numpy.NumpyTextEncoder.load(tmp_path)
     texts = [*TEXTS, "a dog", "the party", "a storm at sea tonight", "sad", *TEXTS[:3]] * 3
     emotions = [EMOTIONS[n % len(EMOTIONS)] for n in range(len(texts))]
-    alone = np.stack([encoder.encode_queries([text], [emotion])[0] for text, emotion in zip(texts, emotions)])
+    alone = np.stack([encoder.encode_queries([text], [emotion])[0] for text, emotion in zip(texts, emotions, strict=True)])
     for size in (2, 3, 4, 5, 8, 13, len(texts)):
         for start in range(0, len(texts), size):
             together = encoder.encode_queries(texts[start : start + size], emotions[start : start + size])
