@@ -133,3 +133,20 @@ class _Encoder:
 
     def encode_queries(self, texts, emotions=None):
         return np.stack([self.vector for _ in texts])
+
+
+@pytest.mark.parametrize(("rows", "k", "queries"), [(64 * 40, 10, 5), (64 * 40 + 17, 18, 3), (300, 18, 2),
+                                                    (64 * 5, 5, 4), (64 * 5 + 1, 5, 1), (7, 10, 2)])
+def test_each_blocks_best_are_every_columns_k_largest(rows, k, queries):
+    """The chunked pick equals a full sort, including a short last chunk and near-equal scores."""
+    rng = np.random.default_rng(rows + k)
+    scores = rng.standard_normal((rows, queries)).astype(np.float32)
+    scores[rng.integers(0, rows, 20)] += 3.0  # some clustered highs, several in one chunk
+    scores[-1] = 9.0  # the very last row is a column's best
+    positions, values = exact._column_top(scores, k)
+    want = min(k, rows)
+    assert positions.shape == values.shape == (queries, want)
+    for column in range(queries):
+        expected = np.sort(scores[:, column])[::-1][:want]
+        assert np.array_equal(np.sort(values[column])[::-1], expected)
+        assert np.array_equal(scores[positions[column], column], values[column])
