@@ -79,6 +79,35 @@ def test_one_querys_fault_is_its_own():
     batcher.close()
 
 
+def test_options_that_cannot_be_hashed_are_answered_on_their_own():
+    search = Recorder()
+    batcher = QueryBatcher(search)
+    batcher.submit("v1", "first", emoret.SearchOptions())
+    assert search.entered.wait(5)
+    listed = emoret.SearchOptions(emotions=[1, 0, 0, 0, 0, 0, 0, 0])
+    futures = [batcher.submit("v1", "a", listed), batcher.submit("v1", "b", listed)]
+    search.release.set()
+    assert [future.result(5).query for future in futures] == ["a", "b"]
+    assert [queries for _, queries, _ in search.calls[1:]] == [["a"], ["b"]]
+    batcher.close()
+
+
+def test_the_worker_outlives_a_batch_that_breaks():
+    calls = []
+
+    def broken(loaded, queries, options):
+        calls.append(list(queries))
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # not an Exception: past the per-group fallback
+        return [emoret.Answer(query, [], []) for query in queries]
+
+    batcher = QueryBatcher(broken)
+    with pytest.raises(KeyboardInterrupt):
+        batcher.submit("v1", "first", emoret.SearchOptions()).result(5)
+    assert batcher.submit("v1", "second", emoret.SearchOptions()).result(5).query == "second"
+    batcher.close()
+
+
 def test_batches_are_bounded():
     search = Recorder()
     batcher = QueryBatcher(search, max_batch=3)

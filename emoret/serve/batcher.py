@@ -43,7 +43,13 @@ class Request:
     options: emoret.SearchOptions
     answer: Future[emoret.Answer] = field(default_factory=Future)
 
-    def group(self) -> tuple[int, emoret.SearchOptions]:
+    def group(self) -> tuple[int, object]:
+        """What requests answered by one call share: the index version and the options (options
+        that cannot be hashed, e.g. emotions given as a list, make a group of their own)."""
+        try:
+            hash(self.options)
+        except TypeError:
+            return id(self.loaded), id(self)
         return id(self.loaded), self.options
 
 
@@ -89,7 +95,12 @@ class QueryBatcher:
             stop = batch[-1] is None
             requests = [request for request in batch if request is not None]
             last = len(requests)
-            self._answer(requests)
+            try:
+                self._answer(requests)
+            except BaseException as err:  # noqa: BLE001 - the worker must outlive any batch
+                for request in requests:
+                    if not request.answer.done():
+                        request.answer.set_exception(err)
             if stop:
                 return
 
@@ -112,7 +123,7 @@ class QueryBatcher:
         return more
 
     def _answer(self, batch: list[Request]) -> None:
-        groups: dict[tuple[int, emoret.SearchOptions], list[Request]] = {}
+        groups: dict[tuple[int, object], list[Request]] = {}
         for request in batch:
             groups.setdefault(request.group(), []).append(request)
         self.batches += 1  # counted first: a caller woken by its answer sees its batch counted
