@@ -4,6 +4,7 @@ Needs the ``serve`` extra (``pip install 'emoret[serve]'``: Starlette and uvicor
 
 - :mod:`emoret.serve.holder`: the index and its query encoder, loaded once, reloaded in the
   background when ``emoret index`` publishes a new version (searches keep the old one until then);
+- :mod:`emoret.serve.batcher`: the searches that arrive together, answered by one library call;
 - :mod:`emoret.serve.library`: the video files a server may send (only those the index holds);
 - :mod:`emoret.serve.app`: the ASGI app (``create_app``): the page, ``/api/search``, ``/api/health``,
   the videos (with HTTP ranges) and their thumbnails;
