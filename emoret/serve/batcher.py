@@ -54,8 +54,8 @@ class Request:
 
 
 def search_loaded(loaded: Any, queries: Sequence[str], options: emoret.SearchOptions) -> list[emoret.Answer]:
-    """The library call of ``emoret search --json`` on one index version."""
-    return emoret.search(loaded.index, list(queries), loaded.encoder, options)
+    """The answers of ``queries`` on the index version ``loaded`` (holder.Loaded.search)."""
+    return loaded.search(queries, options)
 
 
 class QueryBatcher:

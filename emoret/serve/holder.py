@@ -14,7 +14,7 @@ import functools
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,8 +56,9 @@ class Loaded:
         """Whether any record keeps ``video_emotions`` (what the emotion filter needs)."""
         return any(isinstance(item.get("video_emotions"), dict) for item in self.index.items)
 
-    def search(self, query: str, options: emoret.SearchOptions) -> emoret.Answer:
-        return emoret.search(self.index, [query], self.encoder, options)[0]
+    def search(self, queries: Sequence[str], options: emoret.SearchOptions) -> list[emoret.Answer]:
+        """Each query's answer on this version: the library call of ``emoret search --json``."""
+        return emoret.search(self.index, list(queries), self.encoder, options)
 
 
 def signature(path: Path) -> Signature | None:
@@ -74,7 +75,7 @@ def load(path: str | os.PathLike[str] | None, model_spec: str | None = None, dev
     check and the tokenizer load now, not on a person's first query)."""
     index = emoret.open_index(path)
     loaded = Loaded(index, emoret.query_encoder(index, model_spec, device))
-    loaded.search(WARM_QUERY, emoret.SearchOptions(top=1))
+    loaded.search([WARM_QUERY], emoret.SearchOptions(top=1))
     return loaded
 
 
