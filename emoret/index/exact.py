@@ -69,8 +69,7 @@ def _column_top(scores: np.ndarray, k: int, chunk: int = CHUNK_ROWS) -> tuple[np
     rows, columns = scores.shape
     whole = rows // chunk * chunk
     if whole // chunk <= k:
-        positions, values = _row_top(np.ascontiguousarray(scores.T), k)
-        return positions, values
+        return _row_top(np.ascontiguousarray(scores.T), k)
     maxima = scores[:whole].reshape(-1, chunk, columns).max(axis=1)
     chunks = np.argpartition(maxima, len(maxima) - k, axis=0)[-k:]
     candidates = (chunks[:, None, :] * chunk + np.arange(chunk)[None, :, None]).reshape(-1, columns)
