@@ -186,17 +186,24 @@ class NumpyTextEncoder:
         if not texts:
             return np.zeros((0, self.embed_dim), np.float32)
         if self.pool_last:
-            return _unit_rows(self._encode_fixed_length(texts, emotions))
+            return unit_rows(self._encode_fixed_length(texts, emotions))
+        packing, x, pooled = self.packed_input(texts, emotions)
+        for layer in self.layers:
+            x = self._layer(x, layer, packing)
+        return unit_rows(_rows_times(_layer_norm(x[pooled], *self.final_norm, self.eps), self.projection))
+
+    def packed_input(self, texts: Sequence[str],
+                     emotions: Sequence[Sequence[float]] | None) -> tuple[Packing, np.ndarray, np.ndarray]:
+        """The texts' tokens packed end to end: their Packing, the first layer's input [tokens, width]
+        (token and position embeddings, plus each text's emotion bias) and the packed row each text
+        is pooled from. The int8 tower (text_onnx.py) starts from the same."""
         ids = self.token_ids(texts)
         packing = Packing([len(row) for row in ids])
         x = self.token_embedding[np.concatenate(ids)] + self.position_embedding[packing.positions]
         bias = self.emotion_bias(emotions, len(ids))
         if bias is not None:
             x += bias[packing.texts]
-        for layer in self.layers:
-            x = self._layer(x, layer, packing)
-        pooled = packing.starts + self._pool_positions(ids)
-        return _unit_rows(_rows_times(_layer_norm(x[pooled], *self.final_norm, self.eps), self.projection))
+        return packing, x, packing.starts + self._pool_positions(ids)
 
     def _encode_fixed_length(self, texts: Sequence[str], emotions: Sequence[Sequence[float]] | None) -> np.ndarray:
         """SigLIP's text model: [B, L] padded tokens, full attention, the last position through the head."""
@@ -328,7 +335,8 @@ def _rows_times(rows: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return out
 
 
-def _unit_rows(features: np.ndarray) -> np.ndarray:
+def unit_rows(features: np.ndarray) -> np.ndarray:
+    """Each row scaled to length 1, as float32 (a zero row stays zero)."""
     norms = np.linalg.norm(features, axis=1, keepdims=True)
     return (features / np.maximum(norms, 1e-12)).astype(np.float32)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from emoret.query.text_numpy import NumpyTextEncoder, Packing
+from emoret.query.text_numpy import NumpyTextEncoder, Packing, unit_rows
 
 INT8_FILE = "text_tower.int8.onnx"
 OPSET = 17
@@ -164,18 +164,10 @@ class OnnxTextEncoder:
         """L2-normalised float32 [B, D], as NumpyTextEncoder.encode_queries (within int8's rounding)."""
         if not texts:
             return np.zeros((0, self.embed_dim), np.float32)
-        tower = self.numpy
-        ids = tower.token_ids(texts)
-        packing = Packing([len(row) for row in ids])
-        hidden = tower.token_embedding[np.concatenate(ids)] + tower.position_embedding[packing.positions]
-        bias = tower.emotion_bias(emotions, len(ids))
-        if bias is not None:
-            hidden += bias[packing.texts]
+        packing, hidden, pooled = self.numpy.packed_input(texts, emotions)
         feeds = dict(zip(INPUTS, packed_inputs(packing, hidden), strict=True))
-        feeds["pooled"] = packing.starts + tower._pool_positions(ids)
-        features = self.session.run(["features"], feeds)[0]
-        norms = np.linalg.norm(features, axis=1, keepdims=True)
-        return (features / np.maximum(norms, 1e-12)).astype(np.float32)
+        feeds["pooled"] = pooled
+        return unit_rows(self.session.run(["features"], feeds)[0])
 
 
 def packed_inputs(packing: Packing, hidden: np.ndarray) -> tuple[np.ndarray, ...]:
