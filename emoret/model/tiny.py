@@ -91,12 +91,9 @@ def build_tiny_clip(captions: list[str], out_dir: str | os.PathLike, seed: int =
         eos_id=tokenizer.eos_token_id,
         pad_id=tokenizer.pad_token_id,
     )
-    state = torch.random.get_rng_state()
-    try:
+    with torch.random.fork_rng(devices=[]):  # seeded here, the caller's random state left as it was
         torch.manual_seed(seed)
         model = CLIPModel(config)
-    finally:
-        torch.random.set_rng_state(state)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out

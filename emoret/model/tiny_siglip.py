@@ -127,12 +127,9 @@ def build_tiny_siglip(captions: list[str], out_dir: str | os.PathLike[str], fami
     tokenizer = train_siglip_tokenizer(captions, family)
     config = siglip_config(family, shape, tokenizer)
     model_class = getattr(transformers, "Siglip2Model" if family == "siglip2" else "SiglipModel")
-    state = torch.random.get_rng_state()
-    try:
+    with torch.random.fork_rng(devices=[]):  # seeded here, the caller's random state left as it was
         torch.manual_seed(seed)
         model = model_class(config)
-    finally:
-        torch.random.set_rng_state(state)
     with torch.no_grad():
         model.logit_scale.fill_(INITIAL_LOG_SCALE)
         model.logit_bias.fill_(INITIAL_BIAS)
