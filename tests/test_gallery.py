@@ -14,13 +14,13 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from browser import chromium_page, needs_chromium
 
 from emoret.demo.long import make_long_videos
 from emoret.demo.scenes import make_scenes
 from emoret.report.gallery import FrameSource, jpeg, play_link, render
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 WEIRD = 'we"ird <b>&\'name.mp4'
 
 
@@ -139,32 +139,20 @@ def test_a_hit_whose_video_is_gone_says_so_instead_of_breaking(tmp_path):
     assert "no thumbnails" in page and "no such file" in page
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; .ci/run does)")
+@needs_chromium
 def test_the_page_in_a_real_browser(videos, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
     _, path, weird, clips = videos
     hits = hits_for(path, clips[:2], path.stem) + hits_for(weird, clips[2:], "weird")
     page_path = tmp_path / "page.html"
     page_path.write_text(render(hits, FrameSource(count=4)))
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run"]
-    with sync_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=flags,
-            viewport={"width": 900, "height": 700})
-        try:
-            tab = context.new_page()
-            problems: list[str] = []
-            tab.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-            tab.on("pageerror", lambda err: problems.append(str(err)))
-            tab.goto(page_path.as_uri())
-            tab.wait_for_load_state("load")
-            widths = tab.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
-            links = tab.eval_on_selector_all("a", "as => as.map(a => a.href)")
-            shot = tmp_path / "gallery.png"
-            tab.screenshot(path=str(shot), full_page=True)
-        finally:
-            context.close()
+    with chromium_page(tmp_path / "profile", 900, 700) as tab:
+        tab.goto(page_path.as_uri())
+        tab.wait_for_load_state("load")
+        widths = tab.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+        links = tab.eval_on_selector_all("a", "as => as.map(a => a.href)")
+        shot = tmp_path / "gallery.png"
+        tab.screenshot(path=str(shot), full_page=True)
+        problems = tab.problems
     assert problems == []
     assert len(widths) == 4 * len(clips) and all(w > 0 for w in widths)
     assert len(links) == len(clips)

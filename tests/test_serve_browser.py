@@ -5,20 +5,17 @@ gives the same hits; a hostile caption and file name show as text and run nothin
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 import pytest
+from browser import chromium_page, needs_chromium
 from serve_data import HOSTILE, QUERY, build_index, make_library, serving
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
 BEST = 1  # the moment QUERY finds first: the second moment of a video, so its start is not 0
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; .ci/run does)")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -32,20 +29,8 @@ def served_library(env, tmp_path_factory):
 
 @pytest.fixture
 def tab(tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    with sync_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=FLAGS,
-            viewport={"width": 1000, "height": 760})
-        try:
-            page = context.new_page()
-            page.problems = []  # type: ignore[attr-defined]
-            page.on("console", lambda msg: page.problems.append(msg.text) if msg.type == "error" else None)
-            page.on("pageerror", lambda err: page.problems.append(str(err)))
-            page.on("dialog", lambda dialog: (page.problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
-            yield page
-        finally:
-            context.close()
+    with chromium_page(tmp_path / "profile", 1000, 760) as page:
+        yield page
 
 
 def cards(tab) -> list[dict]:
