@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from serve_data import QUERY, build_index, get, make_library, serving
 
 import emoret
 from emoret.index import exact
-from emoret.serve.batcher import QueryBatcher, search_loaded
+from emoret.serve.batcher import MAX_BATCH, QueryBatcher, search_loaded
 
 QUERIES = [QUERY, "a sad man in the rain", "children laughing at a party", "a storm over the sea",
            "an angry crowd shouting", "a quiet trusting friendship", "fear in the dark", "a cat sleeps"]
@@ -36,60 +38,57 @@ class Recorder:
         return [emoret.Answer(query, [], []) for query in queries]
 
 
-def test_requests_that_wait_behind_a_batch_are_answered_as_one():
+@contextmanager
+def held_first(max_batch: int = MAX_BATCH) -> Iterator[tuple[Recorder, QueryBatcher, Future]]:
+    """A batcher over a Recorder, its first request ("first") taken and held: whatever the block
+    submits waits behind it until ``release`` is set. The batcher is closed after the block."""
     search = Recorder()
-    batcher = QueryBatcher(search)
+    batcher = QueryBatcher(search, max_batch=max_batch)
     first = batcher.submit("v1", "first", emoret.SearchOptions())
     assert search.entered.wait(5)
-    waiting = [batcher.submit("v1", f"q{n}", emoret.SearchOptions()) for n in range(5)]
-    search.release.set()
-    assert first.result(5).query == "first"
-    assert [future.result(5).query for future in waiting] == [f"q{n}" for n in range(5)]
+    try:
+        yield search, batcher, first
+    finally:
+        search.release.set()
+        batcher.close()
+
+
+def test_requests_that_wait_behind_a_batch_are_answered_as_one():
+    with held_first() as (search, batcher, first):
+        waiting = [batcher.submit("v1", f"q{n}", emoret.SearchOptions()) for n in range(5)]
+        search.release.set()
+        assert first.result(5).query == "first"
+        assert [future.result(5).query for future in waiting] == [f"q{n}" for n in range(5)]
     assert [queries for _, queries, _ in search.calls] == [["first"], [f"q{n}" for n in range(5)]]
     assert (batcher.batches, batcher.answered) == (2, 6)
-    batcher.close()
 
 
 def test_a_batch_is_split_by_index_version_and_options():
-    search = Recorder()
-    batcher = QueryBatcher(search)
-    batcher.submit("v1", "first", emoret.SearchOptions())
-    assert search.entered.wait(5)
-    futures = [batcher.submit("v1", "a", emoret.SearchOptions(top=3)), batcher.submit("v2", "b", emoret.SearchOptions(top=3)),
-               batcher.submit("v1", "c", emoret.SearchOptions(top=3)), batcher.submit("v1", "d", emoret.SearchOptions())]
-    search.release.set()
-    assert [future.result(5).query for future in futures] == ["a", "b", "c", "d"]
+    with held_first() as (search, batcher, _):
+        futures = [batcher.submit("v1", "a", emoret.SearchOptions(top=3)), batcher.submit("v2", "b", emoret.SearchOptions(top=3)),
+                   batcher.submit("v1", "c", emoret.SearchOptions(top=3)), batcher.submit("v1", "d", emoret.SearchOptions())]
+        search.release.set()
+        assert [future.result(5).query for future in futures] == ["a", "b", "c", "d"]
     assert [(loaded, queries, options.top) for loaded, queries, options in search.calls[1:]] == [
         ("v1", ["a", "c"], 3), ("v2", ["b"], 3), ("v1", ["d"], 10)]
-    batcher.close()
 
 
 def test_one_querys_fault_is_its_own():
-    search = Recorder()
-    search.release.set()
-    batcher = QueryBatcher(search)
-    search.release.clear()
-    batcher.submit("v1", "first", emoret.SearchOptions())
-    assert search.entered.wait(5)
-    futures = [batcher.submit("v1", query, emoret.SearchOptions()) for query in ("good", "bad", "fine")]
-    search.release.set()
-    assert futures[0].result(5).query == "good" and futures[2].result(5).query == "fine"
-    with pytest.raises(ValueError, match="a bad query"):
-        futures[1].result(5)
-    batcher.close()
+    with held_first() as (search, batcher, _):
+        futures = [batcher.submit("v1", query, emoret.SearchOptions()) for query in ("good", "bad", "fine")]
+        search.release.set()
+        assert futures[0].result(5).query == "good" and futures[2].result(5).query == "fine"
+        with pytest.raises(ValueError, match="a bad query"):
+            futures[1].result(5)
 
 
 def test_options_that_cannot_be_hashed_are_answered_on_their_own():
-    search = Recorder()
-    batcher = QueryBatcher(search)
-    batcher.submit("v1", "first", emoret.SearchOptions())
-    assert search.entered.wait(5)
     listed = emoret.SearchOptions(emotions=[1, 0, 0, 0, 0, 0, 0, 0])
-    futures = [batcher.submit("v1", "a", listed), batcher.submit("v1", "b", listed)]
-    search.release.set()
-    assert [future.result(5).query for future in futures] == ["a", "b"]
+    with held_first() as (search, batcher, _):
+        futures = [batcher.submit("v1", "a", listed), batcher.submit("v1", "b", listed)]
+        search.release.set()
+        assert [future.result(5).query for future in futures] == ["a", "b"]
     assert [queries for _, queries, _ in search.calls[1:]] == [["a"], ["b"]]
-    batcher.close()
 
 
 def test_the_worker_outlives_a_batch_that_breaks():
@@ -109,15 +108,11 @@ def test_the_worker_outlives_a_batch_that_breaks():
 
 
 def test_batches_are_bounded():
-    search = Recorder()
-    batcher = QueryBatcher(search, max_batch=3)
-    batcher.submit("v1", "first", emoret.SearchOptions())
-    assert search.entered.wait(5)
-    futures = [batcher.submit("v1", f"q{n}", emoret.SearchOptions()) for n in range(7)]
-    search.release.set()
-    [future.result(5) for future in futures]
+    with held_first(max_batch=3) as (search, batcher, _):
+        futures = [batcher.submit("v1", f"q{n}", emoret.SearchOptions()) for n in range(7)]
+        search.release.set()
+        [future.result(5) for future in futures]
     assert [len(queries) for _, queries, _ in search.calls] == [1, 3, 3, 1]
-    batcher.close()
 
 
 def test_exact_scores_do_not_depend_on_the_batch():
