@@ -285,10 +285,10 @@ def driver_kill(model_dir: Path, videos: Path, work: Path, args) -> None:
     print(f"\ndriver kill -9 (running: {alive}), Ray processes left after:", flush=True)
     for wait in (1, 5, 15, 30, 60, 90, 120, 180):
         time.sleep(max(0.0, killed + wait - time.monotonic()))
-        left = sorted({cmdline.split()[0].decode() for pid, cmdline in ray_processes().items() if pid not in before})
-        count = sum(1 for pid in ray_processes() if pid not in before)
-        print(f"  {wait:3d} s: {count} {' '.join(left)}", flush=True)
-        if not count:
+        left = {pid: cmdline for pid, cmdline in ray_processes().items() if pid not in before}  # one scan
+        titles = sorted({cmdline.split()[0].decode() for cmdline in left.values()})
+        print(f"  {wait:3d} s: {len(left)} {' '.join(titles)}", flush=True)
+        if not left:
             break
     print(f"manifest written: {(work / 'driver-kill.meta.json').exists()}")
 
