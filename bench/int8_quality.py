@@ -60,8 +60,9 @@ def held_out(demo: Path, test: Path) -> None:
     items, _ = sources.items_from_frames(test / "frames")
     emotions = embed.text_emotions(captions)
     print(f"\n## held-out set {test}: {len(captions)} captions, {len(items)} videos; load {loadavg()}")
-    print("| precision | T2V R@1 | T2V R@5 | V2T R@1 | V2T R@5 | lowest cosine to fp32 (texts, videos) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| precision | T2V R@1 | T2V R@5 | V2T R@1 | V2T R@5 | lowest cosine to fp32 (texts, videos) "
+          "| queries whose top 10 is fp32's (query tower alone) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     reference = None
     for precision in ("fp32", "bf16", "int8"):
         texts = embed.embed_texts(model, [record["caption"] for record in captions], emotions, precision=precision)
@@ -71,8 +72,15 @@ def held_out(demo: Path, test: Path) -> None:
         if reference is None:
             reference = (texts, videos)
         cosines = [float(np.min(np.sum(a * b, axis=1))) for a, b in zip((texts, videos), reference, strict=True)]
+        same = same_top(texts, reference[0], reference[1])
         print(f"| {precision} | {100 * t2v['R@1']:.1f} | {100 * t2v['R@5']:.1f} | {100 * v2t['R@1']:.1f} | "
-              f"{100 * v2t['R@5']:.1f} | {cosines[0]:.5f}, {cosines[1]:.5f} |", flush=True)
+              f"{100 * v2t['R@5']:.1f} | {cosines[0]:.5f}, {cosines[1]:.5f} | {same}/{len(texts)} |", flush=True)
+
+
+def same_top(queries: np.ndarray, reference: np.ndarray, gallery: np.ndarray, top: int = 10) -> int:
+    """How many ``queries`` find the same ``top`` items of ``gallery`` as their ``reference`` rows (as sets)."""
+    tops = [np.argsort(-(rows @ gallery.T), axis=1, kind="stable")[:, :top] for rows in (queries, reference)]
+    return sum(set(a) == set(b) for a, b in zip(*tops, strict=True))
 
 
 def b32_agreement(work: Path, videos: int) -> None:
