@@ -16,6 +16,8 @@ searches while the index is rebuilt.
 
     python bench/serve.py --quickstart-index emoret-demo/index     # the quickstart run first
     python bench/serve.py --quickstart-index emoret-demo/index --work /tmp/serve-bench  # keeps the 100k index
+    git worktree add /tmp/serve-base <commit>
+    python bench/serve.py ... --baseline-src /tmp/serve-base --rounds 3  # the server of both trees, alternated
 """
 
 from __future__ import annotations
@@ -46,9 +48,11 @@ from search import loadavg, query_texts, unit_vectors  # noqa: E402
 import emoret  # noqa: E402  (after the path is set)
 
 
-def start_server(index: Path) -> tuple[subprocess.Popen, str]:
+def start_server(index: Path, source: Path = ROOT) -> tuple[subprocess.Popen, str]:
+    """`emoret serve` of the source tree ``source`` (this one, or a baseline's) on ``index``."""
+    env = {**os.environ, "PYTHONPATH": str(source)}
     process = subprocess.Popen([sys.executable, "-m", "emoret_cli", "serve", "--index", str(index), "--port", "0"],
-                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               cwd=source, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert process.stderr is not None
     for line in process.stderr:
         if "open http://" in line:
@@ -133,13 +137,23 @@ def row(name: str, latencies: list[float], wall: float, errors: int | str = "") 
     return f"| {name} | {statistics.median(ms):.1f} | {p99:.1f} | {len(ms) / wall:.0f} | {errors} |"
 
 
-def latency_table(index_dir: Path, label: str, queries: list[str], clients: int) -> None:
+def latency_table(index_dir: Path, label: str, queries: list[str], clients: int,
+                  sources: dict[str, Path] | None = None, rounds: int = 1) -> None:
+    """The rows of one index: the library call (this tree), then each source tree's server, alternated over rounds."""
+    sources = sources or {"": ROOT}
     print(f"\n{label}: {emoret.open_index(index_dir).meta['count']:,} items, {len(queries)} queries; load {loadavg()}")
     print("| path | p50 ms | p99 ms | queries/s | errors | queries a batch |")
     print("|---|---:|---:|---:|---:|---:|")
     lib, lib_wall = library_run(index_dir, queries)
     print(row("library call, in process, 1 at a time", lib, lib_wall) + " 1 |", flush=True)
-    process, url = start_server(index_dir)
+    for number in range(rounds):
+        for name, source in sources.items():
+            tag = f"{name}, round {number + 1}: " if name else ""
+            server_rows(index_dir, source, tag, queries, clients)
+
+
+def server_rows(index_dir: Path, source: Path, tag: str, queries: list[str], clients: int) -> None:
+    process, url = start_server(index_dir, source)
     try:
         http_run(url, queries[:50], 2)  # warm the connections and the server's threads
         for count in (1, clients):
@@ -147,7 +161,7 @@ def latency_table(index_dir: Path, label: str, queries: list[str], clients: int)
             latencies, errors, wall = http_run(url, queries, count)
             after = searches(url)
             batch = (after["answered"] - before["answered"]) / max(1, after["batches"] - before["batches"])
-            print(row(f"HTTP GET /api/search, {count} client{'s' if count > 1 else ''}", latencies, wall, errors)
+            print(row(f"{tag}HTTP GET /api/search, {count} client{'s' if count > 1 else ''}", latencies, wall, errors)
                   + f" {batch:.1f} |", flush=True)
     finally:
         code = stop_server(process)
@@ -246,6 +260,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--swap-requests", type=int, default=2000)
     parser.add_argument("--work", type=Path, help="keep the indexes here (default: a temporary directory)")
+    parser.add_argument("--baseline-src", type=Path, help="also the server of this source tree (a git worktree), "
+                        "alternated with this tree's on the large index")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of the large index's servers")
+    parser.add_argument("--only-large", action="store_true", help="the large index's table alone")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="emoret-serve-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -257,11 +275,14 @@ def main() -> None:
     print(f"# {os.cpu_count()} CPUs; {args.clients} concurrent clients on loopback, in this process; "
           f"the server is `emoret serve`, another process", flush=True)
     queries = query_texts(args.queries)
-    latency_table(quickstart, "quickstart index", queries, args.clients)
+    if not args.only_large:
+        latency_table(quickstart, "quickstart index", queries, args.clients)
     if args.size:
+        sources = {"baseline": args.baseline_src, "this tree": ROOT} if args.baseline_src else None
         latency_table(build_large(work, args.size), f"{args.size:,}-item index (512-d, B/32 text tower)", queries,
-                      args.clients)
-    swap_run(quickstart, work, queries, args.clients, args.swap_requests)
+                      args.clients, sources, args.rounds)
+    if not args.only_large:
+        swap_run(quickstart, work, queries, args.clients, args.swap_requests)
 
 
 if __name__ == "__main__":
