@@ -223,6 +223,9 @@ def main() -> None:
     parser.add_argument("--baseline-src", type=Path,
                         help="instead of the query path: the cost of each integrity check, and cold searches from "
                              "this tree against this source tree (e.g. a worktree of the commit before), interleaved")
+    parser.add_argument("--piped", type=int, default=0,
+                        help="with --baseline-src: also `search -` of this many piped queries from both trees")
+    parser.add_argument("--piped-rounds", type=int, default=3)
     parser.add_argument("--compare-parsers", action="store_true",
                         help="with --query-path-only: cold searches through the fast parser against typer's own, interleaved")
     parser.add_argument("--query-path-only", action="store_true",
@@ -321,6 +324,27 @@ def before_after(index_dir: Path, baseline: Path, repeats: int, query: str) -> d
     return times
 
 
+def piped_before_after(index_dir: Path, baseline: Path, rounds: int, queries: list[str]) -> None:
+    """`emoret search -` of ``queries`` from this tree and from ``baseline``, interleaved: queries/s (process
+    start included) and whether the two print the same bytes."""
+    trees = {"before (baseline tree)": baseline, "after (this tree)": ROOT}
+    rates: dict[str, list[float]] = {label: [] for label in trees}
+    outputs: dict[str, bytes] = {}
+    for _ in range(rounds):
+        for label, tree in trees.items():
+            command = [sys.executable, "-m", "emoret_cli", "search", "-", "--index", str(index_dir), "--json"]
+            start = time.perf_counter()
+            done = subprocess.run(command, check=True, input="\n".join(queries).encode() + b"\n", stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(tree)})
+            rates[label].append(len(queries) / (time.perf_counter() - start))
+            outputs[label] = done.stdout
+    print(f"`search -` with {len(queries)} piped queries before/after, {rounds} runs each, interleaved: "
+          "queries/s median (min-max)")
+    for label, values in rates.items():
+        print(f"  {label}: {statistics.median(values):.0f} ({min(values):.0f}-{max(values):.0f})")
+    print(f"  the same bytes on stdout: {len(set(outputs.values())) == 1} ({len(outputs[label]):,} bytes)")
+
+
 def report_parsers(index_dir: Path, repeats: int) -> None:
     """Cold `emoret search` parsed by the fast path (emoret_cli/fastpath.py) and by typer itself
     (the fast path switched off), interleaved; BLAS on one thread in both, as the fast path sets it."""
@@ -351,6 +375,8 @@ def report_before_after(index_dir: Path, args) -> None:
           "median (min-max)")
     for label, times in before_after(index_dir, args.baseline_src, args.cold_repeats, query).items():
         print(f"  {label}: {statistics.median(times):.3f} s ({min(times):.3f}-{max(times):.3f})")
+    if args.piped:
+        piped_before_after(index_dir, args.baseline_src, args.piped_rounds, query_texts(args.piped))
     print(f"load {loadavg()}")
 
 
