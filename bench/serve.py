@@ -6,9 +6,10 @@ searches while the index is rebuilt.
    `emoret serve --port 0` is started (the real command, another process) and warmed; then
    QUERIES queries (MSR-VTT captions where ../shared has them, see b32.py) go through
    GET /api/search from 1 client and from CLIENTS concurrent clients (threads, one keep-alive
-   connection each), and the same queries through the in-process library call
-   (`emoret.search` on an index and encoder opened once), one at a time. p50 / p99 per query,
-   queries/s, errors.
+   connection each), each run's texts tagged so that none was asked before (the server keeps
+   the vectors of queries asked again; a last row asks the CLIENTS run's texts again), and the
+   same queries through the in-process library call (`emoret.search` on an index and encoder
+   opened once), one at a time. p50 / p99 per query, queries/s, errors.
 2. Swap: SWAP_REQUESTS searches from CLIENTS clients on a copy of the quickstart index while
    `emoret index` rebuilds it twice from embedding sets whose records carry a version tag;
    every answer must be 200 and come whole from one version (all its records one tag, as many
@@ -152,17 +153,26 @@ def latency_table(index_dir: Path, label: str, queries: list[str], clients: int,
             server_rows(index_dir, source, tag, queries, clients)
 
 
+def tagged(queries: list[str], tag: str) -> list[str]:
+    """The queries made new to a server that keeps the vectors of queries asked before."""
+    return [f"{query} ({tag})" for query in queries]
+
+
 def server_rows(index_dir: Path, source: Path, tag: str, queries: list[str], clients: int) -> None:
+    """1 client, then ``clients``, each on texts the server has not seen; then ``clients`` again on the
+    last run's texts (what a server that keeps query vectors saves on repeated queries)."""
     process, url = start_server(index_dir, source)
     try:
-        http_run(url, queries[:50], 2)  # warm the connections and the server's threads
-        for count in (1, clients):
+        http_run(url, tagged(queries[:50], "warm"), 2)  # warm the connections and the server's threads
+        runs = [(1, tagged(queries, "one client"), ""), (clients, tagged(queries, "clients"), ""),
+                (clients, tagged(queries, "clients"), ", the same queries again")]
+        for count, texts, note in runs:
             before = searches(url)
-            latencies, errors, wall = http_run(url, queries, count)
+            latencies, errors, wall = http_run(url, texts, count)
             after = searches(url)
             batch = (after["answered"] - before["answered"]) / max(1, after["batches"] - before["batches"])
-            print(row(f"{tag}HTTP GET /api/search, {count} client{'s' if count > 1 else ''}", latencies, wall, errors)
-                  + f" {batch:.1f} |", flush=True)
+            label = f"{tag}HTTP GET /api/search, {count} client{'s' if count > 1 else ''}{note}"
+            print(row(label, latencies, wall, errors) + f" {batch:.1f} |", flush=True)
     finally:
         code = stop_server(process)
     print(f"server stopped by SIGINT: exit {code}; load {loadavg()}")

@@ -114,6 +114,20 @@ def test_health_says_what_is_served(served, index):
     assert health["video_emotions"] is True and "sadness" in health["emotions"]
 
 
+def test_a_query_asked_again_reuses_its_vector(served):
+    """An emotion chip or the weight searches the words already typed: their vector is kept."""
+    def counts():
+        return orjson.loads(get(f"{served.url}/api/health").body)["query_vectors"]
+
+    text = "a rainy street, asked twice"
+    before = counts()
+    first = get(search_url(served, q=text))
+    again = get(search_url(served, q=text, emotion_weight=0.3))
+    after = counts()
+    assert first.status == again.status == 200
+    assert after["encoded"] == before["encoded"] + 1 and after["kept_hits"] == before["kept_hits"] + 1
+
+
 def test_media_only_for_files_the_index_holds(served, library, planted, index):
     links = planted[0]
     first = Path(library.moments[0]["path"])

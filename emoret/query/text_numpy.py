@@ -166,6 +166,12 @@ class NumpyTextEncoder:
         return cls(map_safetensors(path / WEIGHTS_FILE), config, tokenizer)
 
     # --- encoding ------------------------------------------------------------------------
+    @property
+    def batch_independent(self) -> bool:
+        """Whether a query's vector is the same bits whatever it is encoded with (CLIP's packed
+        path: tests/test_query_numpy.py checks it), so that a kept vector may stand for a new one."""
+        return not self.pool_last
+
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         return [encoding.ids for encoding in self.tokenizer.encode_batch(list(texts))]
 

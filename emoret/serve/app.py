@@ -155,6 +155,8 @@ def health_record(holder: IndexHolder) -> dict[str, Any]:
         "video_emotions": loaded.has_video_emotions, "emotions": list(VIDEO_EMOTIONS),
         "emotion_threshold": DEFAULT_EMOTION_THRESHOLD,
         "reloading": holder.reloading, "reloads": holder.reloads, "limits": {"top": MAX_TOP, "per_video": MAX_PER_VIDEO},
+        "query_vectors": {"kept_hits": getattr(loaded.encoder, "hits", None),
+                          "encoded": getattr(loaded.encoder, "misses", None)},
     }
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import emoret
 from emoret.index import exact
+from emoret.query.vector_cache import CachedQueryEncoder
 from emoret.serve.library import Library
 
 if TYPE_CHECKING:
@@ -77,7 +78,10 @@ def load(path: str | os.PathLike[str] | None, model_spec: str | None = None, dev
     index = emoret.open_index(path)
     if index.uses_exact() and len(index) >= exact.ONNX_SCAN_MIN_ROWS:
         exact.prepare_scan()  # a server searches again and again: the faster scan from its first batch
-    loaded = Loaded(index, emoret.query_encoder(index, model_spec, device))
+    encoder = emoret.query_encoder(index, model_spec, device)
+    if getattr(encoder, "batch_independent", False):  # a chip, the weight, a reload: the same words again
+        encoder = CachedQueryEncoder(encoder)
+    loaded = Loaded(index, encoder)
     loaded.search([WARM_QUERY], emoret.SearchOptions(top=1))
     return loaded
 
