@@ -138,7 +138,6 @@ def redeliver_swallowed_interrupts() -> None:
 def main(argv: list[str] | None = None) -> None:
     common.silence_hf()
     redeliver_swallowed_interrupts()
-    _blas_threads_sleep_when_idle(sys.argv[1:] if argv is None else list(argv))
     _fast_search(sys.argv[1:] if argv is None else list(argv))
     _register()
     command = typer.main.get_command(app)
@@ -161,15 +160,6 @@ def main(argv: list[str] | None = None) -> None:
         common.message(f"emoret: <stdout>: {err.strerror or err}")
         sys.exit(common.EXIT_FAILED)
     sys.exit(status if isinstance(status, int) else 0)
-
-
-def _blas_threads_sleep_when_idle(args: list[str]) -> None:
-    """The server and ``search -`` run numpy's products (the text tower) and then ONNX Runtime's (the
-    scan of a large index) one after the other. OpenBLAS's idle threads spin for a while after each
-    product by default, taking a core from the scan that follows (21 → 33 ms for 8 queries × 100k);
-    told to sleep at once, the tower lost nothing measurable. Read when numpy loads."""
-    if "numpy" not in sys.modules and (args[:1] == ["serve"] or (args[:1] == ["search"] and "-" in args[1:])):
-        os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # 2^4 cycles: OpenBLAS's least
 
 
 def _fast_search(args: list[str]) -> None:
