@@ -43,7 +43,7 @@ def int8_rate(n: int = SIZE) -> float:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from emoret.embedding.quantize import cpu_session
+    from emoret.ort_session import cpu_session
 
     rng = np.random.default_rng(0)
     weight = numpy_helper.from_array(rng.integers(-127, 128, (n, n), dtype=np.int8), "b")

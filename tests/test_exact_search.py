@@ -150,3 +150,63 @@ def test_each_blocks_best_are_every_columns_k_largest(rows, k, queries):
         expected = np.sort(scores[:, column])[::-1][:want]
         assert np.array_equal(np.sort(values[column])[::-1], expected)
         assert np.array_equal(scores[positions[column], column], values[column])
+
+
+def test_the_onnx_scan_scores_as_numpy_does():
+    vectors, queries = unit(3000, 24), unit(5, 24, seed=2)
+    scan = exact._onnx_scan()
+    assert scan is not None  # onnxruntime is a dependency
+    assert np.allclose(scan(vectors, np.ascontiguousarray(queries.T)), vectors @ queries.T, atol=1e-5)
+
+
+def test_the_onnx_scan_waits_for_large_blocks_searched_again_and_again(monkeypatch):
+    used = []
+    monkeypatch.setattr(exact, "_onnx_scan", lambda: lambda block, queries_t: used.append(len(block)) or block @ queries_t)
+    monkeypatch.setattr(exact, "ONNX_SCAN_MIN_ROWS", 100)
+    monkeypatch.setattr(exact, "_large_scans", [0])
+    vectors, queries = unit(150, 8), unit(3, 8, seed=2)
+    exact.block_scores(vectors[:99], queries)  # a small block: never
+    exact.block_scores(vectors, queries[:1])  # one query: never
+    exact.block_scores(vectors, unit(exact.ONNX_SCAN_MAX_QUERIES + 1, 8))  # many: numpy's product is the faster
+    for _ in range(exact.ONNX_SCAN_AFTER):
+        exact.block_scores(vectors, queries)  # the first few large ones: numpy (a cold search pays no session)
+    assert used == []
+    exact.block_scores(vectors, queries)
+    assert used == [150]
+    monkeypatch.setattr(exact, "_large_scans", [0])
+    assert exact.prepare_scan()
+    exact.block_scores(vectors, queries)
+    assert used == [150, 150]
+
+
+def test_hits_do_not_depend_on_what_scored_the_blocks(monkeypatch):
+    # Close scores (many near-ties) are where two products' last bits could reorder candidates.
+    rng = np.random.default_rng(3)
+    base = unit(1, 32, seed=4)
+    vectors = base + 1e-3 * rng.standard_normal((5000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = unit(9, 32, seed=5) * 0.1 + base
+    queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+    monkeypatch.setattr(exact, "ONNX_SCAN_MIN_ROWS", 0)
+    monkeypatch.setattr(exact, "_large_scans", [exact.ONNX_SCAN_AFTER])
+    onnx_rows, onnx_scores = exact.top_k(vectors, queries, 10, block_rows=1024)
+    monkeypatch.setattr(exact, "_onnx_scan", lambda: None)
+    numpy_rows, numpy_scores = exact.top_k(vectors, queries, 10, block_rows=1024)
+    assert onnx_rows.tolist() == numpy_rows.tolist()
+    assert onnx_scores.tobytes() == numpy_scores.tobytes()
+
+
+def test_without_onnxruntime_the_scan_is_numpys(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now raises ImportError
+    monkeypatch.setattr(exact, "ONNX_SCAN_MIN_ROWS", 0)
+    monkeypatch.setattr(exact, "_large_scans", [exact.ONNX_SCAN_AFTER])
+    exact._onnx_scan.cache_clear()
+    try:
+        assert exact._onnx_scan() is None
+        vectors, queries = unit(300, 8), unit(4, 8, seed=6)
+        rows, _ = exact.top_k(vectors, queries, 5)
+        assert rows.tolist() == np.argsort(-(queries @ vectors.T), axis=1, kind="stable")[:, :5].tolist()
+    finally:
+        exact._onnx_scan.cache_clear()

@@ -63,7 +63,7 @@ class Towers:
 
     def vision(self) -> Any:
         if self._vision is None:
-            from emoret.embedding.quantize import cpu_session
+            from emoret.ort_session import cpu_session
 
             self._vision = cpu_session(self.directory / VISION_FILE)
         return self._vision

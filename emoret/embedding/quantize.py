@@ -1,4 +1,4 @@
-"""ONNX Runtime's dynamic int8 quantization, and the CPU sessions that run its files.
+"""ONNX Runtime's dynamic int8 quantization (the sessions that run its files: emoret.ort_session).
 
 Dynamic quantization: weights stored int8 (per output channel), activations quantized
 on the fly a batch at a time, so no calibration set is needed. Only matrix products
@@ -8,7 +8,6 @@ stay fp32 (their int8 rounding costs accuracy for little time).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -33,22 +32,6 @@ def quantize_matmuls(source: Path, target: Path, metadata: dict[str, str]) -> No
     model = onnx.load(str(target))
     onnx.helper.set_model_props(model, {"emoret_format": METADATA_FORMAT, **metadata})
     onnx.save(model, str(target))
-
-
-def cpu_session(path: str | os.PathLike[str], threads: int | None = None) -> Any:
-    """An ONNX Runtime session of ``path`` on the CPU, on this process's cores, quiet."""
-    import onnxruntime as ort  # type: ignore[import-untyped]
-
-    from emoret.devices import available_cpus
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or available_cpus()
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Its threads would spin between runs, taking the cores from torch's preprocessing and decoding.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def metadata(session: Any) -> dict[str, str]:

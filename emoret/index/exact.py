@@ -8,6 +8,9 @@ product instead of one graph walk a query. It is also exact: recall 1.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 
 # Rows scored at a time: bounds the [queries, rows] score block (64 queries × 65,536 rows:
@@ -18,6 +21,21 @@ BLOCK_ROWS = 65_536
 RESCORE_MARGIN = 8
 # Rows a chunk when each block's best are picked (see _column_top).
 CHUNK_ROWS = 64
+# Blocks of at least ONNX_SCAN_MIN_ROWS rows scored for ONNX_SCAN_MIN_QUERIES to
+# ONNX_SCAN_MAX_QUERIES queries are scored by ONNX Runtime's matrix product once a process has
+# scored ONNX_SCAN_AFTER such blocks (or called prepare_scan). OpenBLAS multiplies by a few query
+# columns at a third of the memory's speed (8 queries × 100,000 × 512: 35 ms, ONNX Runtime 17 ms
+# alone, 31 ms right after numpy's products, whose spinning threads take its cores; at 64 queries
+# numpy is the faster: bench/scan.py); a server answering the queries it keeps (no tower before
+# the scan) gained most. The session costs 0.24 s to make, repaid only by a process that searches
+# again and again (``search -``, the server), not by one cold search; one query is a
+# matrix-vector product, memory-bound either way. Only which candidates are kept comes from this
+# product: their scores, and so the hits, come from ``rescore`` whichever scored the block.
+ONNX_SCAN_MIN_QUERIES = 2
+ONNX_SCAN_MAX_QUERIES = 16
+ONNX_SCAN_MIN_ROWS = 32_768
+ONNX_SCAN_AFTER = 4
+_large_scans = [0]  # such blocks scored so far in this process
 
 
 def top_k(vectors: np.ndarray, queries: np.ndarray, k: int, block_rows: int = BLOCK_ROWS) -> tuple[np.ndarray, np.ndarray]:
@@ -31,7 +49,7 @@ def top_k(vectors: np.ndarray, queries: np.ndarray, k: int, block_rows: int = BL
     best_scores = np.empty((len(queries), 0), dtype=np.float32)
     for start in range(0, count, block_rows):
         block = np.asarray(vectors[start : start + block_rows], dtype=np.float32)
-        rows, kept = _column_top(block @ queries.T, wanted)  # [rows, Q]: BLAS's faster layout here
+        rows, kept = _column_top(block_scores(block, queries), wanted)
         best_rows = np.concatenate([best_rows, rows + start], axis=1)
         best_scores = np.concatenate([best_scores, kept], axis=1)
         if best_rows.shape[1] > wanted:
@@ -40,6 +58,46 @@ def top_k(vectors: np.ndarray, queries: np.ndarray, k: int, block_rows: int = BL
     best_scores = rescore(vectors, queries, best_rows)
     order = (np.lexsort((best_rows, -best_scores), axis=1) if len(queries) else best_rows)[:, :k]
     return np.take_along_axis(best_rows, order, axis=1), np.take_along_axis(best_scores, order, axis=1)
+
+
+def block_scores(block: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """[rows, Q] inner products of a block of vectors with the queries ([rows, Q]: the faster layout)."""
+    scan = None
+    if ONNX_SCAN_MIN_QUERIES <= len(queries) <= ONNX_SCAN_MAX_QUERIES and len(block) >= ONNX_SCAN_MIN_ROWS:
+        _large_scans[0] += 1
+        if _large_scans[0] > ONNX_SCAN_AFTER:
+            scan = _onnx_scan()
+    return block @ queries.T if scan is None else scan(block, np.ascontiguousarray(queries.T))
+
+
+def prepare_scan() -> bool:
+    """Make the ONNX Runtime scan now (a long-lived process, before its first search), so that
+    large blocks use it from the first; whether it is there."""
+    _large_scans[0] = max(_large_scans[0], ONNX_SCAN_AFTER)
+    return _onnx_scan() is not None
+
+
+@functools.cache
+def _onnx_scan() -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+    """``block @ queries_t`` on ONNX Runtime (one session for the process), or None without it."""
+    try:
+        import onnxruntime  # type: ignore[import-untyped]  # noqa: F401
+        from onnx import TensorProto, helper
+    except ImportError:
+        return None
+    from emoret.ort_session import cpu_session
+
+    product = helper.make_node("MatMul", ["block", "queries_t"], ["scores"])
+    graph = helper.make_graph([product], "emoret_scan", [
+        helper.make_tensor_value_info("block", TensorProto.FLOAT, ["rows", "dim"]),
+        helper.make_tensor_value_info("queries_t", TensorProto.FLOAT, ["dim", "queries"]),
+    ], [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["rows", "queries"])])
+    session = cpu_session(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+
+    def scan(block: np.ndarray, queries_t: np.ndarray) -> np.ndarray:
+        return session.run(["scores"], {"block": block, "queries_t": queries_t})[0]
+
+    return scan
 
 
 def rescore(vectors: np.ndarray, queries: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -156,7 +156,7 @@ class OnnxTextEncoder:
 
     @classmethod
     def load(cls, numpy_encoder: NumpyTextEncoder, path: str | os.PathLike[str]) -> OnnxTextEncoder:
-        from emoret.embedding.quantize import cpu_session
+        from emoret.ort_session import cpu_session
 
         return cls(numpy_encoder, cpu_session(path))
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import emoret
+from emoret.index import exact
 from emoret.query.vector_cache import CachedQueryEncoder
 from emoret.serve.library import Library
 
@@ -75,6 +76,8 @@ def load(path: str | os.PathLike[str] | None, model_spec: str | None = None, dev
     """The index at ``path`` and its query encoder, warmed by one search (the graph or the vectors'
     check and the tokenizer load now, not on a person's first query)."""
     index = emoret.open_index(path)
+    if index.uses_exact() and len(index) >= exact.ONNX_SCAN_MIN_ROWS:
+        exact.prepare_scan()  # a server searches again and again: the faster scan from its first batch
     encoder = emoret.query_encoder(index, model_spec, device)
     if getattr(encoder, "batch_independent", False):  # a chip, the weight, a reload: the same words again
         encoder = CachedQueryEncoder(encoder)
