@@ -196,6 +196,20 @@ def test_hits_do_not_depend_on_what_scored_the_blocks(monkeypatch):
     assert onnx_scores.tobytes() == numpy_scores.tobytes()
 
 
+def test_the_onnx_scan_reads_a_read_only_memory_map(tmp_path, monkeypatch):
+    """An index's vectors are a read-only memory map of vectors.npy."""
+    vectors, queries = unit(2000, 16, seed=7), unit(3, 16, seed=8)
+    np.save(tmp_path / "v.npy", vectors)
+    mapped = np.load(tmp_path / "v.npy", mmap_mode="r")
+    used = []
+    real = exact._onnx_scan()
+    monkeypatch.setattr(exact, "_onnx_scan", lambda: lambda block, queries_t: used.append(1) or real(block, queries_t))
+    monkeypatch.setattr(exact, "ONNX_SCAN_MIN_ROWS", 0)
+    monkeypatch.setattr(exact, "_large_scans", [exact.ONNX_SCAN_AFTER])
+    rows, _ = exact.top_k(mapped, queries, 5, block_rows=512)
+    assert used and rows.tolist() == np.argsort(-(queries @ vectors.T), axis=1, kind="stable")[:, :5].tolist()
+
+
 def test_without_onnxruntime_the_scan_is_numpys(monkeypatch):
     import sys
 
