@@ -43,20 +43,6 @@ def torch_int8_rate(n: int = 2048) -> float:
     return best_rate(lambda: torch._int_mm(a, b), n)
 
 
-def video_module(model):
-    import torch
-
-    class VideoFeatures(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, frames: torch.Tensor) -> torch.Tensor:
-            return self.model.video_features(frames)
-
-    return VideoFeatures().eval()
-
-
 def inductor_int8(model, calibration: list, dynamic: bool) -> tuple[Callable, float]:
     """The video encoder quantized by PT2E (x86 Inductor quantizer) and compiled; seconds it took."""
     import torch
@@ -64,8 +50,10 @@ def inductor_int8(model, calibration: list, dynamic: bool) -> tuple[Callable, fl
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
+    from emoret.embedding.int8 import video_features_module
+
     began = time.perf_counter()
-    exported = torch.export.export(video_module(model), (calibration[0],)).module()
+    exported = torch.export.export(video_features_module(model), (calibration[0],)).module()
     quantizer = xiq.X86InductorQuantizer()
     quantizer.set_global(xiq.get_default_x86_inductor_quantization_config(is_dynamic=dynamic))
     prepared = prepare_pt2e(exported, quantizer)

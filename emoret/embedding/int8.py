@@ -172,6 +172,22 @@ def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
     write_bytes_atomic(directory / MANIFEST_FILE, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
 
 
+def video_features_module(model: Any) -> Any:
+    """``model.video_features`` (frames [B, T, 3, S, S] → projected features) as a module of its
+    own, in eval mode: what an exporter or a compiler takes."""
+    import torch
+
+    class VideoFeatures(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, frames: torch.Tensor) -> torch.Tensor:
+            return self.model.video_features(frames)
+
+    return VideoFeatures().eval()
+
+
 def export_vision(model: Any, path: Path) -> None:
     """The video encoder (frames [B, T, 3, S, S] → projected features) as an int8 ONNX file."""
     import tempfile
@@ -182,20 +198,12 @@ def export_vision(model: Any, path: Path) -> None:
     from emoret.atomic import atomic_path
     from emoret.embedding.quantize import quantize_matmuls
 
-    class VideoFeatures(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, frames: torch.Tensor) -> torch.Tensor:
-            return self.model.video_features(frames)
-
     probe = torch.zeros(2, int(model.num_frames), 3, int(model.image_size), int(model.image_size))
     with tempfile.TemporaryDirectory(prefix="emoret-int8-") as work:
         plain = Path(work) / "vision_fp32.onnx"
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")  # the tracer's notes on shapes it records as constants
-            torch.onnx.export(VideoFeatures().eval(), (probe,), str(plain), dynamo=False, opset_version=17,
+            torch.onnx.export(video_features_module(model), (probe,), str(plain), dynamo=False, opset_version=17,
                               input_names=["frames"], output_names=["features"],
                               dynamic_axes={"frames": {0: "videos"}, "features": {0: "videos"}})
         with atomic_path(path) as tmp:
