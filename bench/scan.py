@@ -35,7 +35,6 @@ from emoret.index import exact  # noqa: E402
 def products(use_onnx: bool) -> None:
     """Which product scores the blocks from now on (the session made already where ONNX)."""
     if use_onnx:
-        exact._onnx_scan.cache_clear()
         exact.prepare_scan()
     else:
         exact._onnx_scan = lambda: None  # type: ignore[method-assign]

@@ -45,6 +45,8 @@ class CachedQueryEncoder:
 
     def encode_queries(self, texts: Sequence[str], emotions: Sequence[Sequence[float]] | None = None) -> np.ndarray:
         """As the encoder's: L2-normalised float32 [B, D]; only the queries not kept are encoded (together)."""
+        if not texts:
+            return np.zeros((0, self.embed_dim), np.float32)
         keys = [(text, None if emotions is None else tuple(float(x) for x in emotions[n])) for n, text in enumerate(texts)]
         with self._lock:
             found = {key: self._kept[key] for key in keys if key in self._kept}
@@ -61,6 +63,4 @@ class CachedQueryEncoder:
                 self._kept.move_to_end(key)
             while len(self._kept) > self.capacity:
                 self._kept.popitem(last=False)
-        if not keys:
-            return np.zeros((0, self.embed_dim), np.float32)
         return np.stack([found[key] for key in keys])
