@@ -164,8 +164,8 @@ def server_rows(index_dir: Path, source: Path, tag: str, queries: list[str], cli
     process, url = start_server(index_dir, source)
     try:
         http_run(url, tagged(queries[:50], "warm"), 2)  # warm the connections and the server's threads
-        runs = [(1, tagged(queries, "one client"), ""), (clients, tagged(queries, "clients"), ""),
-                (clients, tagged(queries, "clients"), ", the same queries again")]
+        fresh = tagged(queries, "clients")
+        runs = [(1, tagged(queries, "one client"), ""), (clients, fresh, ""), (clients, fresh, ", the same queries again")]
         for count, texts, note in runs:
             before = searches(url)
             latencies, errors, wall = http_run(url, texts, count)
